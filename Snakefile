@@ -1,0 +1,26 @@
+# txmorph: transcriptome-supervised classification of tissue morphology.
+# Run: snakemake --cores N   (see README.md; edit config.yaml to use your own data)
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+validate(config, schema="workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/demo.smk"
+include: "workflow/rules/inputs.smk"
+include: "workflow/rules/patches.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/probmap.smk"
+include: "workflow/rules/evaluate.smk"
+
+
+rule all:
+    input:
+        final_outputs(),
+    default_target: True

@@ -1,0 +1,99 @@
+# Helpers shared by the rules: config look-ups, cross-field checks, target lists.
+import os
+import zlib
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+
+# Rule scripts import the txmorph package from this checkout, also inside conda envs and
+# containers where it is not pip-installed.
+PACKAGE_ROOT = str(Path(workflow.basedir) / "workflow")
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [PACKAGE_ROOT] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+)
+
+SECTIONS = list(config["sections"])
+PATCH_SIZES = sorted(config["patches"]["sizes"])
+GENES = list(config["genes"])
+CLASSES = ["background", "tissue", *GENES]
+MODELS = [f"size{size}" for size in PATCH_SIZES] + ["ensemble"]
+
+
+def sections_with_role(role):
+    return [name for name, section in config["sections"].items() if section["role"] == role]
+
+
+TRAIN_SECTIONS = sections_with_role("train")
+TEST_SECTIONS = sections_with_role("test")
+
+
+def check_config():
+    """Checks across fields that the JSON schema cannot express, before any job runs."""
+    problems = []
+    if not TRAIN_SECTIONS:
+        problems.append("no section has role: train (at least one is needed to train models)")
+    if not TEST_SECTIONS:
+        problems.append("no section has role: test (at least one is needed to score models)")
+    network_input = config["patches"]["network_input"]
+    for size in PATCH_SIZES:
+        if size % network_input:
+            problems.append(
+                f"patches.sizes: {size} is not a multiple of patches.network_input "
+                f"({network_input}); patches are average-pooled by an integer factor"
+            )
+    for key in config["training"]["per_size"]:
+        if str(key) not in {str(size) for size in PATCH_SIZES}:
+            problems.append(
+                f"training.per_size: {key!r} is not one of patches.sizes {PATCH_SIZES}"
+            )
+    if problems:
+        raise WorkflowError(
+            "config.yaml is inconsistent:\n  - " + "\n  - ".join(problems)
+        )
+
+
+check_config()
+
+
+wildcard_constraints:
+    section="|".join(SECTIONS),
+    size=r"\d+",
+
+
+def section_config(section):
+    return config["sections"][section]
+
+
+def section_params(name):
+    """Everything a rule reads about one section, JSON-serialisable (complete cache keys)."""
+    section = section_config(name)
+    return {
+        "name": name,
+        "pixel_size_um": section["pixel_size_um"],
+        "columns": section.get("columns", {"gene": "gene", "x": "x", "y": "y"}),
+        "spots_outside_image": section.get("spots_outside_image", "error"),
+    }
+
+
+def training_params(size):
+    """Training hyper-parameters for one patch size: the defaults, then its overrides."""
+    base = {
+        key: value
+        for key, value in config["training"].items()
+        if key not in ("per_size", "device", "threads")
+    }
+    overrides = config["training"]["per_size"]
+    base.update(overrides.get(str(size), overrides.get(int(size), {})))
+    return base
+
+
+def demo_seed(section):
+    """A seed per demo section: the demo seed mixed with the section's name."""
+    return [config["demo"]["seed"], zlib.crc32(section.encode())]
+
+
+def final_outputs():
+    return [
+        "results/report/dice.csv",
+        "results/report/summary.md",
+    ]

@@ -1,0 +1,25 @@
+# The embedded demo: two independent synthetic sections generated from seeds. This rule only
+# runs when a section's image or spots path points into resources/demo/.
+
+
+rule demo_data:
+    output:
+        image="resources/demo/{section}/nuclei.tif",
+        spots="resources/demo/{section}/spots.csv",
+        regions="resources/demo/{section}/regions.tif",
+    params:
+        seed=lambda wildcards: demo_seed(wildcards.section),
+        height=config["demo"]["height"],
+        width=config["demo"]["width"],
+        pixel_size_um=lambda wildcards: section_config(wildcards.section)["pixel_size_um"],
+        genes=GENES,
+    log:
+        "results/logs/demo_data/{section}.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/demo_data.py"

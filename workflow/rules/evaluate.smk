@@ -1,0 +1,80 @@
+# Reference regions from each test section's own spots, Dice scores and the summary report.
+
+
+rule truth:
+    input:
+        spots=lambda wildcards: section_config(wildcards.section)["spots"],
+        mask="results/masks/{section}.tif",
+        validated="results/validated/{section}.json",
+    output:
+        "results/truth/{section}.tif",
+    params:
+        section=lambda wildcards: section_params(wildcards.section),
+        genes=GENES,
+        sigma_um=config["truth"]["sigma_um"],
+        rule=config["truth"]["rule"],
+        enrichment=config["truth"]["enrichment"],
+    log:
+        "results/logs/truth/{section}.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/truth.py"
+
+
+rule dice:
+    input:
+        truth="results/truth/{section}.tif",
+        probmaps=expand(
+            "results/probmaps/{{section}}/{model}.h5",
+            model=MODELS,
+        ),
+    output:
+        "results/report/dice/{section}.csv",
+    params:
+        models=MODELS,
+        classes=CLASSES,
+    log:
+        "results/logs/dice/{section}.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/dice.py"
+
+
+rule summary:
+    input:
+        dice=expand("results/report/dice/{section}.csv", section=TEST_SECTIONS),
+        images=[section_config(s)["image"] for s in TEST_SECTIONS],
+        truths=expand("results/truth/{section}.tif", section=TEST_SECTIONS),
+        probmaps=expand(
+            "results/probmaps/{section}/{model}.h5",
+            section=TEST_SECTIONS,
+            model=MODELS,
+        ),
+    output:
+        dice="results/report/dice.csv",
+        summary="results/report/summary.md",
+        figures=expand("results/report/{section}.png", section=TEST_SECTIONS),
+    params:
+        sections=TEST_SECTIONS,
+        models=MODELS,
+        classes=CLASSES,
+    log:
+        "results/logs/summary/summary.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    conda:
+        "../../envs/report.yaml"
+    script:
+        "../scripts/summary.py"

@@ -1,0 +1,29 @@
+# Class-balanced training patches per patch size, from every training section.
+
+
+rule patches:
+    input:
+        images=[section_config(s)["image"] for s in TRAIN_SECTIONS],
+        spots=[section_config(s)["spots"] for s in TRAIN_SECTIONS],
+        masks=expand("results/masks/{section}.tif", section=TRAIN_SECTIONS),
+        validated=expand("results/validated/{section}.json", section=TRAIN_SECTIONS),
+    output:
+        "results/patches/size{size}.h5",
+    params:
+        size=lambda wildcards: int(wildcards.size),
+        sections=[section_params(s) for s in TRAIN_SECTIONS],
+        genes=GENES,
+        per_class=config["patches"]["per_class"],
+        min_per_class=config["patches"]["min_per_class"],
+        tissue_exclusion_um=config["patches"]["tissue_exclusion_um"],
+        seed=config["seed"],
+    log:
+        "results/logs/patches/size{size}.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/patches.py"

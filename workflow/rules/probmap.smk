@@ -1,0 +1,40 @@
+# Whole-section class-probability maps on the test sections: one per patch size, then their mean.
+
+
+rule probmap:
+    input:
+        image=lambda wildcards: section_config(wildcards.section)["image"],
+        validated="results/validated/{section}.json",
+        model="results/models/size{size}.pt",
+    output:
+        "results/probmaps/{section}/size{size}.h5",
+    params:
+        tile_size=config["probmap"]["tile_size"],
+        device=config["probmap"]["device"],
+    log:
+        "results/logs/probmap/{section}_size{size}.log",
+    threads: config["probmap"]["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../scripts/probmap.py"
+
+
+rule ensemble:
+    input:
+        expand("results/probmaps/{{section}}/size{size}.h5", size=PATCH_SIZES),
+    output:
+        "results/probmaps/{section}/ensemble.h5",
+    log:
+        "results/logs/ensemble/{section}.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/ensemble.py"

@@ -1,0 +1,25 @@
+# One CNN per patch size, trained on that size's patches.
+
+
+rule train:
+    input:
+        "results/patches/size{size}.h5",
+    output:
+        model="results/models/size{size}.pt",
+        metrics="results/models/size{size}.metrics.csv",
+    params:
+        size=lambda wildcards: int(wildcards.size),
+        training=lambda wildcards: training_params(wildcards.size),
+        network_input=config["patches"]["network_input"],
+        device=config["training"]["device"],
+        seed=config["seed"],
+    log:
+        "results/logs/train/size{size}.log",
+    threads: config["training"]["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../scripts/train.py"

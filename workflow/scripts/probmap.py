@@ -1,0 +1,46 @@
+"""Rule probmap: class probabilities over a whole test section for one patch size."""
+
+import h5py
+import torch
+
+from txmorph.inputs import read_image
+from txmorph.intensity import intensity_range
+from txmorph.model import load_model
+from txmorph.outputs import atomic_path
+from txmorph.probmap import paint_probabilities, probability_grid_shape
+from txmorph.scripting import run_rule
+from txmorph.training import resolve_device
+
+
+def main(smk, log):
+    torch.set_num_threads(smk.threads)
+    device = resolve_device(smk.params.device)
+    model, metadata = load_model(smk.input.model, device=device)
+    image = read_image(smk.input.image)
+    grid = probability_grid_shape(image.shape, model.stride)
+    classes = metadata["classes"]
+    log.info(
+        "painting %s (%dx%d) with the size-%d model: stride %d, grid %s, device %s",
+        smk.input.image, *image.shape, model.patch_size, model.stride, grid, device,
+    )
+    with atomic_path(smk.output[0]) as tmp, h5py.File(tmp, "w") as f:
+        tile = min(smk.params.tile_size, max(grid))
+        probabilities = f.create_dataset(
+            "probabilities",
+            shape=(len(classes), *grid),
+            dtype="float32",
+            chunks=(1, min(tile, grid[0]), min(tile, grid[1])),
+            compression="gzip",
+            compression_opts=1,
+        )
+        for target in (f, probabilities):
+            target.attrs["classes"] = classes
+            target.attrs["stride"] = model.stride
+            target.attrs["patch_size"] = model.patch_size
+        paint_probabilities(
+            image, model, metadata, intensity_range(image), probabilities,
+            tile_size=smk.params.tile_size, device=device, log=log.info,
+        )
+
+
+run_rule(main, snakemake)  # noqa: F821 (injected by Snakemake)

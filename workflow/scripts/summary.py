@@ -1,0 +1,57 @@
+"""Rule summary: the Dice table of every test section, a Markdown summary and figures."""
+
+from pathlib import Path
+
+import pandas as pd
+import tifffile
+
+from txmorph.figures import dice_markdown, summary_figure
+from txmorph.inputs import read_image
+from txmorph.mapsio import read_probability_map
+from txmorph.outputs import atomic_path
+from txmorph.scripting import run_rule
+
+REFERENCE_DICE = 0.51  # mean Dice of Andersson et al., ISBI 2020
+
+
+def main(smk, log):
+    table = pd.concat([pd.read_csv(path) for path in smk.input.dice], ignore_index=True)
+    with atomic_path(smk.output.dice) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.4f")
+
+    models = list(smk.params.models)
+    lines = [
+        "# txmorph summary",
+        "",
+        f"Classes: {', '.join(smk.params.classes)}. Models: {', '.join(models)}.",
+        f"Dice of each model's arg-max labels against the reference regions derived from the "
+        f"test section's own spots; `mean` is the mean over classes. Reference: mean Dice "
+        f"{REFERENCE_DICE} (Andersson et al., ISBI 2020).",
+        "",
+    ]
+    for index, section in enumerate(smk.params.sections):
+        image = read_image(smk.input.images[index])
+        truth = tifffile.imread(smk.input.truths[index])
+        predictions = {}
+        for model in models:
+            path = next(p for p in smk.input.probmaps if Path(p).parent.name == section
+                        and Path(p).stem == model)
+            prob_map = read_probability_map(path)
+            predictions[model] = prob_map.probabilities.argmax(axis=0)
+        figure = Path(smk.output.figures[index])
+        summary_figure(image, truth, predictions, list(smk.params.classes), figure)
+        section_table = table[table["section"] == section]
+        lines += [
+            f"## Test section `{section}`",
+            "",
+            dice_markdown(section_table),
+            "",
+            f"![image, reference regions and predictions]({figure.name})",
+            "",
+        ]
+        log.info("section %s:\n%s", section, dice_markdown(section_table))
+    with atomic_path(smk.output.summary) as tmp:
+        tmp.write_text("\n".join(lines))
+
+
+run_rule(main, snakemake)  # noqa: F821 (injected by Snakemake)

@@ -1,0 +1,43 @@
+"""Rule train: one CNN for one patch size."""
+
+import pandas as pd
+
+from txmorph.model import save_model
+from txmorph.outputs import atomic_path
+from txmorph.patchdata import read_patch_set
+from txmorph.scripting import run_rule
+from txmorph.training import TrainingParams, resolve_device, train_classifier
+
+
+def main(smk, log):
+    patches = read_patch_set(smk.input[0])
+    params = TrainingParams(**smk.params.training, seed=smk.params.seed)
+    device = resolve_device(smk.params.device)
+    log.info(
+        "training size %d on %d patches (%s), device %s, %d threads",
+        patches.patch_size, len(patches.labels), params, device, smk.threads,
+    )
+    model, metrics, metadata = train_classifier(
+        patches.images,
+        patches.labels,
+        patches.section,
+        {i: tuple(r) for i, r in enumerate(patches.section_intensity)},
+        patches.classes,
+        patches.patch_size,
+        params,
+        network_input=smk.params.network_input,
+        device=device,
+        threads=smk.threads,
+        log=log.info,
+    )
+    metadata["config"] = {
+        "training": dict(smk.params.training),
+        "seed": smk.params.seed,
+        "patches": patches.config,
+    }
+    save_model(smk.output.model, model, metadata)
+    with atomic_path(smk.output.metrics) as tmp:
+        pd.DataFrame(metrics).to_csv(tmp, index=False)
+
+
+run_rule(main, snakemake)  # noqa: F821 (injected by Snakemake)

@@ -1,0 +1,482 @@
+"""Read and check the user's nuclei image and spot table before any heavy computation.
+
+Every problem a user can fix raises ``InputError`` with one plain message that names the file,
+the line/column, what is wrong and what to do, because the users are biologists reading a
+Snakemake console, not a traceback. Checks are cheap (vectorised, one pass) so that a bad
+section fails within seconds instead of after an hour of training.
+
+Line numbers of text tables are 1-based and count the header line (what an editor shows):
+data row ``i`` (0-based) is line ``i + 2``. ``read_spots`` keeps that 0-based data-row number as
+the index of the returned table so that later checks (``check_spots``) can name the line too.
+"""
+
+from __future__ import annotations
+
+import difflib
+import gzip
+import importlib.util
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from txmorph.errors import InputError
+from txmorph.intensity import intensity_range
+
+ROLES = ("gene", "x", "y")
+TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".tf2")
+OTHER_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+# Config keys named in messages (see workflow/schemas/config.schema.yaml).
+OUTSIDE_KEY = "spots_outside_image"
+GENES_KEY = "genes"
+COLUMNS_KEY = "columns"
+
+
+# ----------------------------------------------------------------------------- image
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Read a 2-D single-channel nuclei image (TIFF/BigTIFF, PNG, JPEG) in its own dtype.
+
+    Singleton axes are squeezed ((1, H, W) or (H, W, 1) -> (H, W)); a colour image whose
+    channels are all identical (a grey picture saved as RGB) is accepted as its first channel,
+    since nothing is lost. Anything else that is not one plane is refused rather than guessed,
+    because picking the wrong channel or z-plane would silently train on the wrong signal.
+    """
+    where = f"image file '{path}'"
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{where}: not found. Check the 'image' path of this section in config.yaml.")
+    if not p.is_file():
+        raise InputError(f"{where}: is a directory, not an image file. Point 'image' in config.yaml to a file.")
+    suffix = p.suffix.lower()
+    if suffix not in TIFF_SUFFIXES + OTHER_IMAGE_SUFFIXES:
+        raise InputError(
+            f"{where}: unsupported file type '{p.suffix}'. Use a TIFF (.tif, .tiff), PNG or JPEG image."
+        )
+    try:
+        if suffix in TIFF_SUFFIXES:
+            import tifffile
+
+            with tifffile.TiffFile(p) as tif:
+                # Series 0, level 0: the full-resolution image even for pyramidal OME-TIFFs.
+                image = tif.series[0].asarray()
+        else:
+            import imageio.v3 as iio
+
+            image = iio.imread(p)
+    except MemoryError:
+        raise
+    except Exception as error:  # any decoder failure means the same thing to the user
+        raise InputError(
+            f"{where}: could not be read as an image ({type(error).__name__}: {error}). "
+            "The file may be incomplete or corrupt, or not really a "
+            f"{suffix.lstrip('.').upper()}; re-export or re-copy it."
+        ) from error
+    image = np.asarray(image)
+    return _check_image_array(image, where)
+
+
+def _check_image_array(image: np.ndarray, where: str) -> np.ndarray:
+    """Shape and dtype checks shared by all formats; returns the 2-D image."""
+    if image.dtype == bool or image.dtype.kind in "cOUSV":
+        raise InputError(
+            f"{where}: pixel type '{image.dtype}' is not supported. Export the nuclei image "
+            "with integer (8- or 16-bit) or floating-point grey values."
+        )
+    if image.size == 0:
+        raise InputError(f"{where}: the image is empty (shape {image.shape}). Re-export the nuclei image.")
+    found = image.shape
+    if image.ndim > 2:
+        image = np.squeeze(image)
+    if image.ndim == 3 and image.shape[-1] in (3, 4) and _same_channels(image[..., :3]):
+        image = np.ascontiguousarray(image[..., 0])
+    if image.ndim == 2:
+        if min(image.shape) < 2:
+            raise InputError(f"{where}: the image is only {image.shape} pixels. Re-export the nuclei image.")
+        return image
+    if image.ndim < 2:
+        raise InputError(f"{where}: expected a 2-D image, found shape {found}. Re-export the nuclei image.")
+    if image.ndim == 3 and image.shape[-1] in (3, 4):
+        kind = "an RGB colour image" if image.shape[-1] == 3 else "an RGBA colour image"
+        raise InputError(
+            f"{where}: {kind} (shape {found}) where a single-channel grey nuclei image is "
+            "expected. Export the DAPI channel alone as a grey-scale TIFF (not a coloured/RGB "
+            "snapshot), e.g. in Fiji: Image > Color > Split Channels, then save the DAPI one."
+        )
+    if image.ndim == 3:
+        raise InputError(
+            f"{where}: a stack of {image.shape[0]} planes (shape {found}: channels or z-planes) "
+            "where a single 2-D nuclei image is expected. Export the DAPI channel alone, or a "
+            "maximum-intensity projection of the z-stack (Fiji: Image > Stacks > Z Project, Max)."
+        )
+    raise InputError(
+        f"{where}: a {image.ndim}-D image (shape {found}) where a single 2-D nuclei image is "
+        "expected. Export one plane: the DAPI channel, as a maximum-intensity projection over z/time."
+    )
+
+
+def _same_channels(rgb: np.ndarray) -> bool:
+    """True when the colour channels hold the same values (a grey image stored as RGB)."""
+    return bool(np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2]))
+
+
+# ----------------------------------------------------------------------------- spots
+
+
+def spots_format(path: str | Path) -> str:
+    """'csv', 'tsv', 'txt' (delimiter sniffed) or 'parquet', from the file name."""
+    name = Path(path).name.lower()
+    if name.endswith(".gz"):
+        name = name[:-3]
+    for suffix, kind in ((".csv", "csv"), (".tsv", "tsv"), (".txt", "txt"), (".parquet", "parquet"), (".pq", "parquet")):
+        if name.endswith(suffix):
+            return kind
+    raise InputError(
+        f"spots file '{path}': unsupported file type. Use .csv, .tsv or .txt (optionally "
+        "gzipped: .csv.gz, .tsv.gz) or .parquet."
+    )
+
+
+def describe_row(path: str | Path, row: int) -> str:
+    """Where 0-based data row ``row`` is, as a user sees it: 'line 18 (data row 17)'."""
+    if spots_format(path) == "parquet":
+        return f"row {row + 1}"
+    return f"line {row + 2} (data row {row + 1})"
+
+
+def read_spots(path: str | Path, columns: Mapping[str, str]) -> pd.DataFrame:
+    """Read a spot table and return columns ``gene`` (str), ``x``, ``y`` (float64) in file order.
+
+    ``columns`` maps the roles "gene", "x", "y" to the file's column names. Only those three
+    columns are parsed (memory for tables of tens of millions of spots). Completely blank
+    lines are skipped; the index is the 0-based data row in the file, see ``describe_row``.
+    Gene names are stripped of surrounding spaces.
+    """
+    where = f"spots file '{path}'"
+    missing_roles = [role for role in ROLES if not columns.get(role)]
+    if missing_roles:
+        raise InputError(
+            f"{where}: no column name given for {', '.join(map(repr, missing_roles))}. "
+            f"Set '{COLUMNS_KEY}' (gene, x, y) for this section in config.yaml."
+        )
+    names = {role: str(columns[role]) for role in ROLES}
+    if len(set(names.values())) < 3:
+        raise InputError(
+            f"{where}: the same column is given for two roles ({names}). Set distinct "
+            f"'{COLUMNS_KEY}' (gene, x, y) for this section in config.yaml."
+        )
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{where}: not found. Check the 'spots' path of this section in config.yaml.")
+    if not p.is_file():
+        raise InputError(f"{where}: is a directory, not a table. Point 'spots' in config.yaml to a file.")
+    kind = spots_format(p)
+    table = _read_parquet(p, names, where) if kind == "parquet" else _read_text(p, kind, names, where)
+    return _clean_spots(table, names, p, where)
+
+
+def _read_parquet(p: Path, names: dict[str, str], where: str) -> pd.DataFrame:
+    if importlib.util.find_spec("pyarrow") is None:
+        raise InputError(
+            f"{where}: reading Parquet needs the 'pyarrow' package, which is not installed. "
+            "Install it (pip install pyarrow, or add it to the conda environment) or convert the "
+            "table to CSV."
+        )
+    import pyarrow.parquet as pq
+
+    try:
+        present = list(pq.read_schema(p).names)
+    except Exception as error:
+        raise InputError(
+            f"{where}: could not be read as Parquet ({error}). The file may be incomplete or "
+            "corrupt; re-export or re-copy it."
+        ) from error
+    _check_columns(present, names, where, sep=None)
+    table = pd.read_parquet(p, columns=list(names.values()))
+    gene = table[names["gene"]]
+    if gene.dtype == object:  # some instruments store gene names as bytes
+        table[names["gene"]] = gene.map(lambda v: v.decode("utf-8", "replace") if isinstance(v, bytes) else v)
+    return table
+
+
+def _open_text(p: Path) -> tuple[Any, str | None]:
+    """The first line of a text table and the compression to use (by content, not name)."""
+    with open(p, "rb") as handle:
+        magic = handle.read(4)
+    if magic[:2] == b"\x1f\x8b":
+        compression: str | None = "gzip"
+        opener: Any = gzip.open
+    else:
+        compression = None
+        opener = open
+        if magic == b"PAR1":
+            raise InputError(f"spots file '{p}': is a Parquet file; rename it to end in .parquet.")
+        if magic[:2] == b"PK":
+            raise InputError(
+                f"spots file '{p}': looks like an Excel workbook or zip archive, not a text table. "
+                "Save it as CSV (comma-separated) and point 'spots' in config.yaml to that file."
+            )
+    try:
+        with opener(p, "rt", encoding="utf-8-sig", errors="replace") as handle:
+            first = handle.readline()
+    except (OSError, EOFError) as error:
+        raise InputError(
+            f"spots file '{p}': could not be read ({error}). The file may be incomplete or corrupt; "
+            "re-export or re-copy it."
+        ) from error
+    return first, compression
+
+
+def _read_text(p: Path, kind: str, names: dict[str, str], where: str) -> pd.DataFrame:
+    first, compression = _open_text(p)
+    if not first.strip():
+        raise InputError(
+            f"{where}: the file is empty or its first line is blank. The first line must be the "
+            f"header naming the columns ({', '.join(names.values())})."
+        )
+    if kind == "csv":
+        sep = ","
+    elif kind == "tsv":
+        sep = "\t"
+    else:  # .txt: the most frequent candidate in the header line, else runs of spaces
+        counts = {c: first.count(c) for c in ("\t", ",", ";")}
+        best = max(counts, key=lambda c: counts[c])
+        sep = best if counts[best] else r"\s+"
+    options: dict[str, Any] = dict(sep=sep, compression=compression, encoding="utf-8-sig", encoding_errors="replace")
+    try:
+        header = pd.read_csv(p, nrows=0, **options)
+        _check_columns([str(c) for c in header.columns], names, where, sep=sep)
+        # Everything as text, nothing turned into NaN: the checks below see the raw values.
+        return pd.read_csv(
+            p,
+            usecols=list(names.values()),
+            dtype={names["gene"]: str},
+            keep_default_na=False,
+            skip_blank_lines=False,
+            **options,
+        )
+    except InputError:
+        raise
+    except pd.errors.ParserError as error:
+        raise InputError(
+            f"{where}: could not be parsed as a {'tab' if sep == chr(9) else repr(sep)}-separated "
+            f"table: {error}. A row probably has a different number of fields than the header "
+            "(an extra separator or an unclosed quote); fix or remove it."
+        ) from error
+    except (OSError, EOFError, pd.errors.EmptyDataError) as error:
+        raise InputError(
+            f"{where}: could not be read ({error}). The file may be incomplete or corrupt; "
+            "re-export or re-copy it."
+        ) from error
+
+
+def _check_columns(present: list[str], names: dict[str, str], where: str, sep: str | None) -> None:
+    missing = [name for name in names.values() if name not in present]
+    if not missing:
+        return
+    listed = ", ".join(repr(c) for c in present[:30]) + (" ..." if len(present) > 30 else "")
+    hints = []
+    for name in missing if len(present) > 1 else []:
+        folded = [c for c in present if c.strip().lower() == name.strip().lower()]
+        close = folded or difflib.get_close_matches(name, present, n=2, cutoff=0.6)
+        if close:
+            hints.append(f"For {name!r} did you mean {' or '.join(map(repr, close))}?")
+    message = (
+        f"{where}: column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))} not found. "
+        f"The file has column{'s' if len(present) != 1 else ''}: {listed}."
+    )
+    if hints:
+        message += " " + " ".join(hints)
+    if sep is not None and len(present) == 1:
+        others = [n for c, n in ((",", "commas"), ("\t", "tabs"), (";", "semicolons")) if c != sep and c in present[0]]
+        message += (
+            " Only one column was found, so the separator is probably wrong"
+            + (f": the header seems to use {others[0]}" if others else "")
+            + ". Save the file as .csv (comma-separated) or .tsv (tab-separated), or name it .txt to "
+            "have the separator detected."
+        )
+    message += f" Otherwise set '{COLUMNS_KEY}' (gene, x, y) for this section in config.yaml to the right names."
+    raise InputError(message)
+
+
+def _clean_spots(table: pd.DataFrame, names: dict[str, str], p: Path, where: str) -> pd.DataFrame:
+    """Validate gene names and coordinates; returns the gene/x/y table (index = data row)."""
+    gene_raw = table[names["gene"]]
+    x_raw, y_raw = table[names["x"]], table[names["y"]]
+
+    def blank(col: pd.Series) -> np.ndarray:
+        if col.dtype.kind in "fiub":
+            return col.isna().to_numpy()
+        return (col.isna() | (col.astype(str).str.strip() == "")).to_numpy()
+
+    # Completely blank lines (kept so that row numbers stay file line numbers) are dropped.
+    blank_line = blank(gene_raw) & blank(x_raw) & blank(y_raw)
+    if blank_line.any():
+        keep = ~blank_line
+        gene_raw, x_raw, y_raw = gene_raw[keep], x_raw[keep], y_raw[keep]
+    if len(gene_raw) == 0:
+        raise InputError(f"{where}: the table has no data rows (only a header). Check that the right file is used.")
+
+    coords = {}
+    for role, raw in (("x", x_raw), ("y", y_raw)):
+        values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            first = int(np.flatnonzero(bad)[0])
+            text = str(raw.iloc[first]).strip()
+            if text == "" or raw.iloc[first] is None:
+                problem = "the value is empty"
+            elif text.lower().lstrip("+-") in ("nan", "na", "inf", "infinity", "none", "null"):
+                problem = f"value {text!r} is not a finite number"
+            else:
+                problem = f"value {text!r} is not a number"
+                if "," in text:
+                    problem += " (it has a decimal comma; use a decimal point)"
+            count = int(bad.sum())
+            affected = f" ({count} rows are affected)" if count > 1 else ""
+            raise InputError(
+                f"{where}: column {names[role]!r}, {describe_row(p, int(raw.index[first]))}: "
+                f"{problem}{affected}. Fix or remove {'those rows' if count > 1 else 'that row'}."
+            )
+        coords[role] = values
+
+    gene = gene_raw.astype(str).str.strip()
+    bad = (blank(gene_raw) | (gene == "")).astype(bool)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        count = int(bad.sum())
+        affected = f" ({count} rows are affected)" if count > 1 else ""
+        raise InputError(
+            f"{where}: column {names['gene']!r}, {describe_row(p, int(gene_raw.index[first]))}: "
+            f"the gene name is empty{affected}. Fill in the gene name or remove "
+            f"{'those rows' if count > 1 else 'that row'}."
+        )
+    return pd.DataFrame(
+        {"gene": gene.to_numpy(dtype=object), "x": coords["x"], "y": coords["y"]},
+        index=pd.Index(gene_raw.index.to_numpy(dtype=np.int64)),
+    ).astype({"gene": str})
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def check_spots(
+    spots: pd.DataFrame,
+    image_shape: tuple[int, int],
+    genes: Sequence[str],
+    path: str | Path,
+    outside: str = "error",
+) -> tuple[pd.DataFrame, int]:
+    """Check a spot table (from ``read_spots``) against the config genes and the image.
+
+    Every requested gene must occur in the table, since a class without spots cannot be
+    learned. Spots must lie on the image (0 <= x < W, 0 <= y < H, pixels); spots off the image
+    almost always mean wrong units (micrometres vs pixels), swapped x/y or the wrong image, so
+    by default they are an error; ``outside="drop"`` discards them instead. All genes are kept
+    (the table is not filtered to ``genes``). Returns (spots, number dropped).
+    """
+    where = f"spots file '{path}'"
+    if outside not in ("error", "drop"):
+        raise InputError(f"config.yaml: '{OUTSIDE_KEY}' is {outside!r}; use 'error' or 'drop'.")
+    height, width = int(image_shape[0]), int(image_shape[1])
+    counts = spots["gene"].value_counts()
+    _check_genes(counts, genes, where)
+
+    x, y = spots["x"].to_numpy(), spots["y"].to_numpy()
+    off = (x < 0) | (x >= width) | (y < 0) | (y >= height)
+    n_off = int(off.sum())
+    if n_off == 0:
+        return spots, 0
+    if outside == "error" or n_off == len(spots):
+        first = int(np.flatnonzero(off)[0])
+        row = int(spots.index[first])
+        all_off = " (all of them)" if n_off == len(spots) else ""
+        message = (
+            f"{where}: {n_off} of {len(spots)} spots{all_off} lie outside the image, which is "
+            f"{width} pixels wide (x) and {height} high (y); the first is at "
+            f"{describe_row(path, row)}: x={x[first]:g}, y={y[first]:g}. Spot x/y range: "
+            f"x {x.min():g} to {x.max():g}, y {y.min():g} to {y.max():g}. "
+            f"{_units_hint(x, y, width, height)}Spot coordinates must be pixels of this image "
+            "(x = column, y = row): check the units (micrometres need dividing by the pixel "
+            "size), the x/y columns and that the image belongs to these spots."
+        )
+        if n_off < len(spots):
+            message += f" To discard such spots instead, set '{OUTSIDE_KEY}: drop' for this section in config.yaml."
+        raise InputError(message)
+    kept = spots.loc[~off]
+    left = kept["gene"].value_counts()
+    emptied = [g for g in genes if left.get(g, 0) == 0]
+    if emptied:
+        raise InputError(
+            f"{where}: after dropping {n_off} spots outside the image, gene(s) "
+            f"{', '.join(map(repr, emptied))} have no spots left. Check the spot coordinates "
+            f"and the image, or remove these genes from '{GENES_KEY}' in config.yaml."
+        )
+    return kept, n_off
+
+
+def _check_genes(counts: pd.Series, genes: Sequence[str], where: str) -> None:
+    missing = [g for g in genes if g not in counts.index]
+    if not missing:
+        return
+    present = [str(g) for g in counts.index]
+    top = ", ".join(f"{g} ({n})" for g, n in counts.head(10).items())
+    hints = []
+    for gene in missing:
+        folded = [g for g in present if g.lower() == gene.lower()]
+        close = folded or difflib.get_close_matches(gene, present, n=3, cutoff=0.6)
+        if close:
+            hints.append(f"{gene!r} -> {' or '.join(map(repr, close))}?")
+    message = (
+        f"{where}: gene(s) {', '.join(map(repr, missing))} requested in config.yaml are not in "
+        f"the gene column ({len(present)} distinct genes). Most frequent genes: {top}."
+    )
+    if hints:
+        message += f" Close matches: {'; '.join(hints)}"
+    message += f" Fix '{GENES_KEY}' in config.yaml (names are case-sensitive)."
+    raise InputError(message)
+
+
+def _units_hint(x: np.ndarray, y: np.ndarray, width: int, height: int) -> str:
+    """A guess at the cause when all spots would fit once swapped or scaled."""
+    if x.min() >= 0 and y.min() >= 0:
+        if x.max() < height and y.max() < width and (x.max() >= width or y.max() >= height):
+            return "They would fit if x and y were swapped: check the x/y column names. "
+        ratio = max(x.max() / width, y.max() / height)
+        if ratio > 1.5:
+            return f"They reach {ratio:.1f} times the image size: are they in micrometres rather than pixels? "
+    return ""
+
+
+def section_summary(
+    image: np.ndarray,
+    spots: pd.DataFrame,
+    genes: Sequence[str],
+    n_dropped: int = 0,
+    image_path: str | Path | None = None,
+    spots_path: str | Path | None = None,
+) -> dict[str, Any]:
+    """A small JSON-serialisable report of one validated section (for the validation JSON)."""
+    low, high = intensity_range(image)
+    counts = spots["gene"].value_counts()
+    summary: dict[str, Any] = {
+        "image_shape": [int(image.shape[0]), int(image.shape[1])],
+        "image_dtype": str(image.dtype),
+        "intensity_min": float(np.min(image)),
+        "intensity_max": float(np.max(image)),
+        "intensity_robust_low": low,
+        "intensity_robust_high": high,
+        "spots_total": int(len(spots)),
+        "spots_per_gene": {str(g): int(counts.get(g, 0)) for g in genes},
+        "spots_other_genes": int(len(spots) - sum(int(counts.get(g, 0)) for g in set(genes))),
+        "genes_in_table": int(len(counts)),
+        "spots_dropped_outside": int(n_dropped),
+    }
+    if image_path is not None:
+        summary["image"] = str(image_path)
+    if spots_path is not None:
+        summary["spots"] = str(spots_path)
+    return summary

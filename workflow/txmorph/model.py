@@ -1,0 +1,230 @@
+"""Patch classifier: a small, fully-convolutional CNN, and its on-disk format.
+
+One network is trained per patch size (Andersson et al., ISBI 2020). Two design choices make
+the same network serve both training (one label per S x S patch) and inference (a dense
+probability map over a whole section):
+
+* The first layer averages ``d x d`` blocks (``d = patch_size // network_input``), so every
+  patch size is seen by the network as a ``network_input``-sized image. Large patches then
+  cost the same as small ones, and training can pool each patch once up front.
+* There is no padding anywhere and the classifier head is a convolution whose kernel covers
+  the whole remaining extent. Run on a larger image, the network therefore evaluates exactly
+  the patches on a grid with stride ``d * 2**len(widths)`` input pixels: dense inference is
+  per-patch classification computed with shared work, not an approximation of it.
+
+Input standardisation (mean/std of the section-normalised, pooled training patches) is held
+as buffers inside the model, so the state dict alone reproduces what training saw.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from txmorph.intensity import HIGH_PERCENTILE, LOW_PERCENTILE
+
+# Names the per-section intensity scaling a model was trained with; inference refuses a model
+# whose method differs from the one the current code applies.
+INTENSITY_METHOD = f"section_percentile_range:{LOW_PERCENTILE:g}-{HIGH_PERCENTILE:g}"
+FORMAT_NAME = "txmorph.patch_classifier"
+FORMAT_VERSION = 1
+
+
+class PatchClassifier(nn.Module):
+    """CNN classifying an S x S patch; ``forward_dense`` evaluates it on a strided grid.
+
+    Parameters
+    ----------
+    patch_size: side S of the patches, a multiple of ``network_input``.
+    n_classes: number of classes C.
+    network_input: side of the pooled patch that the convolutions see.
+    widths: channels of each conv block (two valid 3x3 conv+BN+ReLU, then a 2x2 max-pool).
+    hidden: channels of the head (a conv over the whole remaining extent = fully connected).
+    dropout: dropout probability after the head.
+    """
+
+    def __init__(
+        self,
+        patch_size: int,
+        n_classes: int,
+        network_input: int = 32,
+        widths: tuple[int, ...] = (16, 32),
+        hidden: int = 64,
+        dropout: float = 0.3,
+    ) -> None:
+        super().__init__()
+        patch_size, network_input = int(patch_size), int(network_input)
+        if network_input <= 0 or patch_size <= 0 or patch_size % network_input:
+            raise ValueError(
+                f"patch_size {patch_size} must be a positive multiple of network_input "
+                f"{network_input}"
+            )
+        if n_classes < 2:
+            raise ValueError(f"need at least 2 classes, got {n_classes}")
+        widths = tuple(int(w) for w in widths)
+        if not widths:
+            raise ValueError("widths must name at least one conv block")
+        # Two valid 3x3 convs shrink by 4; each pool must then see an even size so that the
+        # patch grid of the dense output stays aligned with the pooling windows.
+        size = network_input
+        for _ in widths:
+            if size - 4 < 2 or (size - 4) % 2:
+                raise ValueError(
+                    f"network_input {network_input} does not fit {len(widths)} conv blocks: "
+                    f"a pool would see size {size - 4}; use e.g. network_input=32 with two blocks"
+                )
+            size = (size - 4) // 2
+        extent = size  # what the head's kernel must cover
+        self.patch_size = patch_size
+        self.network_input = network_input
+        self.n_classes = int(n_classes)
+        self.widths = widths
+        self.hidden = int(hidden)
+        self.dropout = float(dropout)
+        self.downsample = patch_size // network_input
+        self.stride = self.downsample * 2 ** len(widths)
+
+        self.pool = nn.AvgPool2d(self.downsample) if self.downsample > 1 else nn.Identity()
+        layers: list[nn.Module] = []
+        in_ch = 1
+        for width in widths:
+            for _ in range(2):
+                layers += [
+                    nn.Conv2d(in_ch, width, 3, bias=False),
+                    nn.BatchNorm2d(width),
+                    nn.ReLU(inplace=True),
+                ]
+                in_ch = width
+            layers.append(nn.MaxPool2d(2))
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(
+            nn.Conv2d(in_ch, self.hidden, extent),
+            nn.ReLU(inplace=True),
+            nn.Dropout(self.dropout),
+            nn.Conv2d(self.hidden, self.n_classes, 1),
+        )
+        self.register_buffer("input_mean", torch.tensor(0.0))
+        self.register_buffer("input_std", torch.tensor(1.0))
+
+    def architecture(self) -> dict[str, Any]:
+        """Constructor arguments (plain Python types), enough to rebuild the model."""
+        return {
+            "patch_size": self.patch_size,
+            "n_classes": self.n_classes,
+            "network_input": self.network_input,
+            "widths": list(self.widths),
+            "hidden": self.hidden,
+            "dropout": self.dropout,
+        }
+
+    def set_standardisation(self, mean: float, std: float) -> None:
+        """Fix the affine input standardisation ``(x - mean) / std`` applied after pooling."""
+        if not std > 0:
+            raise ValueError(f"std must be positive, got {std}")
+        self.input_mean.fill_(float(mean))
+        self.input_std.fill_(float(std))
+
+    def forward_pooled(self, z: torch.Tensor) -> torch.Tensor:
+        """Logits (N, C, H', W') for an already avg-pooled (N, 1, h, w) input.
+
+        Training pools every patch once up front and calls this directly.
+        """
+        z = (z - self.input_mean) / self.input_std
+        return self.head(self.features(z))
+
+    def forward_dense(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits (N, C, H', W') at the patches whose top-left corners are ``k * stride``.
+
+        Output (i, j) is the classification of ``x[..., i*s:i*s+S, j*s:j*s+S]``; callers
+        pad the input so that these windows are the patches they want.
+        """
+        if x.ndim != 4 or x.shape[1] != 1:
+            raise ValueError(f"expected input (N, 1, H, W), got {tuple(x.shape)}")
+        if x.shape[-2] < self.patch_size or x.shape[-1] < self.patch_size:
+            raise ValueError(f"input {tuple(x.shape)} smaller than patch size {self.patch_size}")
+        return self.forward_pooled(self.pool(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits (N, C) for a batch of (N, 1, S, S) patches."""
+        if x.ndim != 4 or tuple(x.shape[1:]) != (1, self.patch_size, self.patch_size):
+            raise ValueError(
+                f"expected patches (N, 1, {self.patch_size}, {self.patch_size}), "
+                f"got {tuple(x.shape)}"
+            )
+        return self.forward_dense(x)[:, :, 0, 0]
+
+
+def _plain(metadata: dict[str, Any]) -> dict[str, Any]:
+    """A JSON round trip: proves the metadata is plain data that ``weights_only`` can load."""
+    try:
+        return json.loads(json.dumps(metadata, allow_nan=False))
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"model metadata must be JSON-serialisable: {error}") from error
+
+
+def save_model(path: str | os.PathLike[str], model: PatchClassifier, metadata: dict[str, Any]) -> None:
+    """Write model weights, architecture and metadata to one torch file, atomically.
+
+    ``metadata`` is any JSON-serialisable dict; by convention it holds ``classes``,
+    ``normalisation`` (as returned by ``txmorph.training.train_classifier``), ``training``
+    and ``config`` (the producing config). ``patch_size``, ``network_input``, ``stride`` and
+    ``architecture`` are filled in from the model. Only tensors and plain Python types are
+    stored, so ``load_model`` can use ``torch.load(weights_only=True)``.
+    """
+    meta = _plain(dict(metadata))
+    classes = meta.get("classes")
+    if classes is not None and len(classes) != model.n_classes:
+        raise ValueError(f"{len(classes)} class names for a model with {model.n_classes} outputs")
+    meta.update(
+        patch_size=model.patch_size,
+        network_input=model.network_input,
+        stride=model.stride,
+        architecture=model.architecture(),
+    )
+    payload = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "architecture": model.architecture(),
+        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "metadata": meta,
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(payload, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load_model(
+    path: str | os.PathLike[str], device: str | torch.device = "cpu"
+) -> tuple[PatchClassifier, dict[str, Any]]:
+    """Load a model written by ``save_model``; returns it in eval mode, with its metadata."""
+    payload = torch.load(Path(path), map_location="cpu", weights_only=True)
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT_NAME:
+        raise ValueError(f"{path} is not a txmorph patch classifier file")
+    if payload.get("format_version") != FORMAT_VERSION:
+        raise ValueError(
+            f"{path}: model file format version {payload.get('format_version')}, this code "
+            f"reads version {FORMAT_VERSION}; retrain the model"
+        )
+    arch = dict(payload["architecture"])
+    arch["widths"] = tuple(arch["widths"])
+    model = PatchClassifier(**arch)
+    model.load_state_dict(payload["state_dict"])
+    model.to(device)
+    model.eval()
+    return model, payload["metadata"]

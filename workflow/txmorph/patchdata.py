@@ -1,0 +1,105 @@
+"""The HDF5 patch dataset: one file per patch size, the hand-over from sampling to training.
+
+Layout (``results/patches/size{S}.h5``):
+
+- ``images``  (N, S, S), the input image dtype, chunked one patch per chunk, gzip-compressed;
+- ``labels``  (N,) int64, index into the ``classes`` attribute;
+- ``centres`` (N, 2) int64, (row, col) in the section's pixels;
+- ``section`` (N,) int64, index into the ``sections`` attribute;
+- attributes: ``classes``, ``sections`` (names), ``section_intensity`` ((n_sections, 2) low/high
+  intensity of each section, for normalisation), ``patch_size``, ``pixel_size`` (µm per
+  pixel, per section), ``config`` (the producing config as JSON).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+
+@dataclass
+class PatchSet:
+    """Patches of one size from one or more sections, as stored in the HDF5 file."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    centres: np.ndarray
+    section: np.ndarray
+    classes: list[str]
+    sections: list[str]
+    section_intensity: np.ndarray  # (n_sections, 2)
+    pixel_size: np.ndarray  # (n_sections,)
+    patch_size: int
+    config: dict
+
+
+def write_patch_set(path: str | os.PathLike, patches: PatchSet) -> None:
+    """Write ``patches`` to ``path`` atomically (a temporary name, renamed when complete)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    n, size = len(patches.labels), patches.patch_size
+    with h5py.File(tmp, "w") as f:
+        f.create_dataset(
+            "images",
+            data=patches.images,
+            # One patch per chunk: training reads patches in random order.
+            chunks=(1, size, size) if n else None,
+            compression="gzip",
+            compression_opts=4,
+            shuffle=True,
+        )
+        f.create_dataset("labels", data=patches.labels.astype(np.int64))
+        f.create_dataset("centres", data=patches.centres.astype(np.int64).reshape(n, 2))
+        f.create_dataset("section", data=patches.section.astype(np.int64))
+        f.attrs["classes"] = list(patches.classes)
+        f.attrs["sections"] = list(patches.sections)
+        f.attrs["section_intensity"] = np.asarray(patches.section_intensity, dtype=np.float64)
+        f.attrs["pixel_size"] = np.asarray(patches.pixel_size, dtype=np.float64)
+        f.attrs["patch_size"] = int(size)
+        f.attrs["config"] = json.dumps(patches.config, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def read_patch_set(path: str | os.PathLike) -> PatchSet:
+    """Read a whole patch file into memory."""
+    with h5py.File(path, "r") as f:
+        return PatchSet(
+            images=f["images"][...],
+            labels=f["labels"][...],
+            centres=f["centres"][...],
+            section=f["section"][...],
+            classes=[str(c) for c in f.attrs["classes"]],
+            sections=[str(s) for s in f.attrs["sections"]],
+            section_intensity=np.asarray(f.attrs["section_intensity"]).reshape(-1, 2),
+            pixel_size=np.asarray(f.attrs["pixel_size"]).reshape(-1),
+            patch_size=int(f.attrs["patch_size"]),
+            config=json.loads(f.attrs["config"]),
+        )
+
+
+def concatenate(parts: Sequence[PatchSet]) -> PatchSet:
+    """Join per-section patch sets of the same size and classes into one."""
+    first = parts[0]
+    for part in parts[1:]:
+        if part.classes != first.classes or part.patch_size != first.patch_size:
+            raise ValueError("patch sets differ in classes or patch size")
+    offsets = np.cumsum([0] + [len(p.sections) for p in parts[:-1]])
+    return PatchSet(
+        images=np.concatenate([p.images for p in parts]),
+        labels=np.concatenate([p.labels for p in parts]),
+        centres=np.concatenate([p.centres for p in parts]),
+        section=np.concatenate([p.section + off for p, off in zip(parts, offsets)]),
+        classes=first.classes,
+        sections=[s for p in parts for s in p.sections],
+        section_intensity=np.concatenate([p.section_intensity for p in parts]),
+        pixel_size=np.concatenate([p.pixel_size for p in parts]),
+        patch_size=first.patch_size,
+        config=first.config,
+    )

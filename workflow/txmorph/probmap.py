@@ -1,0 +1,198 @@
+"""Dense class-probability maps over whole sections, and their ensemble across patch sizes.
+
+Grid convention (docs/CONVENTIONS.md): with output stride ``s``, output pixel ``(i, j)`` is
+the class probability of the patch centred at input pixel ``(i*s + s//2, j*s + s//2)``; the
+grid has ``ceil(H/s) x ceil(W/s)`` pixels and the image is extended by reflection beyond its
+borders. The fully-convolutional ``PatchClassifier`` evaluates exactly these patches when
+its input starts ``S//2 - s//2`` pixels before the image, so a map is computed tile by tile
+(memory bounded by the tile, not the section) and equals per-patch classification.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from txmorph.errors import InputError
+from txmorph.intensity import normalise
+from txmorph.model import INTENSITY_METHOD, PatchClassifier
+
+_LOG_EVERY_SECONDS = 30.0
+
+
+def probability_grid_shape(image_shape: Sequence[int], stride: int) -> tuple[int, int]:
+    """Shape ``(ceil(H/s), ceil(W/s))`` of the probability map of an (H, W) image."""
+    height, width = int(image_shape[0]), int(image_shape[1])
+    return -(-height // stride), -(-width // stride)
+
+
+def reflect_indices(index: np.ndarray, size: int) -> np.ndarray:
+    """Map indices outside ``[0, size)`` into it as ``numpy.pad(mode="reflect")`` does.
+
+    Reflection (edge not repeated) is periodic with period ``2 * (size - 1)``, which also
+    covers pads wider than the image; numpy extends a single pixel as a constant.
+    """
+    index = np.asarray(index, dtype=np.int64)
+    if size == 1:
+        return np.zeros_like(index)
+    period = 2 * (size - 1)
+    folded = np.mod(index, period)
+    return np.where(folded >= size, period - folded, folded)
+
+
+def _read_window(image: Any, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``image[rows][:, cols]`` with reflected indices, reading one bounding box only.
+
+    Works for numpy arrays and for lazily read arrays (h5py datasets, memmaps) alike.
+    """
+    r_lo, r_hi = int(rows.min()), int(rows.max()) + 1
+    c_lo, c_hi = int(cols.min()), int(cols.max()) + 1
+    block = np.asarray(image[r_lo:r_hi, c_lo:c_hi])
+    return block[np.ix_(rows - r_lo, cols - c_lo)]
+
+
+def _check_metadata(model: PatchClassifier, metadata: dict[str, Any]) -> None:
+    """Refuse a model whose metadata says it was trained with different input scaling."""
+    norm = metadata.get("normalisation", {})
+    method = norm.get("intensity_method", INTENSITY_METHOD)
+    if method != INTENSITY_METHOD:
+        raise InputError(
+            f"the model was trained with intensity normalisation {method!r}, but this code "
+            f"applies {INTENSITY_METHOD!r}; retrain the model with the current pipeline"
+        )
+    if metadata.get("patch_size", model.patch_size) != model.patch_size:
+        raise ValueError(
+            f"metadata patch_size {metadata['patch_size']} != model patch_size {model.patch_size}"
+        )
+    classes = metadata.get("classes")
+    if classes is not None and len(classes) != model.n_classes:
+        raise ValueError(f"{len(classes)} class names for a model with {model.n_classes} outputs")
+
+
+def paint_probabilities(
+    image: Any,
+    model: PatchClassifier,
+    metadata: dict[str, Any],
+    intensity: tuple[float, float],
+    out: Any,
+    tile_size: int = 1024,
+    device: str | torch.device = "cpu",
+    log: Callable[[str], None] | None = None,
+) -> None:
+    """Write softmax class probabilities of the whole section into ``out`` (C, H', W').
+
+    ``image`` is the raw 2-D section (numpy array, memmap or h5py dataset), ``intensity`` its
+    ``(low, high)`` from ``txmorph.intensity.intensity_range``. ``out`` is anything accepting
+    ``out[:, r0:r1, c0:c1] = block`` (float32 blocks), e.g. an h5py dataset. Each tile covers
+    about ``tile_size`` x ``tile_size`` input pixels (``tile_size // stride`` outputs a side)
+    plus the patch margin. The model is run in eval mode; its previous mode is restored.
+    """
+    if len(image.shape) != 2:
+        raise ValueError(f"expected a 2-D image, got shape {image.shape}")
+    _check_metadata(model, metadata)
+    height, width = int(image.shape[0]), int(image.shape[1])
+    stride, patch = model.stride, model.patch_size
+    grid_h, grid_w = probability_grid_shape((height, width), stride)
+    expected = (model.n_classes, grid_h, grid_w)
+    if hasattr(out, "shape") and tuple(out.shape) != expected:
+        raise ValueError(f"out has shape {tuple(out.shape)}, expected {expected}")
+    say = log or (lambda message: None)
+    low, high = intensity
+    per_tile = max(1, int(tile_size) // stride)
+    # First input row/column of output 0: the patch centred at s//2 starts at s//2 - S//2.
+    offset = stride // 2 - patch // 2
+    row_starts = range(0, grid_h, per_tile)
+    col_starts = range(0, grid_w, per_tile)
+    n_tiles = len(row_starts) * len(col_starts)
+    dev = torch.device(device)
+    was_training = model.training
+    model.eval()
+    model.to(dev)
+    say(
+        f"patch {patch}: {height}x{width} image -> {grid_h}x{grid_w} map (stride {stride}) "
+        f"in {n_tiles} tiles on {dev}"
+    )
+    start = last_log = time.perf_counter()
+    done = 0
+    try:
+        with torch.inference_mode():
+            for i0 in row_starts:
+                i1 = min(grid_h, i0 + per_tile)
+                rows = reflect_indices(np.arange(i0 * stride + offset,
+                                                 (i1 - 1) * stride + offset + patch), height)
+                for j0 in col_starts:
+                    j1 = min(grid_w, j0 + per_tile)
+                    cols = reflect_indices(np.arange(j0 * stride + offset,
+                                                     (j1 - 1) * stride + offset + patch), width)
+                    window = normalise(_read_window(image, rows, cols), low, high)
+                    x = torch.from_numpy(np.ascontiguousarray(window))[None, None].to(dev)
+                    prob = torch.softmax(model.forward_dense(x), dim=1)[0]
+                    block = prob.to("cpu", torch.float32).numpy()
+                    if block.shape != (model.n_classes, i1 - i0, j1 - j0):
+                        raise AssertionError(f"tile gave {block.shape}, expected "
+                                             f"{(model.n_classes, i1 - i0, j1 - j0)}")
+                    out[:, i0:i1, j0:j1] = block
+                    done += 1
+                    now = time.perf_counter()
+                    if now - last_log >= _LOG_EVERY_SECONDS and done < n_tiles:
+                        left = (now - start) / done * (n_tiles - done)
+                        say(f"patch {patch}: {done}/{n_tiles} tiles, ~{left:.0f}s left")
+                        last_log = now
+    finally:
+        model.train(was_training)
+    elapsed = time.perf_counter() - start
+    say(
+        f"patch {patch}: {n_tiles} tiles in {elapsed:.1f}s "
+        f"({height * width / 1e6 / max(elapsed, 1e-9):.2f} Mpx/s)"
+    )
+
+
+def _linear_weights(n_to: int, stride_to: int, n_from: int, stride_from: int
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Source indices and weights placing target centres on the source grid, edges clamped."""
+    centres = np.arange(n_to, dtype=np.float64) * stride_to + stride_to // 2
+    u = (centres - stride_from // 2) / stride_from
+    u = np.clip(u, 0.0, n_from - 1)
+    lo = np.floor(u).astype(np.int64)
+    hi = np.minimum(lo + 1, n_from - 1)
+    return lo, hi, (u - lo).astype(np.float32)
+
+
+def resample_probabilities(
+    prob: np.ndarray, stride_from: int, grid_shape_to: Sequence[int], stride_to: int
+) -> np.ndarray:
+    """Bilinearly resample a (C, h, w) map from one grid stride to another (float32).
+
+    Output pixel (i, j) takes the value at its patch centre ``(i*t + t//2, j*t + t//2)``
+    interpolated between the source centres ``k*s + s//2``; beyond the outermost source
+    centres the edge values are extended. Equal strides and shapes give the map unchanged.
+    """
+    prob = np.asarray(prob, dtype=np.float32)
+    if prob.ndim != 3 or prob.shape[1] < 1 or prob.shape[2] < 1:
+        raise ValueError(f"expected a (C, h, w) map, got shape {prob.shape}")
+    n_rows, n_cols = int(grid_shape_to[0]), int(grid_shape_to[1])
+    lo, hi, w = _linear_weights(n_rows, stride_to, prob.shape[1], stride_from)
+    rows = prob[:, lo, :] * (1 - w)[None, :, None] + prob[:, hi, :] * w[None, :, None]
+    lo, hi, w = _linear_weights(n_cols, stride_to, prob.shape[2], stride_from)
+    return rows[:, :, lo] * (1 - w)[None, None, :] + rows[:, :, hi] * w[None, None, :]
+
+
+def ensemble(
+    maps: Sequence[tuple[np.ndarray, int]], stride_to: int, grid_shape_to: Sequence[int]
+) -> np.ndarray:
+    """Mean of (prob, stride) maps after resampling each onto the target grid (float32)."""
+    if not maps:
+        raise ValueError("ensemble needs at least one map")
+    total: np.ndarray | None = None
+    for prob, stride in maps:
+        resampled = resample_probabilities(prob, stride, grid_shape_to, stride_to)
+        if total is not None and resampled.shape[0] != total.shape[0]:
+            raise ValueError(f"maps disagree on the number of classes: "
+                             f"{resampled.shape[0]} vs {total.shape[0]}")
+        total = resampled if total is None else total + resampled
+    assert total is not None
+    return total / np.float32(len(maps))
