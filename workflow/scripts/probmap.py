@@ -7,7 +7,7 @@ from txmorph.inputs import read_image
 from txmorph.intensity import intensity_range
 from txmorph.model import load_model
 from txmorph.outputs import atomic_path
-from txmorph.probmap import paint_probabilities, probability_grid_shape
+from txmorph.probmap import outputs_per_tile, paint_probabilities, probability_grid_shape
 from txmorph.scripting import run_rule
 from txmorph.training import resolve_device
 
@@ -24,7 +24,8 @@ def main(smk, log):
         smk.input.image, *image.shape, model.patch_size, model.stride, grid, device,
     )
     with atomic_path(smk.output[0]) as tmp, h5py.File(tmp, "w") as f:
-        tile = min(smk.params.tile_size, max(grid))
+        # One HDF5 chunk per tile: each tile write compresses its chunks exactly once.
+        tile = outputs_per_tile(smk.params.tile_size, model.stride)
         probabilities = f.create_dataset(
             "probabilities",
             shape=(len(classes), *grid),

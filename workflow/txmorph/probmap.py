@@ -19,7 +19,7 @@ import torch
 
 from txmorph.errors import InputError
 from txmorph.intensity import normalise
-from txmorph.model import INTENSITY_METHOD, PatchClassifier
+from txmorph.model import INTENSITY_METHOD, PatchClassifier, fused_for_inference
 
 _LOG_EVERY_SECONDS = 30.0
 
@@ -28,6 +28,16 @@ def probability_grid_shape(image_shape: Sequence[int], stride: int) -> tuple[int
     """Shape ``(ceil(H/s), ceil(W/s))`` of the probability map of an (H, W) image."""
     height, width = int(image_shape[0]), int(image_shape[1])
     return -(-height // stride), -(-width // stride)
+
+
+def outputs_per_tile(tile_size: int, stride: int) -> int:
+    """Output pixels per tile side: a tile spans about ``tile_size`` input pixels.
+
+    Counting the tile in input pixels keeps memory (~``(tile_size + S)**2`` pixels of
+    input and feature maps) the same for every patch size; an h5py ``out`` chunked in
+    multiples of this is written without re-compressing partly filled chunks.
+    """
+    return max(1, int(tile_size) // int(stride))
 
 
 def reflect_indices(index: np.ndarray, size: int) -> np.ndarray:
@@ -89,7 +99,7 @@ def paint_probabilities(
     ``(low, high)`` from ``txmorph.intensity.intensity_range``. ``out`` is anything accepting
     ``out[:, r0:r1, c0:c1] = block`` (float32 blocks), e.g. an h5py dataset. Each tile covers
     about ``tile_size`` x ``tile_size`` input pixels (``tile_size // stride`` outputs a side)
-    plus the patch margin. The model is run in eval mode; its previous mode is restored.
+    plus the patch margin (``outputs_per_tile``). An eval-mode copy of the model is used; ``model`` is not changed.
     """
     if len(image.shape) != 2:
         raise ValueError(f"expected a 2-D image, got shape {image.shape}")
@@ -102,48 +112,48 @@ def paint_probabilities(
         raise ValueError(f"out has shape {tuple(out.shape)}, expected {expected}")
     say = log or (lambda message: None)
     low, high = intensity
-    per_tile = max(1, int(tile_size) // stride)
+    per_tile = outputs_per_tile(tile_size, stride)
     # First input row/column of output 0: the patch centred at s//2 starts at s//2 - S//2.
     offset = stride // 2 - patch // 2
     row_starts = range(0, grid_h, per_tile)
     col_starts = range(0, grid_w, per_tile)
     n_tiles = len(row_starts) * len(col_starts)
     dev = torch.device(device)
-    was_training = model.training
-    model.eval()
-    model.to(dev)
+    # A fused copy (BatchNorm folded into the convs) in channels_last layout on the CPU:
+    # same probabilities up to float rounding, 2-3x faster; the caller's model is untouched.
+    net = fused_for_inference(model).to(dev)
+    layout = torch.channels_last if dev.type == "cpu" else torch.contiguous_format
+    net = net.to(memory_format=layout)
     say(
         f"patch {patch}: {height}x{width} image -> {grid_h}x{grid_w} map (stride {stride}) "
         f"in {n_tiles} tiles on {dev}"
     )
     start = last_log = time.perf_counter()
     done = 0
-    try:
-        with torch.inference_mode():
-            for i0 in row_starts:
-                i1 = min(grid_h, i0 + per_tile)
-                rows = reflect_indices(np.arange(i0 * stride + offset,
-                                                 (i1 - 1) * stride + offset + patch), height)
-                for j0 in col_starts:
-                    j1 = min(grid_w, j0 + per_tile)
-                    cols = reflect_indices(np.arange(j0 * stride + offset,
-                                                     (j1 - 1) * stride + offset + patch), width)
-                    window = normalise(_read_window(image, rows, cols), low, high)
-                    x = torch.from_numpy(np.ascontiguousarray(window))[None, None].to(dev)
-                    prob = torch.softmax(model.forward_dense(x), dim=1)[0]
-                    block = prob.to("cpu", torch.float32).numpy()
-                    if block.shape != (model.n_classes, i1 - i0, j1 - j0):
-                        raise AssertionError(f"tile gave {block.shape}, expected "
-                                             f"{(model.n_classes, i1 - i0, j1 - j0)}")
-                    out[:, i0:i1, j0:j1] = block
-                    done += 1
-                    now = time.perf_counter()
-                    if now - last_log >= _LOG_EVERY_SECONDS and done < n_tiles:
-                        left = (now - start) / done * (n_tiles - done)
-                        say(f"patch {patch}: {done}/{n_tiles} tiles, ~{left:.0f}s left")
-                        last_log = now
-    finally:
-        model.train(was_training)
+    with torch.inference_mode():
+        for i0 in row_starts:
+            i1 = min(grid_h, i0 + per_tile)
+            rows = reflect_indices(np.arange(i0 * stride + offset,
+                                             (i1 - 1) * stride + offset + patch), height)
+            for j0 in col_starts:
+                j1 = min(grid_w, j0 + per_tile)
+                cols = reflect_indices(np.arange(j0 * stride + offset,
+                                                 (j1 - 1) * stride + offset + patch), width)
+                window = normalise(_read_window(image, rows, cols), low, high)
+                x = torch.from_numpy(np.ascontiguousarray(window))[None, None]
+                x = x.to(dev).contiguous(memory_format=layout)
+                prob = torch.softmax(net.forward_dense(x), dim=1)[0]
+                block = np.ascontiguousarray(prob.to("cpu", torch.float32).numpy())
+                if block.shape != (model.n_classes, i1 - i0, j1 - j0):
+                    raise AssertionError(f"tile gave {block.shape}, expected "
+                                         f"{(model.n_classes, i1 - i0, j1 - j0)}")
+                out[:, i0:i1, j0:j1] = block
+                done += 1
+                now = time.perf_counter()
+                if now - last_log >= _LOG_EVERY_SECONDS and done < n_tiles:
+                    left = (now - start) / done * (n_tiles - done)
+                    say(f"patch {patch}: {done}/{n_tiles} tiles, ~{left:.0f}s left")
+                    last_log = now
     elapsed = time.perf_counter() - start
     say(
         f"patch {patch}: {n_tiles} tiles in {elapsed:.1f}s "

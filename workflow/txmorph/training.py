@@ -30,7 +30,7 @@ _EVAL_BATCH = 512
 
 @dataclass(frozen=True)
 class TrainingParams:
-    """Optimisation and architecture settings of one classifier."""
+    """Optimisation settings of one classifier, plus its (rarely changed) conv/head widths."""
 
     epochs: int = 30  # maximum; early stopping usually ends sooner
     patience: int = 5  # epochs without a new best validation loss before stopping
@@ -39,7 +39,6 @@ class TrainingParams:
     weight_decay: float = 1e-4
     validation_fraction: float = 0.2
     seed: int = 0
-    network_input: int = 32
     widths: tuple[int, ...] = (16, 32)
     hidden: int = 64
     dropout: float = 0.3
@@ -48,14 +47,16 @@ class TrainingParams:
         if self.epochs < 1 or self.patience < 1 or self.batch_size < 1:
             raise ValueError(f"epochs, patience and batch_size must be >= 1: {self}")
         if not 0.0 < self.validation_fraction < 1.0:
-            raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
+            raise ValueError(
+                f"validation_fraction must be in (0, 1), got {self.validation_fraction}"
+            )
         if not self.learning_rate > 0 or self.weight_decay < 0:
             raise ValueError(f"learning_rate must be > 0 and weight_decay >= 0: {self}")
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str | torch.device) -> torch.device:
     """``"auto"`` means the GPU when one is usable, else the CPU; other names are checked."""
-    if name == "auto":
+    if isinstance(name, str) and name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -156,9 +157,13 @@ def _check_inputs(
         raise ValueError(f"images must be (N, {patch_size}, {patch_size}), got {images.shape}")
     n = images.shape[0]
     if labels.shape != (n,) or section_ids.shape != (n,):
-        raise ValueError(f"labels {labels.shape} and section_ids {section_ids.shape} must be ({n},)")
+        raise ValueError(
+            f"labels {labels.shape} and section_ids {section_ids.shape} must be ({n},)"
+        )
     if n and (labels.min() < 0 or labels.max() >= len(classes)):
-        raise ValueError(f"labels must lie in [0, {len(classes)}), got {labels.min()}..{labels.max()}")
+        raise ValueError(
+            f"labels must lie in [0, {len(classes)}), got {labels.min()}..{labels.max()}"
+        )
     missing = sorted(set(np.unique(section_ids).tolist()) - set(section_ranges))
     if missing:
         raise ValueError(f"no intensity range for sections {missing}")
@@ -178,11 +183,14 @@ def train_classifier(
     classes: list[str],
     patch_size: int,
     params: TrainingParams,
-    device: str = "cpu",
+    network_input: int = 32,
+    device: str | torch.device = "cpu",
     threads: int | None = None,
     log: Callable[[str], None] | None = None,
 ) -> tuple[PatchClassifier, list[dict[str, Any]], dict[str, Any]]:
     """Train a ``PatchClassifier`` on (N, S, S) raw patches with integer labels.
+
+    ``patch_size`` must be a multiple of ``network_input`` (the pooled side the convs see).
 
     Returns the model (weights of the epoch with the lowest validation loss, eval mode, on
     ``device``), one metrics row per epoch (``epoch, train_loss, train_accuracy, val_loss,
@@ -206,7 +214,9 @@ def train_classifier(
     previous_threads = torch.get_num_threads()
     previous_deterministic = torch.are_deterministic_algorithms_enabled()
     previous_warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    fork_devices = [dev] if dev.type == "cuda" else []
+    fork_devices: list[int] = []
+    if dev.type == "cuda":
+        fork_devices = [dev.index if dev.index is not None else torch.cuda.current_device()]
     try:
         if threads:
             torch.set_num_threads(int(threads))
@@ -216,7 +226,7 @@ def train_classifier(
             torch.manual_seed(params.seed)
             return _train(
                 images, labels, section_ids, section_ranges, classes, patch_size, params,
-                dev, train_idx, val_idx, say,
+                network_input, dev, train_idx, val_idx, say,
             )
     finally:
         torch.use_deterministic_algorithms(previous_deterministic, warn_only=previous_warn_only)
@@ -231,6 +241,7 @@ def _train(
     classes: list[str],
     patch_size: int,
     params: TrainingParams,
+    network_input: int,
     dev: torch.device,
     train_idx: np.ndarray,
     val_idx: np.ndarray,
@@ -238,7 +249,7 @@ def _train(
 ) -> tuple[PatchClassifier, list[dict[str, Any]], dict[str, Any]]:
     """The training loop proper; runs inside the seeded, deterministic context."""
     model = PatchClassifier(
-        patch_size, len(classes), params.network_input, params.widths, params.hidden,
+        patch_size, len(classes), network_input, params.widths, params.hidden,
         params.dropout,
     )
     pooled = prepare_patches(images, section_ids, section_ranges, model.downsample)
@@ -275,8 +286,8 @@ def _train(
         for first in range(0, n_train, params.batch_size):
             batch = order[first : first + params.batch_size]
             # One random dihedral transform per sample: exact on the pooled patch, as d | S.
-            xb = torch.gather(x_train[batch].reshape(batch.numel(), -1), 1, perms[transforms[batch]])
-            xb = xb.reshape(batch.numel(), 1, side, side)
+            flat = x_train[batch].reshape(batch.numel(), -1)
+            xb = torch.gather(flat, 1, perms[transforms[batch]]).reshape(-1, 1, side, side)
             yb = y_train[batch]
             logits = model.forward_pooled(xb)[:, :, 0, 0]
             loss = F.cross_entropy(logits, yb)

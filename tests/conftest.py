@@ -1,0 +1,49 @@
+"""Shared fixtures: a tiny config for end-to-end runs through Snakemake."""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+
+def tiny_config() -> dict:
+    """The default config shrunk to a run of about a minute: small sections, two sizes."""
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["demo"].update(height=320, width=320)
+    config["patches"].update(sizes=[32, 64], per_class=40, min_per_class=5)
+    config["training"].update(epochs=2, patience=1, batch_size=32)
+    config["probmap"].update(tile_size=64, threads=1)
+    return copy.deepcopy(config)
+
+
+def run_snakemake(workdir: Path, *args: str, config: dict | None = None, timeout: int = 600):
+    """Run the workflow in ``workdir`` (writing ``config`` there first); returns the result."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    if config is not None:
+        (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    return subprocess.run(
+        [*SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """One complete tiny run of the whole pipeline, shared by the end-to-end tests."""
+    workdir = tmp_path_factory.mktemp("tiny_run")
+    result = run_snakemake(workdir, "--cores", "2", config=tiny_config())
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
+    return workdir

@@ -1,0 +1,169 @@
+"""Dense probability maps equal per-patch classification; resampling and ensembling."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from txmorph.errors import InputError
+from txmorph.intensity import intensity_range, normalise
+from txmorph.model import INTENSITY_METHOD, PatchClassifier
+from txmorph.probmap import (
+    ensemble,
+    outputs_per_tile,
+    paint_probabilities,
+    probability_grid_shape,
+    reflect_indices,
+    resample_probabilities,
+)
+
+METADATA = {"normalisation": {"intensity_method": INTENSITY_METHOD}}
+
+
+def _model(patch_size: int, trained: bool) -> PatchClassifier:
+    torch.manual_seed(patch_size)
+    model = PatchClassifier(patch_size, 4)
+    if trained:  # a few steps so that BatchNorm stats and standardisation are non-trivial
+        model.set_standardisation(0.4, 0.6)
+        optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
+        for _ in range(2):
+            x = torch.rand(8, 1, patch_size, patch_size)
+            loss = torch.nn.functional.cross_entropy(model(x), torch.randint(0, 4, (8,)))
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+    return model.eval()
+
+
+def _check_locations(grid: tuple[int, int], rng: np.random.Generator, n_random: int) -> np.ndarray:
+    """All four corners, points on every border, and random grid locations."""
+    h, w = grid
+    points = [(0, 0), (0, w - 1), (h - 1, 0), (h - 1, w - 1)]
+    for _ in range(4):
+        points += [(0, rng.integers(w)), (h - 1, rng.integers(w)),
+                   (rng.integers(h), 0), (rng.integers(h), w - 1)]
+    points += [tuple(p) for p in rng.integers(0, (h, w), size=(n_random, 2))]
+    return np.array(points, dtype=np.int64)
+
+
+def _per_patch(model: PatchClassifier, image: np.ndarray, low: float, high: float,
+               points: np.ndarray) -> np.ndarray:
+    """Reference: reflect-pad, cut the patch centred at (i*s + s//2, j*s + s//2), classify."""
+    size, s = model.patch_size, model.stride
+    pad = size + s
+    padded = np.pad(image, pad, mode="reflect")
+    patches = []
+    for i, j in points:
+        top = i * s + s // 2 - size // 2 + pad
+        left = j * s + s // 2 - size // 2 + pad
+        patches.append(padded[top : top + size, left : left + size])
+    x = torch.from_numpy(normalise(np.stack(patches), low, high))[:, None]
+    with torch.no_grad():
+        return torch.softmax(model(x), dim=1).numpy()
+
+
+@pytest.mark.parametrize("trained", [False, True])
+@pytest.mark.parametrize(("patch_size", "shape"), [(32, (150, 133)), (64, (150, 133)), (64, (21, 30))])
+def test_dense_map_equals_per_patch(patch_size: int, shape: tuple[int, int], trained: bool) -> None:
+    rng = np.random.default_rng(patch_size + shape[0])
+    image = (rng.random(shape) * 3000 + np.arange(shape[1]) * 7).astype(np.uint16)
+    model = _model(patch_size, trained)
+    low, high = intensity_range(image)
+    grid = probability_grid_shape(shape, model.stride)
+    out = np.full((4, *grid), np.nan, dtype=np.float32)
+    messages: list[str] = []
+    # tile_size = 5 strides: several tiles each way, so tile seams are checked too
+    paint_probabilities(image, model, METADATA, (low, high), out, tile_size=5 * model.stride,
+                        log=messages.append)
+    assert np.isfinite(out).all()
+    np.testing.assert_allclose(out.sum(axis=0), 1.0, atol=1e-5)
+    points = _check_locations(grid, rng, 50)
+    expected = _per_patch(model, image, low, high, points)
+    got = out[:, points[:, 0], points[:, 1]].T
+    assert np.abs(got - expected).max() <= 1e-5
+    assert messages and "tiles" in messages[-1]
+
+
+def test_paint_into_h5py_dataset(tmp_path) -> None:
+    image = np.random.default_rng(1).random((70, 90)).astype(np.float32)
+    model = _model(32, trained=True)
+    grid = probability_grid_shape(image.shape, model.stride)
+    ref = np.zeros((4, *grid), np.float32)
+    paint_probabilities(image, model, METADATA, (0.0, 1.0), ref)
+    with h5py.File(tmp_path / "p.h5", "w") as handle:
+        handle.create_dataset("image", data=image)
+        dset = handle.create_dataset("prob", shape=(4, *grid), dtype="f4", chunks=(4, 8, 8))
+        paint_probabilities(handle["image"], model, METADATA, (0.0, 1.0), dset, tile_size=40)
+        np.testing.assert_allclose(dset[...], ref, atol=1e-6)
+
+
+def test_paint_checks_inputs() -> None:
+    model = _model(32, trained=False)
+    image = np.zeros((40, 40), np.uint8)
+    with pytest.raises(ValueError, match="expected"):
+        paint_probabilities(image, model, METADATA, (0, 1), np.zeros((4, 9, 10), np.float32))
+    other = {"normalisation": {"intensity_method": "global_minmax"}}
+    with pytest.raises(InputError, match="retrain"):
+        paint_probabilities(image, model, other, (0, 1), np.zeros((4, 10, 10), np.float32))
+
+
+def test_grid_shape_and_reflection() -> None:
+    assert probability_grid_shape((100, 81), 4) == (25, 21)
+    assert probability_grid_shape((1, 20), 20) == (1, 1)
+    assert outputs_per_tile(1024, 4) == 256 and outputs_per_tile(1024, 20) == 51
+    assert outputs_per_tile(3, 20) == 1
+    for n in (1, 2, 3, 7):
+        for pad in (0, 1, 5, 17):
+            expected = np.pad(np.arange(n), pad, mode="reflect")
+            assert np.array_equal(reflect_indices(np.arange(-pad, n + pad), n), expected)
+
+
+def test_resample_identity_and_constant() -> None:
+    rng = np.random.default_rng(0)
+    prob = rng.random((3, 7, 9)).astype(np.float32)
+    assert np.array_equal(resample_probabilities(prob, 8, (7, 9), 8), prob)
+    const = np.full((2, 5, 6), 0.25, np.float32)
+    for s_from, s_to, shape in [(20, 4, (25, 30)), (4, 20, (2, 2)), (8, 8, (9, 3))]:
+        out = resample_probabilities(const, s_from, shape, s_to)
+        assert out.shape == (2, *shape) and out.dtype == np.float32
+        np.testing.assert_allclose(out, 0.25, atol=1e-7)
+
+
+@pytest.mark.parametrize(("s_from", "s_to"), [(20, 4), (8, 4), (4, 20), (5, 3)])
+def test_resample_reproduces_linear_ramp(s_from: int, s_to: int) -> None:
+    h, w = 12, 15
+    centres_r = np.arange(h) * s_from + s_from // 2
+    centres_c = np.arange(w) * s_from + s_from // 2
+    ramp = (0.1 + 0.002 * centres_r[:, None] - 0.001 * centres_c[None, :]).astype(np.float32)
+    shape = probability_grid_shape((h * s_from, w * s_from), s_to)
+    out = resample_probabilities(ramp[None], s_from, shape, s_to)[0]
+    rows = np.arange(shape[0]) * s_to + s_to // 2
+    cols = np.arange(shape[1]) * s_to + s_to // 2
+    expected = 0.1 + 0.002 * rows[:, None] - 0.001 * cols[None, :]
+    inside_r = (rows >= centres_r[0]) & (rows <= centres_r[-1])
+    inside_c = (cols >= centres_c[0]) & (cols <= centres_c[-1])
+    assert inside_r.sum() >= 2 and inside_c.sum() >= 2
+    np.testing.assert_allclose(out[np.ix_(inside_r, inside_c)], expected[np.ix_(inside_r, inside_c)],
+                               atol=1e-6)
+
+
+def test_edge_values_extended() -> None:
+    prob = np.arange(12, dtype=np.float32).reshape(1, 3, 4)
+    out = resample_probabilities(prob, 20, (15, 20), 4)  # centres 2..58 vs source 10, 30, 50
+    assert np.all(out[0, :2, 0] == prob[0, 0, 0])  # rows 2 and 6 lie before centre 10
+    assert np.all(out[0, -2:, -1] == prob[0, -1, -1])
+
+
+def test_ensemble_mean_of_resampled_maps() -> None:
+    rng = np.random.default_rng(2)
+    fine = rng.dirichlet(np.ones(3), size=(25, 20)).transpose(2, 0, 1).astype(np.float32)
+    coarse = rng.dirichlet(np.ones(3), size=(5, 4)).transpose(2, 0, 1).astype(np.float32)
+    mixed = ensemble([(fine, 4), (coarse, 20)], 4, (25, 20))
+    expected = (fine + resample_probabilities(coarse, 20, (25, 20), 4)) / 2
+    np.testing.assert_allclose(mixed, expected, atol=1e-7)
+    np.testing.assert_allclose(mixed.sum(axis=0), 1.0, atol=1e-5)
+    assert np.array_equal(ensemble([(fine, 4)], 4, (25, 20)), fine)
+    with pytest.raises(ValueError):
+        ensemble([], 4, (25, 20))
