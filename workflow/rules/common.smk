@@ -92,8 +92,17 @@ def demo_seed(section):
     return [config["demo"]["seed"], zlib.crc32(section.encode())]
 
 
+def is_demo_section(name):
+    section = section_config(name)
+    return all(
+        Path(section[key]).parent == Path("resources/demo") / name for key in ("image", "spots")
+    )
+
+
 def final_outputs():
-    return [
-        "results/report/dice.csv",
-        "results/report/summary.md",
+    outputs = ["results/report/dice.csv", "results/report/summary.md"]
+    # On demo sections the reference regions can also be checked against the true regions.
+    outputs += [
+        f"results/report/demo_truth/{name}.csv" for name in TEST_SECTIONS if is_demo_section(name)
     ]
+    return outputs

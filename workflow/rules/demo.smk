@@ -23,3 +23,25 @@ rule demo_data:
         "../../envs/data.yaml"
     script:
         "../scripts/demo_data.py"
+
+
+rule demo_truth_check:
+    # How well the spot-derived reference regions match the generator's true regions: a check
+    # of the truth rule itself, possible only on synthetic data.
+    input:
+        truth="results/truth/{section}.tif",
+        regions="resources/demo/{section}/regions.tif",
+    output:
+        "results/report/demo_truth/{section}.csv",
+    params:
+        classes=CLASSES,
+    log:
+        "results/logs/demo_truth_check/{section}.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/demo_truth_check.py"
