@@ -13,7 +13,7 @@ from conftest import run_snakemake, tiny_config
 
 pytestmark = pytest.mark.e2e
 
-RULES = ["demo_data", "validate_section", "tissue_mask", "patches", "train", "probmap",
+RULES = ["demo_data", "validate_image", "validate_spots", "tissue_mask", "patches", "train", "probmap",
          "ensemble", "truth", "dice", "summary"]
 
 
@@ -96,8 +96,8 @@ def test_bad_spots_stop_the_run_cleanly(tmp_path, case):
     assert result.returncode != 0
     assert "data/spots.csv" in output and message in output
     assert "Traceback" not in output
-    assert not list((tmp_path / "results").glob("validated/*.json"))
-    assert not (tmp_path / "results/masks").exists()
+    assert not list((tmp_path / "results").glob("validated/*.spots.json"))
+    assert not list((tmp_path / "results").glob("patches/*"))
 
 
 def test_rgb_image_stops_the_run_cleanly(tmp_path):
@@ -114,4 +114,5 @@ def test_rgb_image_stops_the_run_cleanly(tmp_path):
     assert result.returncode != 0
     assert "data/img.tif" in output and "RGB" in output
     assert "Traceback" not in output
-    assert not list((tmp_path / "results").glob("validated/*.json"))
+    assert not list((tmp_path / "results").glob("validated/*.image.json"))
+    assert not (tmp_path / "results/masks").exists()

@@ -60,6 +60,12 @@ wildcard_constraints:
     size=r"\d+",
 
 
+def package_code(*modules):
+    """The txmorph modules a rule's script calls, as inputs: editing them re-runs the rule,
+    and they are part of the key of cached rules."""
+    return [str(Path(PACKAGE_ROOT) / "txmorph" / f"{module}.py") for module in modules]
+
+
 def section_config(section):
     return config["sections"][section]
 

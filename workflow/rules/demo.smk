@@ -3,6 +3,8 @@
 
 
 rule demo_data:
+    input:
+        code=package_code("demo_lead"),
     output:
         image="resources/demo/{section}/nuclei.tif",
         spots="resources/demo/{section}/spots.csv",
@@ -31,6 +33,7 @@ rule demo_truth_check:
     input:
         truth="results/truth/{section}.tif",
         regions="resources/demo/{section}/regions.tif",
+        code=package_code("metrics"),
     output:
         "results/report/demo_truth/{section}.csv",
     params:

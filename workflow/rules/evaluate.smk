@@ -5,7 +5,8 @@ rule truth:
     input:
         spots=lambda wildcards: section_config(wildcards.section)["spots"],
         mask="results/masks/{section}.tif",
-        validated="results/validated/{section}.json",
+        validated="results/validated/{section}.spots.json",
+        code=package_code("inputs", "section", "truth"),
     output:
         "results/truth/{section}.tif",
     params:
@@ -33,6 +34,7 @@ rule dice:
             "results/probmaps/{{section}}/{model}.h5",
             model=MODELS,
         ),
+        code=package_code("metrics", "mapsio"),
     output:
         "results/report/dice/{section}.csv",
     params:
@@ -60,6 +62,7 @@ rule summary:
             section=TEST_SECTIONS,
             model=MODELS,
         ),
+        code=package_code("figures", "mapsio", "inputs"),
     output:
         dice="results/report/dice.csv",
         summary="results/report/summary.md",

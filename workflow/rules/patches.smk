@@ -6,7 +6,8 @@ rule patches:
         images=[section_config(s)["image"] for s in TRAIN_SECTIONS],
         spots=[section_config(s)["spots"] for s in TRAIN_SECTIONS],
         masks=expand("results/masks/{section}.tif", section=TRAIN_SECTIONS),
-        validated=expand("results/validated/{section}.json", section=TRAIN_SECTIONS),
+        validated=expand("results/validated/{section}.spots.json", section=TRAIN_SECTIONS),
+        code=package_code("inputs", "section", "sampling", "patchdata", "intensity"),
     output:
         "results/patches/size{size}.h5",
     params:

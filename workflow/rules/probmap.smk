@@ -4,8 +4,9 @@
 rule probmap:
     input:
         image=lambda wildcards: section_config(wildcards.section)["image"],
-        validated="results/validated/{section}.json",
+        validated="results/validated/{section}.image.json",
         model="results/models/size{size}.pt",
+        code=package_code("inputs", "model", "probmap", "intensity"),
     output:
         "results/probmaps/{section}/size{size}.h5",
     params:
@@ -25,7 +26,8 @@ rule probmap:
 
 rule ensemble:
     input:
-        expand("results/probmaps/{{section}}/size{size}.h5", size=PATCH_SIZES),
+        maps=expand("results/probmaps/{{section}}/size{size}.h5", size=PATCH_SIZES),
+        code=package_code("probmap", "mapsio"),
     output:
         "results/probmaps/{section}/ensemble.h5",
     log:

@@ -3,7 +3,8 @@
 
 rule train:
     input:
-        "results/patches/size{size}.h5",
+        patches="results/patches/size{size}.h5",
+        code=package_code("patchdata", "model", "training", "intensity"),
     output:
         model="results/models/size{size}.pt",
         metrics="results/models/size{size}.metrics.csv",

@@ -10,7 +10,7 @@ from txmorph.training import TrainingParams, resolve_device, train_classifier
 
 
 def main(smk, log):
-    patches = read_patch_set(smk.input[0])
+    patches = read_patch_set(smk.input.patches)
     params = TrainingParams(**smk.params.training, seed=smk.params.seed)
     device = resolve_device(smk.params.device)
     log.info(

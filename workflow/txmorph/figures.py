@@ -1,39 +1,129 @@
-"""Figures and tables for the summary report."""
+"""Figures and tables for the summary report: class colours, a panel figure, a Dice table.
+
+The figure puts the nuclei image, the spot-derived reference regions and every model's
+arg-max labels side by side *on the same pixel extent*, so a reader can compare shapes by
+eye. Label maps live on different grids (full resolution for the reference, stride ``s``
+for a model: grid cell ``(i, j)`` covers input pixels ``[i*s, (i+1)*s)``, CONVENTIONS), so each
+is drawn with ``extent = (0, w*s, h*s, 0)`` and clipped to the image.
+
+Matplotlib is used through ``matplotlib.figure.Figure`` with the Agg canvas, never pyplot:
+no global state, no display needed on cluster nodes, and nothing leaks between calls.
+"""
 
 from __future__ import annotations
 
+import colorsys
+import math
 import os
 from collections.abc import Mapping, Sequence
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
-matplotlib.use("Agg")  # files only: no display on cluster nodes
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.colors import ListedColormap  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
+from txmorph.outputs import atomic_path
 
-from txmorph.outputs import atomic_path  # noqa: E402
+RGB = tuple[float, float, float]
 
-_GENE_COLOURS = [
-    (0.89, 0.10, 0.11), (0.12, 0.47, 0.71), (0.20, 0.63, 0.17), (1.00, 0.50, 0.00),
-    (0.42, 0.24, 0.60), (0.65, 0.34, 0.16), (0.97, 0.51, 0.75), (0.09, 0.75, 0.81),
-]
+BACKGROUND_COLOUR: RGB = (0.08, 0.08, 0.08)
+TISSUE_COLOUR: RGB = (0.80, 0.80, 0.80)
+#: Saturated, mutually distinct gene colours (ColorBrewer Set1-like), in gene order.
+GENE_COLOURS: tuple[RGB, ...] = (
+    (0.894, 0.102, 0.110),  # red
+    (0.216, 0.494, 0.722),  # blue
+    (0.302, 0.686, 0.290),  # green
+    (1.000, 0.498, 0.000),  # orange
+    (0.596, 0.306, 0.639),  # purple
+    (0.090, 0.745, 0.812),  # cyan
+    (0.969, 0.506, 0.749),  # pink
+    (0.651, 0.337, 0.157),  # brown
+    (0.737, 0.741, 0.133),  # olive
+)
+MEAN_CLASS = "mean"
 
 
-def class_colours(classes: Sequence[str]) -> list[tuple[float, float, float]]:
-    """Background black, tissue light grey, then a distinct saturated colour per gene."""
-    colours = [(0.0, 0.0, 0.0), (0.78, 0.78, 0.78)]
-    colours += [_GENE_COLOURS[i % len(_GENE_COLOURS)] for i in range(len(classes) - 2)]
+def class_colours(classes: Sequence[str]) -> list[RGB]:
+    """RGB (0-1) per class: background near-black, tissue light grey, genes saturated.
+
+    Stable: gene ``i`` (the ``i``-th class after background and tissue) always gets the same
+    colour, so figures of different runs with the same genes look alike. Past the nine
+    listed colours, hues follow the golden angle (distinct, still saturated).
+    """
+    colours: list[RGB] = []
+    for index in range(len(classes)):
+        if index == 0:
+            colours.append(BACKGROUND_COLOUR)
+        elif index == 1:
+            colours.append(TISSUE_COLOUR)
+        elif index - 2 < len(GENE_COLOURS):
+            colours.append(GENE_COLOURS[index - 2])
+        else:
+            hue = ((index - 2) * 0.381966) % 1.0
+            colours.append(colorsys.hsv_to_rgb(hue, 0.85, 0.9))
     return colours
 
 
-def _display_image(image: np.ndarray, max_pixels: int) -> np.ndarray:
-    step = max(1, int(np.ceil(max(image.shape) / max_pixels)))
-    small = np.asarray(image[::step, ::step], dtype=np.float32)
-    low, high = np.percentile(small, [1, 99.5])
-    return np.clip((small - low) / max(high - low, 1e-6), 0, 1)
+def _display_image(image: np.ndarray, max_pixels: int) -> tuple[np.ndarray, tuple[float, ...]]:
+    """Block-mean downsampled image in 0..1 (1st-99.5th percentile stretch) and its extent.
+
+    Block means (not plain striding) keep nuclei visible instead of aliasing them away.
+    """
+    height, width = image.shape
+    f = max(1, math.ceil(max(height, width) / max_pixels))
+    small = np.asarray(image, dtype=np.float32)
+    if f > 1:
+        ph, pw = math.ceil(height / f) * f, math.ceil(width / f) * f
+        small = np.pad(small, ((0, ph - height), (0, pw - width)), mode="edge")
+        small = small.reshape(ph // f, f, pw // f, f).mean(axis=(1, 3))
+    finite = small[np.isfinite(small)]
+    low, high = np.percentile(finite, [1, 99.5]) if finite.size else (0.0, 1.0)
+    shown = np.clip((small - low) / max(float(high - low), 1e-12), 0, 1)
+    return np.nan_to_num(shown), (0, small.shape[1] * f, small.shape[0] * f, 0)
+
+
+def infer_stride(grid_shape: tuple[int, int], image_shape: tuple[int, int]) -> int | None:
+    """The stride ``s`` with ``grid_shape == (ceil(H/s), ceil(W/s))`` (smallest), or None."""
+    (h, w), (height, width) = grid_shape, image_shape
+    if h < 1 or w < 1:
+        return None
+    s = max(math.ceil(height / h), math.ceil(width / w))
+    if -(-height // s) == h and -(-width // s) == w:
+        return s
+    return None
+
+
+def _display_labels(
+    labels: np.ndarray,
+    image_shape: tuple[int, int],
+    colours: np.ndarray,
+    max_pixels: int,
+    stride: int | None,
+) -> tuple[np.ndarray, tuple[float, ...]]:
+    """RGB image of a label map (decimated to <= max_pixels a side) and its extent in pixels."""
+    labels = np.asarray(labels)
+    if labels.ndim != 2:
+        raise ValueError(f"label maps must be 2-D, got shape {labels.shape}")
+    if labels.size and (labels.min() < 0 or labels.max() >= len(colours)):
+        raise ValueError(
+            f"labels range {labels.min()}..{labels.max()} but only {len(colours)} classes"
+        )
+    if stride is None:
+        stride = infer_stride(labels.shape, image_shape)
+    k = max(1, math.ceil(max(labels.shape) / max_pixels))
+    small = labels[k // 2 :: k, k // 2 :: k]  # nearest: labels must not be averaged
+    if stride is None:  # not a CONVENTIONS grid of this image: stretch it over the image
+        extent = (0, image_shape[1], image_shape[0], 0)
+    else:
+        extent = (0, small.shape[1] * k * stride, small.shape[0] * k * stride, 0)
+    return colours[small.astype(np.intp)], extent
+
+
+def _layout(n_panels: int) -> tuple[int, int]:
+    """(rows, columns): one row up to 4 panels, then 2+ rows of at most 5."""
+    columns = n_panels if n_panels <= 4 else min(5, math.ceil(n_panels / 2))
+    return math.ceil(n_panels / columns), columns
 
 
 def summary_figure(
@@ -43,43 +133,97 @@ def summary_figure(
     classes: Sequence[str],
     path: str | os.PathLike,
     max_pixels: int = 1024,
+    *,
+    strides: Mapping[str, int] | None = None,
+    notes: Mapping[str, str] | None = None,
 ) -> None:
-    """PNG: the nuclei image, the reference regions and each model's labels side by side.
+    """Write a PNG: nuclei image, reference labels and each prediction, aligned, with a legend.
 
-    Label maps on coarser grids are drawn with the image's extent, so all panels align.
+    ``truth`` and each prediction may be on any CONVENTIONS grid of ``image`` (stride 1 =
+    full resolution); the stride is inferred from the shape unless given in ``strides``
+    (key ``"truth"`` or the prediction's name). ``notes`` adds a second title line per panel
+    (e.g. ``{"size32": "mean Dice 0.61"}``). Images and maps are shown at most
+    ``max_pixels`` a side. Written atomically (temporary sibling, then ``os.replace``).
     """
+    image = np.asarray(image)
+    if image.ndim != 2:
+        raise ValueError(f"image must be 2-D, got shape {image.shape}")
+    strides = dict(strides or {})
+    notes = dict(notes or {})
     height, width = image.shape
-    extent = (0, width, height, 0)
-    colours = ListedColormap(class_colours(classes))
-    panels = [("nuclei image", None), ("reference (spots)", truth), *predictions.items()]
-    columns = min(4, len(panels))
-    rows = int(np.ceil(len(panels) / columns))
-    figure, axes = plt.subplots(rows, columns, figsize=(4 * columns, 4 * rows + 0.6), squeeze=False)
+    palette = np.asarray(class_colours(classes), dtype=np.float32)
+
+    panels: list[tuple[str, np.ndarray, tuple[float, ...], bool]] = []
+    shown, extent = _display_image(image, max_pixels)
+    panels.append(("nuclei image", shown, extent, True))
+    for name, labels in [("truth", truth), *predictions.items()]:
+        rgb, extent = _display_labels(labels, (height, width), palette, max_pixels,
+                                      strides.get(name))
+        panels.append((name, rgb, extent, False))
+
+    rows, columns = _layout(len(panels))
+    aspect = height / width if width else 1.0
+    panel_w = 3.6
+    panel_h = min(max(panel_w * aspect, 1.5), 6.0)
+    figure = Figure(figsize=(panel_w * columns, panel_h * rows + 0.9), dpi=100)
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(rows, columns, squeeze=False)
     for axis in axes.ravel():
-        axis.axis("off")
-    for axis, (title, labels) in zip(axes.ravel(), panels):
-        if labels is None:
-            axis.imshow(_display_image(image, max_pixels), cmap="gray", extent=extent)
+        axis.set_axis_off()
+    for axis, (name, data, extent, grey) in zip(axes.ravel(), panels):
+        if grey:
+            axis.imshow(data, cmap="gray", vmin=0, vmax=1, extent=extent,
+                        interpolation="antialiased")
         else:
-            step = max(1, int(np.ceil(max(labels.shape) / max_pixels)))
-            axis.imshow(labels[::step, ::step], cmap=colours, vmin=-0.5, vmax=len(classes) - 0.5,
-                        extent=extent, interpolation="nearest")
-        axis.set_title(title)
-    handles = [Patch(color=c, label=name) for c, name in zip(class_colours(classes), classes)]
-    figure.legend(handles=handles, loc="lower center", ncol=len(classes), frameon=False)
-    figure.tight_layout(rect=(0, 0.05, 1, 1))
+            axis.imshow(data, extent=extent, interpolation="nearest")
+        axis.set_xlim(0, width)
+        axis.set_ylim(height, 0)
+        title = "reference (spots)" if name == "truth" and len(panels) > 1 else name
+        if name in notes:
+            title += f"\n{notes[name]}"
+        axis.set_title(title, fontsize=11)
+    handles = [
+        Patch(facecolor=colour, edgecolor="0.4", label=name)
+        for colour, name in zip(class_colours(classes), classes)
+    ]
+    figure.legend(handles=handles, loc="lower center", ncol=min(len(classes), 8),
+                  frameon=False, fontsize=10)
+    figure.subplots_adjust(left=0.01, right=0.99, top=1 - 0.45 / (panel_h * rows + 0.9),
+                           bottom=0.75 / (panel_h * rows + 0.9), wspace=0.04, hspace=0.18)
     with atomic_path(path) as tmp:
-        figure.savefig(tmp, dpi=90, format="png")
-    plt.close(figure)
+        figure.savefig(tmp, format="png")
+
+
+def _cell(value: float) -> str:
+    return "n/a" if value is None or not np.isfinite(value) else f"{value:.3f}"
 
 
 def dice_markdown(table: pd.DataFrame) -> str:
-    """A Markdown table: one row per model, one column per class plus the mean."""
-    classes = list(dict.fromkeys(table["class"]))
-    pivot = table.pivot_table(index="model", columns="class", values="dice", sort=False, dropna=False)
-    pivot = pivot.reindex(columns=classes)
-    lines = ["| model | " + " | ".join(classes) + " |", "|---" * (len(classes) + 1) + "|"]
-    for model, row in pivot.iterrows():
-        cells = ["–" if np.isnan(v) else f"{v:.3f}" for v in row.to_numpy(dtype=float)]
-        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    """Markdown pivot of a Dice table: a row per model, a column per class, then ``mean``.
+
+    Classes and models keep their order of first appearance. With several sections in the
+    table, a leading ``section`` column tells the rows apart. NaN (class absent from both
+    maps) is written ``n/a``. Duplicate (section, model, class) rows are a bug upstream and
+    raise rather than being silently averaged.
+    """
+    needed = {"section", "model", "class", "dice"}
+    if not needed <= set(table.columns):
+        raise ValueError(f"table needs columns {sorted(needed)}, has {list(table.columns)}")
+    keys = ["section", "model", "class"]
+    if table.duplicated(keys).any():
+        raise ValueError("table has duplicate (section, model, class) rows")
+    classes = [c for c in dict.fromkeys(table["class"]) if c != MEAN_CLASS]
+    if (table["class"] == MEAN_CLASS).any():
+        classes.append(MEAN_CLASS)
+    several = table["section"].nunique() > 1
+    lookup = {
+        (s, m, c): float(d)
+        for s, m, c, d in table[["section", "model", "class", "dice"]].itertuples(index=False)
+    }
+    head = (["section"] if several else []) + ["model", *classes]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for section, model in dict.fromkeys(zip(table["section"], table["model"])):
+        cells = [_cell(lookup.get((section, model, c), float("nan"))) for c in classes]
+        lead = ([str(section)] if several else []) + [str(model)]
+        lines.append("| " + " | ".join(lead + cells) + " |")
     return "\n".join(lines)

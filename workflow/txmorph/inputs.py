@@ -15,6 +15,8 @@ from __future__ import annotations
 import difflib
 import gzip
 import importlib.util
+import re
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,7 @@ OTHER_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 OUTSIDE_KEY = "spots_outside_image"
 GENES_KEY = "genes"
 COLUMNS_KEY = "columns"
+CHUNK_ROWS = 1_000_000
 
 
 # ----------------------------------------------------------------------------- image
@@ -249,22 +252,37 @@ def _read_text(p: Path, kind: str, names: dict[str, str], where: str) -> pd.Data
     try:
         header = pd.read_csv(p, nrows=0, **options)
         _check_columns([str(c) for c in header.columns], names, where, sep=sep)
-        # Everything as text, nothing turned into NaN: the checks below see the raw values.
-        return pd.read_csv(
-            p,
-            usecols=list(names.values()),
-            dtype={names["gene"]: str},
-            keep_default_na=False,
-            skip_blank_lines=False,
-            **options,
-        )
+        # Nothing is turned into NaN, so the checks below see the raw values. All columns are
+        # parsed (in chunks, to bound memory) because with ``usecols`` pandas silently cuts rows
+        # that have too many fields; index_col=False tolerates a trailing separator on every line.
+        wanted = list(names.values())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", pd.errors.ParserWarning)
+            reader = pd.read_csv(
+                p,
+                dtype={names["gene"]: str},
+                keep_default_na=False,
+                skip_blank_lines=False,
+                index_col=False,
+                chunksize=CHUNK_ROWS,
+                **options,
+            )
+            with reader:
+                chunks = [chunk[wanted] for chunk in reader]
+        return pd.concat(chunks) if chunks else pd.DataFrame(columns=wanted)
     except InputError:
         raise
     except pd.errors.ParserError as error:
+        found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(error))
+        detail = (
+            f"line {found[2]} has {found[3]} fields but the header has {found[1]}"
+            if found
+            else str(error).strip()
+        )
         raise InputError(
             f"{where}: could not be parsed as a {'tab' if sep == chr(9) else repr(sep)}-separated "
-            f"table: {error}. A row probably has a different number of fields than the header "
-            "(an extra separator or an unclosed quote); fix or remove it."
+            f"table: {detail}. That row probably has an extra separator (e.g. a gene name with a "
+            "comma that is not in quotes) or an unclosed quote; fix or remove it."
         ) from error
     except (OSError, EOFError, pd.errors.EmptyDataError) as error:
         raise InputError(

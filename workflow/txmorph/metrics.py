@@ -1,4 +1,9 @@
-"""Dice scores of predicted label maps against reference regions."""
+"""Scoring painted class maps against reference labels: per-class Dice and tables.
+
+Dice ``2 |P & T| / (|P| + |T|)`` is computed per class from a confusion matrix, which one
+``np.bincount`` over ``truth * n_classes + predicted`` gives in a single pass. Large maps
+(e.g. 20000 x 20000) are processed in row chunks so the int64 temporaries stay small.
+"""
 
 from __future__ import annotations
 
@@ -7,37 +12,112 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+#: Pixels per chunk when building the confusion matrix (bounds int64 temporaries to ~64 MB).
+CHUNK_PIXELS = 8_000_000
+MEAN_CLASS = "mean"
+
+
+def _check_labels(name: str, labels: np.ndarray, n_classes: int) -> None:
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        raise ValueError(
+            f"{name} labels must lie in 0..{n_classes - 1}, "
+            f"got range {labels.min()}..{labels.max()}"
+        )
+
+
+def confusion_matrix(predicted: np.ndarray, truth: np.ndarray, n_classes: int) -> np.ndarray:
+    """``(n_classes, n_classes)`` int64 counts; entry ``[t, p]`` = pixels of truth t predicted p."""
+    predicted = np.asarray(predicted)
+    truth = np.asarray(truth)
+    if predicted.shape != truth.shape:
+        raise ValueError(
+            f"predicted and truth must have the same shape, got {predicted.shape} and "
+            f"{truth.shape} (sample the truth on the prediction grid first)"
+        )
+    if n_classes < 1:
+        raise ValueError(f"n_classes must be >= 1, got {n_classes}")
+    for name, labels in (("predicted", predicted), ("truth", truth)):
+        if not np.issubdtype(labels.dtype, np.integer):
+            raise ValueError(f"{name} labels must be integers, got dtype {labels.dtype}")
+        _check_labels(name, labels, n_classes)
+    pred_flat = predicted.reshape(-1)
+    truth_flat = truth.reshape(-1)
+    counts = np.zeros(n_classes * n_classes, dtype=np.int64)
+    for start in range(0, pred_flat.size, CHUNK_PIXELS):
+        stop = start + CHUNK_PIXELS
+        combined = truth_flat[start:stop].astype(np.int64) * n_classes
+        combined += pred_flat[start:stop]
+        counts += np.bincount(combined, minlength=n_classes * n_classes)
+    return counts.reshape(n_classes, n_classes)
+
 
 def dice_scores(predicted: np.ndarray, truth: np.ndarray, n_classes: int) -> np.ndarray:
-    """Per-class Dice ``2|P∩T| / (|P|+|T|)``; NaN where a class is absent from both maps.
+    """Per-class Dice ``2 |P & T| / (|P| + |T|)``, float64 ``(n_classes,)``.
 
-    A class absent from both is undefined rather than perfect: counting it as 1 would reward
-    a model for a class the section does not contain.
+    A class absent from both maps gets NaN, not 1 or 0: there was nothing to find and
+    nothing was claimed, so it carries no evidence either way and must not sway a mean
+    (use ``np.nanmean``). A class present in only one of the two maps scores 0.
     """
-    if predicted.shape != truth.shape:
-        raise ValueError(f"shapes differ: predicted {predicted.shape}, truth {truth.shape}")
-    p = predicted.ravel().astype(np.int64)
-    t = truth.ravel().astype(np.int64)
-    joint = np.bincount(p * n_classes + t, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
-    overlap = np.diag(joint).astype(np.float64)
-    total = joint.sum(axis=1) + joint.sum(axis=0)
+    cm = confusion_matrix(predicted, truth, n_classes)
+    both = np.diag(cm).astype(np.float64)
+    total = cm.sum(axis=0) + cm.sum(axis=1)  # |P| + |T|
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(total > 0, 2 * overlap / total, np.nan)
+        return np.where(total > 0, 2.0 * both / total, np.nan)
 
 
-def sample_labels_on_grid(labels: np.ndarray, stride: int, grid_shape: Sequence[int]) -> np.ndarray:
-    """Labels at the grid centres ``(i*s + s//2, j*s + s//2)``, clipped into the image."""
-    rows = np.minimum(np.arange(grid_shape[0]) * stride + stride // 2, labels.shape[0] - 1)
-    cols = np.minimum(np.arange(grid_shape[1]) * stride + stride // 2, labels.shape[1] - 1)
+def grid_positions(length: int, stride: int, n: int) -> np.ndarray:
+    """Input pixel of grid cells ``0..n-1`` along one axis: ``i*s + s//2``, clipped to the image."""
+    return np.minimum(np.arange(n, dtype=np.int64) * stride + stride // 2, length - 1)
+
+
+def sample_labels_on_grid(
+    labels: np.ndarray, stride: int, grid_shape: tuple[int, int]
+) -> np.ndarray:
+    """The labels at a probability-map grid's centres (CONVENTIONS), shape ``grid_shape``.
+
+    Grid pixel ``(i, j)`` of output stride ``s`` is the patch centred at input pixel
+    ``(i*s + s//2, j*s + s//2)``; the last, partial row/column's centre can fall past the
+    image and is clipped to the last pixel. ``grid_shape`` must be ``(ceil(H/s), ceil(W/s))``;
+    anything else means the map and the labels belong to different images, so it raises.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 2:
+        raise ValueError(f"labels must be 2-D, got shape {labels.shape}")
+    if stride < 1:
+        raise ValueError(f"stride must be >= 1, got {stride}")
+    height, width = labels.shape
+    expected = (-(-height // stride), -(-width // stride))
+    if tuple(grid_shape) != expected:
+        raise ValueError(
+            f"grid shape {tuple(grid_shape)} does not match labels {labels.shape} at stride "
+            f"{stride} (expected {expected} = ceil(H/s) x ceil(W/s)); were the map and the "
+            "labels made from the same image?"
+        )
+    rows = grid_positions(height, stride, expected[0])
+    cols = grid_positions(width, stride, expected[1])
     return labels[np.ix_(rows, cols)]
 
 
-def dice_table(section: str, model: str, classes: Sequence[str], scores: np.ndarray) -> pd.DataFrame:
-    """Rows ``section, model, class, dice`` plus a ``mean`` row (mean over defined classes)."""
-    rows = [
-        {"section": section, "model": model, "class": name, "dice": float(score)}
-        for name, score in zip(classes, scores)
-    ]
-    mean = float(np.nanmean(scores)) if np.isfinite(scores).any() else float("nan")
-    rows.append({"section": section, "model": model, "class": "mean", "dice": mean})
-    return pd.DataFrame(rows, columns=["section", "model", "class", "dice"])
+def dice_table(
+    section: str, model: str, classes: Sequence[str], scores: Sequence[float] | np.ndarray
+) -> pd.DataFrame:
+    """Long table: one row per class (columns section, model, class, dice) plus class "mean".
+
+    The mean is ``nanmean`` over the classes (classes absent from both maps are left out);
+    NaN when every class is NaN. Note that it includes ``background``, which is usually easy.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.shape != (len(classes),):
+        raise ValueError(f"{len(classes)} classes but scores has shape {scores.shape}")
+    if MEAN_CLASS in classes:
+        raise ValueError(f"a class may not be called {MEAN_CLASS!r} (reserved for the mean)")
+    finite = scores[~np.isnan(scores)]
+    mean = float(finite.mean()) if finite.size else float("nan")
+    return pd.DataFrame(
+        {
+            "section": section,
+            "model": model,
+            "class": [*classes, MEAN_CLASS],
+            "dice": np.append(scores, mean),
+        }
+    )

@@ -1,4 +1,4 @@
-"""Rule validate_section: check a section's image and spots against the config, early."""
+"""Rule validate_spots: check a section's spot table against its image and the config."""
 
 import json
 
@@ -15,7 +15,7 @@ def main(smk, log):
     summary.update(section=section.name, image=smk.input.image, spots=smk.input.spots)
     if section.spots_dropped:
         log.warning("%d spots outside the image were dropped", section.spots_dropped)
-    log.info("section %s is valid: %s", section.name, json.dumps(summary))
+    log.info("spots of section %s are valid: %s", section.name, json.dumps(summary))
     with atomic_path(smk.output[0]) as tmp:
         tmp.write_text(json.dumps(summary, indent=2) + "\n")
 

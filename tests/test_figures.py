@@ -1,0 +1,85 @@
+"""Summary figure and Markdown Dice table (txmorph.figures)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.image
+import numpy as np
+import pandas as pd
+import pytest
+
+from txmorph.figures import class_colours, dice_markdown, infer_stride, summary_figure
+from txmorph.metrics import dice_table
+
+CLASSES = ["background", "tissue", "Prox1", "Mbp"]
+
+
+def _labels(shape: tuple[int, int]) -> np.ndarray:
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    labels = np.zeros(shape, np.uint8)
+    labels[(yy > shape[0] * 0.1) & (yy < shape[0] * 0.9)] = 1
+    labels[(labels == 1) & (xx < shape[1] * 0.4)] = 2
+    labels[(labels == 1) & (xx > shape[1] * 0.7)] = 3
+    return labels
+
+
+def test_class_colours_stable_and_distinct() -> None:
+    colours = class_colours(CLASSES + [f"g{i}" for i in range(12)])
+    assert colours[0] == pytest.approx((0.08, 0.08, 0.08))
+    assert colours[:4] == class_colours(CLASSES)
+    assert len(set(colours)) == len(colours)
+    assert all(0 <= v <= 1 for colour in colours for v in colour)
+
+
+def test_infer_stride() -> None:
+    assert infer_stride((100, 90), (100, 90)) == 1
+    assert infer_stride((4, 3), (100, 90)) == 30  # smallest s: ceil(100/s)=4, ceil(90/s)=3
+    assert infer_stride((7, 6), (100, 90)) == 15
+    assert infer_stride((4, 3), (128, 96)) == 32
+    assert infer_stride((5, 50), (100, 90)) is None
+
+
+def test_summary_figure_writes_png(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 4000, (120, 100)).astype(np.uint16)
+    truth = _labels((120, 100))
+    predictions = {
+        "size32": _labels((-(-120 // 32), -(-100 // 32))),
+        "size8": _labels((15, 13)),
+        "ensemble": _labels((15, 13)),
+    }
+    path = tmp_path / "sub" / "figure.png"
+    summary_figure(image, truth, predictions, CLASSES, path, max_pixels=64,
+                   notes={"size8": "mean Dice 0.500"})
+    data = path.read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+    pixels = matplotlib.image.imread(path)
+    assert pixels.ndim == 3 and 200 < pixels.shape[0] < 2000 and 300 < pixels.shape[1] < 3000
+    assert [p.name for p in path.parent.iterdir()] == ["figure.png"]  # no temporaries left
+
+
+def test_summary_figure_rejects_bad_labels(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="classes"):
+        summary_figure(np.zeros((8, 8)), np.full((8, 8), 9), {}, CLASSES, tmp_path / "f.png")
+    assert not (tmp_path / "f.png").exists()
+
+
+def test_dice_markdown_contains_every_model_and_class() -> None:
+    table = pd.concat(
+        [
+            dice_table("test", "size32", CLASSES, [0.9, 0.5, np.nan, 0.25]),
+            dice_table("test", "ensemble", CLASSES, [0.95, 0.6, 0.4, 0.3]),
+        ]
+    )
+    text = dice_markdown(table)
+    lines = text.splitlines()
+    assert lines[0] == "| model | background | tissue | Prox1 | Mbp | mean |"
+    assert len(lines) == 4
+    for word in ["size32", "ensemble", *CLASSES, "mean", "n/a", "0.550", "0.250"]:
+        assert word in text
+    other = dice_table("other", "size32", CLASSES, [1, 1, 1, 1])
+    several = dice_markdown(pd.concat([table, other]))
+    assert several.splitlines()[0].startswith("| section | model |")
+    with pytest.raises(ValueError, match="duplicate"):
+        dice_markdown(pd.concat([table, table]))

@@ -1,0 +1,103 @@
+"""Dice scores, grid sampling and tables (txmorph.metrics), checked against hand counts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from txmorph import metrics
+from txmorph.metrics import (
+    confusion_matrix,
+    dice_scores,
+    dice_table,
+    grid_positions,
+    sample_labels_on_grid,
+)
+
+
+def test_hand_computed_dice() -> None:
+    truth = np.array([[0, 0, 1, 1],
+                      [0, 0, 1, 1]])
+    pred = np.array([[0, 1, 1, 1],
+                     [0, 1, 1, 2]])
+    # class 0: |P|=2, |T|=4, overlap 2 -> 4/6 = 2/3
+    # class 1: |P|=5, |T|=4, overlap 3 -> 6/9 = 2/3
+    # class 2: |P|=1, |T|=0 -> 0
+    np.testing.assert_allclose(dice_scores(pred, truth, 3), [2 / 3, 2 / 3, 0.0])
+
+
+def test_hand_computed_half() -> None:
+    truth = np.array([1, 1, 0, 0])
+    pred = np.array([1, 0, 1, 0])
+    # class 1: overlap 1, |P| = |T| = 2 -> 0.5; class 0 likewise
+    np.testing.assert_allclose(dice_scores(pred, truth, 2), [0.5, 0.5])
+
+
+def test_perfect_disjoint_and_absent() -> None:
+    labels = np.array([[0, 1], [2, 2]], dtype=np.uint8)
+    np.testing.assert_allclose(dice_scores(labels, labels, 4)[:3], [1.0, 1.0, 1.0])
+    assert np.isnan(dice_scores(labels, labels, 4)[3])  # class 3 absent from both
+    ones, twos = np.ones((3, 3), np.int64), np.full((3, 3), 2, np.int64)
+    scores = dice_scores(ones, twos, 3)
+    assert np.isnan(scores[0]) and scores[1] == 0.0 and scores[2] == 0.0
+
+
+def test_confusion_matrix_orientation_and_chunking(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 4, (37, 23)).astype(np.uint8)
+    pred = rng.integers(0, 4, (37, 23))
+    whole = confusion_matrix(pred, truth, 4)
+    assert whole[2, 3] == np.sum((truth == 2) & (pred == 3))
+    assert whole.sum() == truth.size
+    monkeypatch.setattr(metrics, "CHUNK_PIXELS", 100)  # many chunks, one partial
+    np.testing.assert_array_equal(confusion_matrix(pred, truth, 4), whole)
+
+
+def test_bad_inputs_raise() -> None:
+    with pytest.raises(ValueError, match="same shape"):
+        dice_scores(np.zeros((2, 2), int), np.zeros((2, 3), int), 2)
+    with pytest.raises(ValueError, match="0..1"):
+        dice_scores(np.full((2, 2), 2), np.zeros((2, 2), int), 2)
+    with pytest.raises(ValueError, match="integers"):
+        dice_scores(np.zeros((2, 2)), np.zeros((2, 2), int), 2)
+
+
+@pytest.mark.parametrize(
+    ("length", "stride", "expected"),
+    [
+        (3, 1, [0, 1, 2]),
+        (10, 4, [2, 6, 9]),  # last centre 10 clipped to 9 (partial cell of 2 pixels)
+        (9, 4, [2, 6, 8]),  # last cell has 1 pixel; centre 10 clipped to 8
+        (12, 4, [2, 6, 10]),  # exact multiple: no clipping
+        (11, 5, [2, 7, 10]),  # last centre 12 clipped to 10
+        (13, 5, [2, 7, 12]),  # last centre 12 is inside
+    ],
+)
+def test_grid_positions(length: int, stride: int, expected: list[int]) -> None:
+    n = -(-length // stride)
+    np.testing.assert_array_equal(grid_positions(length, stride, n), expected)
+
+
+def test_sample_labels_on_grid() -> None:
+    labels = np.arange(11 * 10).reshape(11, 10)  # value = 10 * row + col
+    out = sample_labels_on_grid(labels, 5, (3, 2))
+    rows, cols = [2, 7, 10], [2, 7]
+    np.testing.assert_array_equal(out, labels[np.ix_(rows, cols)])
+    out = sample_labels_on_grid(labels, 4, (3, 3))
+    np.testing.assert_array_equal(out, labels[np.ix_([2, 6, 10], [2, 6, 9])])
+    np.testing.assert_array_equal(sample_labels_on_grid(labels, 1, labels.shape), labels)
+    with pytest.raises(ValueError, match="ceil"):
+        sample_labels_on_grid(labels, 4, (2, 3))
+
+
+def test_dice_table_mean_ignores_nan() -> None:
+    classes = ["background", "tissue", "A", "B"]
+    table = dice_table("test", "size32", classes, np.array([1.0, 0.5, np.nan, 0.0]))
+    assert list(table.columns) == ["section", "model", "class", "dice"]
+    assert list(table["class"]) == [*classes, "mean"]
+    assert (table["section"] == "test").all() and (table["model"] == "size32").all()
+    assert table["dice"].iloc[-1] == pytest.approx(0.5)
+    all_nan = dice_table("s", "m", ["a"], [np.nan])
+    assert np.isnan(all_nan["dice"].iloc[-1])
+    with pytest.raises(ValueError):
+        dice_table("s", "m", ["a", "b"], [1.0])
