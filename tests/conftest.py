@@ -25,12 +25,15 @@ def tiny_config() -> dict:
     return copy.deepcopy(config)
 
 
-def run_snakemake(workdir: Path, *args: str, config: dict | None = None, timeout: int = 600):
+def run_snakemake(
+    workdir: Path, *args: str, config: dict | None = None, timeout: int = 600,
+    env: dict | None = None,
+):
     """Run the workflow in ``workdir`` (writing ``config`` there first); returns the result."""
     workdir.mkdir(parents=True, exist_ok=True)
     if config is not None:
         (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    env = dict(os.environ, PYTHONHASHSEED="0")
+    env = dict(os.environ, PYTHONHASHSEED="0", **(env or {}))
     return subprocess.run(
         [*SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), *args],
         capture_output=True,

@@ -12,6 +12,12 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
     [PACKAGE_ROOT] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
 )
 
+# Inside the working directory (the usual checkout-as-workdir case) code inputs are relative,
+# so that moving the checkout with its results does not look like a change of inputs.
+PACKAGE_DIR = Path(PACKAGE_ROOT, "txmorph")
+if PACKAGE_DIR.resolve().is_relative_to(Path.cwd().resolve()):
+    PACKAGE_DIR = PACKAGE_DIR.resolve().relative_to(Path.cwd().resolve())
+
 SECTIONS = list(config["sections"])
 PATCH_SIZES = sorted(config["patches"]["sizes"])
 GENES = list(config["genes"])
@@ -63,7 +69,7 @@ wildcard_constraints:
 def package_code(*modules):
     """The txmorph modules a rule's script calls, as inputs: editing them re-runs the rule,
     and they are part of the key of cached rules."""
-    return [str(Path(PACKAGE_ROOT) / "txmorph" / f"{module}.py") for module in modules]
+    return [str(PACKAGE_DIR / f"{module}.py") for module in modules]
 
 
 def section_config(section):

@@ -4,7 +4,7 @@
 
 rule demo_data:
     input:
-        code=package_code("demo_lead"),
+        code=package_code("demo"),
     output:
         image="resources/demo/{section}/nuclei.tif",
         spots="resources/demo/{section}/spots.csv",
@@ -14,7 +14,6 @@ rule demo_data:
         height=config["demo"]["height"],
         width=config["demo"]["width"],
         pixel_size_um=lambda wildcards: section_config(wildcards.section)["pixel_size_um"],
-        genes=GENES,
     log:
         "results/logs/demo_data/{section}.log",
     threads: 1

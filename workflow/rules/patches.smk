@@ -2,6 +2,8 @@
 
 
 rule patches:
+    # Deterministic and expensive: shareable between workflows with --cache.
+    cache: True
     input:
         images=[section_config(s)["image"] for s in TRAIN_SECTIONS],
         spots=[section_config(s)["spots"] for s in TRAIN_SECTIONS],

@@ -2,6 +2,8 @@
 
 
 rule probmap:
+    # Deterministic and expensive: shareable between workflows with --cache.
+    cache: True
     input:
         image=lambda wildcards: section_config(wildcards.section)["image"],
         validated="results/validated/{section}.image.json",

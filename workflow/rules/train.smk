@@ -2,6 +2,8 @@
 
 
 rule train:
+    # Deterministic and expensive: shareable between workflows with --cache.
+    cache: True
     input:
         patches="results/patches/size{size}.h5",
         code=package_code("patchdata", "model", "training", "intensity"),
@@ -14,6 +16,8 @@ rule train:
         network_input=config["patches"]["network_input"],
         device=config["training"]["device"],
         seed=config["seed"],
+        # CPU results are bitwise reproducible for a fixed thread count: part of the cache key.
+        threads=config["training"]["threads"],
     log:
         "results/logs/train/size{size}.log",
     threads: config["training"]["threads"]

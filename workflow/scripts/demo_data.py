@@ -2,18 +2,17 @@
 
 import numpy as np
 
-from txmorph.demo_lead import DemoParams, generate_section, write_section
+from txmorph.demo import DemoParams, generate_section, write_section
 from txmorph.scripting import run_rule
 
 
 def main(smk, log):
-    genes = smk.params.genes
+    # The demo's genes are fixed (Prox1 for region A, Mbp for region B): they are part of the
+    # data, not of the analysis, so config `genes` must name them to analyse the demo.
     params = DemoParams(
         height=smk.params.height,
         width=smk.params.width,
         pixel_size_um=smk.params.pixel_size_um,
-        gene_a=genes[0],
-        gene_b=genes[1],
     )
     seed = int(np.random.SeedSequence(smk.params.seed).generate_state(1)[0])
     log.info("generating a %dx%d demo section (seed %d)", params.height, params.width, seed)

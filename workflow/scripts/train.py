@@ -15,7 +15,7 @@ def main(smk, log):
     device = resolve_device(smk.params.device)
     log.info(
         "training size %d on %d patches (%s), device %s, %d threads",
-        patches.patch_size, len(patches.labels), params, device, smk.threads,
+        patches.patch_size, len(patches.labels), params, device, smk.params.threads,
     )
     model, metrics, metadata = train_classifier(
         patches.images,
@@ -27,7 +27,7 @@ def main(smk, log):
         params,
         network_input=smk.params.network_input,
         device=device,
-        threads=smk.threads,
+        threads=smk.params.threads,
         log=log.info,
     )
     metadata["config"] = {

@@ -2,8 +2,8 @@
 
 Every problem a user can fix raises ``InputError`` with one plain message that names the file,
 the line/column, what is wrong and what to do, because the users are biologists reading a
-Snakemake console, not a traceback. Checks are cheap (vectorised, one pass) so that a bad
-section fails within seconds instead of after an hour of training.
+Snakemake console, not a traceback. Checks are vectorised so that a bad section fails within
+seconds instead of after an hour of training.
 
 Line numbers of text tables are 1-based and count the header line (what an editor shows):
 data row ``i`` (0-based) is line ``i + 2``. ``read_spots`` keeps that 0-based data-row number as
@@ -30,11 +30,29 @@ from txmorph.intensity import intensity_range
 ROLES = ("gene", "x", "y")
 TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".tf2")
 OTHER_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+SPOT_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".txt": "txt", ".parquet": "parquet", ".pq": "parquet"}
 # Config keys named in messages (see workflow/schemas/config.schema.yaml).
 OUTSIDE_KEY = "spots_outside_image"
 GENES_KEY = "genes"
 COLUMNS_KEY = "columns"
-CHUNK_ROWS = 1_000_000
+CHUNK_ROWS = 1_000_000  # text tables are parsed in chunks of this many rows
+STRIP_PIXELS = 1 << 24  # float images are checked for NaN in strips of this many pixels
+
+
+def _existing_file(path: str | Path, where: str, key: str) -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{where}: not found. Check the '{key}' path of this section in config.yaml.")
+    if not p.is_file():
+        raise InputError(f"{where}: is a directory, not a file. Point '{key}' in config.yaml to a file.")
+    return p
+
+
+def _unreadable(where: str, error: BaseException, what: str = "read") -> InputError:
+    return InputError(
+        f"{where}: could not be {what} ({type(error).__name__}: {error}). The file may be "
+        "incomplete or corrupt; re-export or re-copy it."
+    )
 
 
 # ----------------------------------------------------------------------------- image
@@ -47,24 +65,20 @@ def read_image(path: str | Path) -> np.ndarray:
     channels are all identical (a grey picture saved as RGB) is accepted as its first channel,
     since nothing is lost. Anything else that is not one plane is refused rather than guessed,
     because picking the wrong channel or z-plane would silently train on the wrong signal.
+    Float images must be finite: NaN would poison the percentile scaling downstream.
     """
     where = f"image file '{path}'"
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"{where}: not found. Check the 'image' path of this section in config.yaml.")
-    if not p.is_file():
-        raise InputError(f"{where}: is a directory, not an image file. Point 'image' in config.yaml to a file.")
+    p = _existing_file(path, where, "image")
     suffix = p.suffix.lower()
     if suffix not in TIFF_SUFFIXES + OTHER_IMAGE_SUFFIXES:
         raise InputError(
-            f"{where}: unsupported file type '{p.suffix}'. Use a TIFF (.tif, .tiff), PNG or JPEG image."
+            f"{where}: unsupported file type '{p.suffix}'. Use a TIFF (.tif, .tiff), PNG or JPEG."
         )
     try:
         if suffix in TIFF_SUFFIXES:
             import tifffile
 
-            with tifffile.TiffFile(p) as tif:
-                # Series 0, level 0: the full-resolution image even for pyramidal OME-TIFFs.
+            with tifffile.TiffFile(p) as tif:  # series 0, level 0: full resolution of a pyramid
                 image = tif.series[0].asarray()
         else:
             import imageio.v3 as iio
@@ -73,41 +87,35 @@ def read_image(path: str | Path) -> np.ndarray:
     except MemoryError:
         raise
     except Exception as error:  # any decoder failure means the same thing to the user
-        raise InputError(
-            f"{where}: could not be read as an image ({type(error).__name__}: {error}). "
-            "The file may be incomplete or corrupt, or not really a "
-            f"{suffix.lstrip('.').upper()}; re-export or re-copy it."
-        ) from error
-    image = np.asarray(image)
-    return _check_image_array(image, where)
+        raise _unreadable(where, error, f"read as a {suffix[1:].upper()} image") from error
+    image = _check_image_array(np.asarray(image), where)
+    _check_finite(image, where)
+    return image
 
 
 def _check_image_array(image: np.ndarray, where: str) -> np.ndarray:
     """Shape and dtype checks shared by all formats; returns the 2-D image."""
-    if image.dtype == bool or image.dtype.kind in "cOUSV":
+    if image.dtype == bool or image.dtype.kind in "cOUSVMm":
         raise InputError(
             f"{where}: pixel type '{image.dtype}' is not supported. Export the nuclei image "
             "with integer (8- or 16-bit) or floating-point grey values."
         )
     if image.size == 0:
-        raise InputError(f"{where}: the image is empty (shape {image.shape}). Re-export the nuclei image.")
+        raise InputError(f"{where}: the image is empty (shape {image.shape}). Re-export it.")
     found = image.shape
-    if image.ndim > 2:
-        image = np.squeeze(image)
-    if image.ndim == 3 and image.shape[-1] in (3, 4) and _same_channels(image[..., :3]):
+    image = np.squeeze(image) if image.ndim > 2 else image
+    if image.ndim == 3 and image.shape[-1] in (3, 4) and _same_channels(image):
         image = np.ascontiguousarray(image[..., 0])
-    if image.ndim == 2:
-        if min(image.shape) < 2:
-            raise InputError(f"{where}: the image is only {image.shape} pixels. Re-export the nuclei image.")
+    if image.ndim == 2 and min(image.shape) >= 2:
         return image
-    if image.ndim < 2:
-        raise InputError(f"{where}: expected a 2-D image, found shape {found}. Re-export the nuclei image.")
+    if image.ndim <= 2:
+        raise InputError(f"{where}: expected a 2-D image, found shape {found}. Re-export it.")
     if image.ndim == 3 and image.shape[-1] in (3, 4):
-        kind = "an RGB colour image" if image.shape[-1] == 3 else "an RGBA colour image"
         raise InputError(
-            f"{where}: {kind} (shape {found}) where a single-channel grey nuclei image is "
-            "expected. Export the DAPI channel alone as a grey-scale TIFF (not a coloured/RGB "
-            "snapshot), e.g. in Fiji: Image > Color > Split Channels, then save the DAPI one."
+            f"{where}: an RGB{'A' if image.shape[-1] == 4 else ''} colour image (shape {found}) "
+            "where a single-channel grey nuclei image is expected. Export the DAPI channel alone "
+            "as a grey-scale TIFF (not a coloured snapshot), e.g. in Fiji: Image > Color > "
+            "Split Channels, then save the DAPI one."
         )
     if image.ndim == 3:
         raise InputError(
@@ -117,7 +125,7 @@ def _check_image_array(image: np.ndarray, where: str) -> np.ndarray:
         )
     raise InputError(
         f"{where}: a {image.ndim}-D image (shape {found}) where a single 2-D nuclei image is "
-        "expected. Export one plane: the DAPI channel, as a maximum-intensity projection over z/time."
+        "expected. Export one plane: the DAPI channel, as a maximum projection over z/time."
     )
 
 
@@ -126,15 +134,33 @@ def _same_channels(rgb: np.ndarray) -> bool:
     return bool(np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2]))
 
 
+def _check_finite(image: np.ndarray, where: str) -> None:
+    """Refuse NaN/inf pixels; in strips, so a huge image is not duplicated as a boolean mask."""
+    if image.dtype.kind != "f":
+        return
+    step = max(1, STRIP_PIXELS // image.shape[1])
+    count, first = 0, (0, 0)
+    for top in range(0, image.shape[0], step):
+        bad = ~np.isfinite(image[top : top + step])
+        n = int(bad.sum())
+        if n and not count:
+            row, col = np.argwhere(bad)[0]
+            first = (top + int(row), int(col))
+        count += n
+    if count:
+        raise InputError(
+            f"{where}: {count} pixels are NaN or infinite (the first at row {first[0]}, column "
+            f"{first[1]}). Replace them by 0 (or the background value) and re-export the image."
+        )
+
+
 # ----------------------------------------------------------------------------- spots
 
 
 def spots_format(path: str | Path) -> str:
-    """'csv', 'tsv', 'txt' (delimiter sniffed) or 'parquet', from the file name."""
-    name = Path(path).name.lower()
-    if name.endswith(".gz"):
-        name = name[:-3]
-    for suffix, kind in ((".csv", "csv"), (".tsv", "tsv"), (".txt", "txt"), (".parquet", "parquet"), (".pq", "parquet")):
+    """'csv', 'tsv', 'txt' (separator sniffed) or 'parquet', from the file name (.gz allowed)."""
+    name = Path(path).name.lower().removesuffix(".gz")
+    for suffix, kind in SPOT_SUFFIXES.items():
         if name.endswith(suffix):
             return kind
     raise InputError(
@@ -153,31 +179,24 @@ def describe_row(path: str | Path, row: int) -> str:
 def read_spots(path: str | Path, columns: Mapping[str, str]) -> pd.DataFrame:
     """Read a spot table and return columns ``gene`` (str), ``x``, ``y`` (float64) in file order.
 
-    ``columns`` maps the roles "gene", "x", "y" to the file's column names. Only those three
-    columns are parsed (memory for tables of tens of millions of spots). Completely blank
-    lines are skipped; the index is the 0-based data row in the file, see ``describe_row``.
-    Gene names are stripped of surrounding spaces.
+    ``columns`` maps the roles "gene", "x", "y" to the file's column names. Text tables are
+    parsed in chunks of ``CHUNK_ROWS`` rows (memory for tens of millions of spots). Completely
+    blank lines are skipped; the index is the 0-based data row in the file, see
+    ``describe_row``. Gene names are stripped of surrounding spaces.
     """
     where = f"spots file '{path}'"
-    missing_roles = [role for role in ROLES if not columns.get(role)]
-    if missing_roles:
-        raise InputError(
-            f"{where}: no column name given for {', '.join(map(repr, missing_roles))}. "
-            f"Set '{COLUMNS_KEY}' (gene, x, y) for this section in config.yaml."
-        )
+    fix_columns = f"Set '{COLUMNS_KEY}' (gene, x, y) for this section in config.yaml."
+    if missing := [role for role in ROLES if not columns.get(role)]:
+        roles = ", ".join(map(repr, missing))
+        raise InputError(f"{where}: no column name given for {roles}. {fix_columns}")
     names = {role: str(columns[role]) for role in ROLES}
     if len(set(names.values())) < 3:
-        raise InputError(
-            f"{where}: the same column is given for two roles ({names}). Set distinct "
-            f"'{COLUMNS_KEY}' (gene, x, y) for this section in config.yaml."
-        )
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"{where}: not found. Check the 'spots' path of this section in config.yaml.")
-    if not p.is_file():
-        raise InputError(f"{where}: is a directory, not a table. Point 'spots' in config.yaml to a file.")
-    kind = spots_format(p)
-    table = _read_parquet(p, names, where) if kind == "parquet" else _read_text(p, kind, names, where)
+        raise InputError(f"{where}: the same column is given for two roles ({names}). {fix_columns}")
+    p = _existing_file(path, where, "spots")
+    if spots_format(p) == "parquet":
+        table = _read_parquet(p, names, where)
+    else:
+        table = _read_text(p, spots_format(p), names, where)
     return _clean_spots(table, names, p, where)
 
 
@@ -193,91 +212,70 @@ def _read_parquet(p: Path, names: dict[str, str], where: str) -> pd.DataFrame:
     try:
         present = list(pq.read_schema(p).names)
     except Exception as error:
-        raise InputError(
-            f"{where}: could not be read as Parquet ({error}). The file may be incomplete or "
-            "corrupt; re-export or re-copy it."
-        ) from error
+        raise _unreadable(where, error, "read as Parquet") from error
     _check_columns(present, names, where, sep=None)
     table = pd.read_parquet(p, columns=list(names.values()))
     gene = table[names["gene"]]
     if gene.dtype == object:  # some instruments store gene names as bytes
-        table[names["gene"]] = gene.map(lambda v: v.decode("utf-8", "replace") if isinstance(v, bytes) else v)
+        table[names["gene"]] = gene.map(
+            lambda v: v.decode("utf-8", "replace") if isinstance(v, bytes) else v
+        )
     return table
 
 
-def _open_text(p: Path) -> tuple[Any, str | None]:
-    """The first line of a text table and the compression to use (by content, not name)."""
+def _first_line(p: Path, where: str) -> tuple[str, str | None]:
+    """The header line of a text table and its compression, told by content rather than name."""
     with open(p, "rb") as handle:
         magic = handle.read(4)
-    if magic[:2] == b"\x1f\x8b":
-        compression: str | None = "gzip"
-        opener: Any = gzip.open
-    else:
-        compression = None
-        opener = open
-        if magic == b"PAR1":
-            raise InputError(f"spots file '{p}': is a Parquet file; rename it to end in .parquet.")
-        if magic[:2] == b"PK":
-            raise InputError(
-                f"spots file '{p}': looks like an Excel workbook or zip archive, not a text table. "
-                "Save it as CSV (comma-separated) and point 'spots' in config.yaml to that file."
-            )
-    try:
-        with opener(p, "rt", encoding="utf-8-sig", errors="replace") as handle:
-            first = handle.readline()
-    except (OSError, EOFError) as error:
+    if magic == b"PAR1":
+        raise InputError(f"{where}: is a Parquet file; rename it to end in .parquet.")
+    if magic[:2] == b"PK":
         raise InputError(
-            f"spots file '{p}': could not be read ({error}). The file may be incomplete or corrupt; "
-            "re-export or re-copy it."
-        ) from error
-    return first, compression
+            f"{where}: looks like an Excel workbook or zip archive, not a text table. Save it as "
+            "CSV (comma-separated) and point 'spots' in config.yaml to that file."
+        )
+    gzipped = magic[:2] == b"\x1f\x8b"
+    try:
+        with (gzip.open if gzipped else open)(p, "rt", encoding="utf-8-sig", errors="replace") as f:
+            return f.readline(), ("gzip" if gzipped else None)
+    except (OSError, EOFError) as error:
+        raise _unreadable(where, error) from error
 
 
 def _read_text(p: Path, kind: str, names: dict[str, str], where: str) -> pd.DataFrame:
-    first, compression = _open_text(p)
+    first, compression = _first_line(p, where)
     if not first.strip():
         raise InputError(
             f"{where}: the file is empty or its first line is blank. The first line must be the "
             f"header naming the columns ({', '.join(names.values())})."
         )
-    if kind == "csv":
-        sep = ","
-    elif kind == "tsv":
-        sep = "\t"
+    if kind in ("csv", "tsv"):
+        sep = "," if kind == "csv" else "\t"
     else:  # .txt: the most frequent candidate in the header line, else runs of spaces
-        counts = {c: first.count(c) for c in ("\t", ",", ";")}
-        best = max(counts, key=lambda c: counts[c])
-        sep = best if counts[best] else r"\s+"
-    options: dict[str, Any] = dict(sep=sep, compression=compression, encoding="utf-8-sig", encoding_errors="replace")
+        best = max(("\t", ",", ";"), key=first.count)
+        sep = best if first.count(best) else r"\s+"
+    options: dict[str, Any] = dict(
+        sep=sep, compression=compression, encoding="utf-8-sig", encoding_errors="replace"
+    )
     try:
         header = pd.read_csv(p, nrows=0, **options)
         _check_columns([str(c) for c in header.columns], names, where, sep=sep)
         # Nothing is turned into NaN, so the checks below see the raw values. All columns are
-        # parsed (in chunks, to bound memory) because with ``usecols`` pandas silently cuts rows
-        # that have too many fields; index_col=False tolerates a trailing separator on every line.
+        # parsed because with ``usecols`` pandas silently cuts rows that have too many fields;
+        # index_col=False tolerates a trailing separator on every line.
         wanted = list(names.values())
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", pd.errors.ParserWarning)
-            reader = pd.read_csv(
-                p,
-                dtype={names["gene"]: str},
-                keep_default_na=False,
-                skip_blank_lines=False,
-                index_col=False,
-                chunksize=CHUNK_ROWS,
-                **options,
-            )
-            with reader:
+            with pd.read_csv(
+                p, dtype={names["gene"]: str}, keep_default_na=False, skip_blank_lines=False,
+                index_col=False, chunksize=CHUNK_ROWS, **options,
+            ) as reader:
                 chunks = [chunk[wanted] for chunk in reader]
         return pd.concat(chunks) if chunks else pd.DataFrame(columns=wanted)
-    except InputError:
-        raise
     except pd.errors.ParserError as error:
         found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(error))
         detail = (
-            f"line {found[2]} has {found[3]} fields but the header has {found[1]}"
-            if found
-            else str(error).strip()
+            f"line {found[2]} has {found[3]} fields but the header has {found[1]}" if found else error
         )
         raise InputError(
             f"{where}: could not be parsed as a {'tab' if sep == chr(9) else repr(sep)}-separated "
@@ -285,96 +283,84 @@ def _read_text(p: Path, kind: str, names: dict[str, str], where: str) -> pd.Data
             "comma that is not in quotes) or an unclosed quote; fix or remove it."
         ) from error
     except (OSError, EOFError, pd.errors.EmptyDataError) as error:
-        raise InputError(
-            f"{where}: could not be read ({error}). The file may be incomplete or corrupt; "
-            "re-export or re-copy it."
-        ) from error
+        raise _unreadable(where, error) from error
 
 
 def _check_columns(present: list[str], names: dict[str, str], where: str, sep: str | None) -> None:
-    missing = [name for name in names.values() if name not in present]
-    if not missing:
+    if not (missing := [name for name in names.values() if name not in present]):
         return
     listed = ", ".join(repr(c) for c in present[:30]) + (" ..." if len(present) > 30 else "")
-    hints = []
+    message = (
+        f"{where}: column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))} not "
+        f"found. The file has column{'s' if len(present) != 1 else ''}: {listed}."
+    )
     for name in missing if len(present) > 1 else []:
         folded = [c for c in present if c.strip().lower() == name.strip().lower()]
-        close = folded or difflib.get_close_matches(name, present, n=2, cutoff=0.6)
-        if close:
-            hints.append(f"For {name!r} did you mean {' or '.join(map(repr, close))}?")
-    message = (
-        f"{where}: column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))} not found. "
-        f"The file has column{'s' if len(present) != 1 else ''}: {listed}."
-    )
-    if hints:
-        message += " " + " ".join(hints)
+        if close := folded or difflib.get_close_matches(name, present, n=2, cutoff=0.6):
+            message += f" For {name!r} did you mean {' or '.join(map(repr, close))}?"
     if sep is not None and len(present) == 1:
-        others = [n for c, n in ((",", "commas"), ("\t", "tabs"), (";", "semicolons")) if c != sep and c in present[0]]
+        seps = ((",", "commas"), ("\t", "tabs"), (";", "semicolons"))
+        others = [word for c, word in seps if c != sep and c in present[0]]
         message += (
             " Only one column was found, so the separator is probably wrong"
             + (f": the header seems to use {others[0]}" if others else "")
-            + ". Save the file as .csv (comma-separated) or .tsv (tab-separated), or name it .txt to "
-            "have the separator detected."
+            + ". Save the file as .csv (comma-separated) or .tsv (tab-separated), or name it .txt"
+            " to have the separator detected."
         )
-    message += f" Otherwise set '{COLUMNS_KEY}' (gene, x, y) for this section in config.yaml to the right names."
-    raise InputError(message)
+    raise InputError(
+        f"{message} Otherwise set '{COLUMNS_KEY}' (gene, x, y) for this section in config.yaml."
+    )
+
+
+def _bad_rows(where: str, column: str, path: Path, rows: pd.Index, problem: str, fix: str) -> InputError:
+    """"column 'x', line 18 (data row 17): <problem> (3 rows are affected). <fix> those rows.\""""
+    many = len(rows) > 1
+    return InputError(
+        f"{where}: column {column!r}, {describe_row(path, int(rows[0]))}: {problem}"
+        f"{f' ({len(rows)} rows are affected)' if many else ''}. "
+        f"{fix} {'those rows' if many else 'that row'}."
+    )
+
+
+def _blank(col: pd.Series) -> np.ndarray:
+    if col.dtype.kind in "fiub":
+        return col.isna().to_numpy()
+    return (col.isna() | (col.astype(str).str.strip() == "")).to_numpy(dtype=bool)
 
 
 def _clean_spots(table: pd.DataFrame, names: dict[str, str], p: Path, where: str) -> pd.DataFrame:
     """Validate gene names and coordinates; returns the gene/x/y table (index = data row)."""
-    gene_raw = table[names["gene"]]
-    x_raw, y_raw = table[names["x"]], table[names["y"]]
-
-    def blank(col: pd.Series) -> np.ndarray:
-        if col.dtype.kind in "fiub":
-            return col.isna().to_numpy()
-        return (col.isna() | (col.astype(str).str.strip() == "")).to_numpy()
-
-    # Completely blank lines (kept so that row numbers stay file line numbers) are dropped.
-    blank_line = blank(gene_raw) & blank(x_raw) & blank(y_raw)
+    raw = {role: table[names[role]] for role in ROLES}
+    # Blank lines were kept so that row numbers stay file line numbers; now they go.
+    blank_line = _blank(raw["gene"]) & _blank(raw["x"]) & _blank(raw["y"])
     if blank_line.any():
-        keep = ~blank_line
-        gene_raw, x_raw, y_raw = gene_raw[keep], x_raw[keep], y_raw[keep]
-    if len(gene_raw) == 0:
-        raise InputError(f"{where}: the table has no data rows (only a header). Check that the right file is used.")
-
+        raw = {role: column[~blank_line] for role, column in raw.items()}
+    if len(raw["gene"]) == 0:
+        raise InputError(f"{where}: the table has no data rows (only a header). Is it the right file?")
     coords = {}
-    for role, raw in (("x", x_raw), ("y", y_raw)):
-        values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-        bad = ~np.isfinite(values)
-        if bad.any():
-            first = int(np.flatnonzero(bad)[0])
-            text = str(raw.iloc[first]).strip()
-            if text == "" or raw.iloc[first] is None:
+    for role in ("x", "y"):
+        column = raw[role]
+        values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        if (bad := ~np.isfinite(values)).any():
+            text = str(column[bad].iloc[0]).strip()
+            if text in ("", "None"):
                 problem = "the value is empty"
-            elif text.lower().lstrip("+-") in ("nan", "na", "inf", "infinity", "none", "null"):
+            elif text.lower().lstrip("+-") in ("nan", "na", "inf", "infinity", "null"):
                 problem = f"value {text!r} is not a finite number"
             else:
                 problem = f"value {text!r} is not a number"
-                if "," in text:
-                    problem += " (it has a decimal comma; use a decimal point)"
-            count = int(bad.sum())
-            affected = f" ({count} rows are affected)" if count > 1 else ""
-            raise InputError(
-                f"{where}: column {names[role]!r}, {describe_row(p, int(raw.index[first]))}: "
-                f"{problem}{affected}. Fix or remove {'those rows' if count > 1 else 'that row'}."
-            )
+                problem += " (it has a decimal comma; use a decimal point)" if "," in text else ""
+            raise _bad_rows(where, names[role], p, column.index[bad], problem, "Fix or remove")
         coords[role] = values
-
-    gene = gene_raw.astype(str).str.strip()
-    bad = (blank(gene_raw) | (gene == "")).astype(bool)
-    if bad.any():
-        first = int(np.flatnonzero(bad)[0])
-        count = int(bad.sum())
-        affected = f" ({count} rows are affected)" if count > 1 else ""
-        raise InputError(
-            f"{where}: column {names['gene']!r}, {describe_row(p, int(gene_raw.index[first]))}: "
-            f"the gene name is empty{affected}. Fill in the gene name or remove "
-            f"{'those rows' if count > 1 else 'that row'}."
+    gene = raw["gene"].astype(str).str.strip()
+    if (bad := _blank(raw["gene"]) | (gene == "").to_numpy(dtype=bool)).any():
+        raise _bad_rows(
+            where, names["gene"], p, gene.index[bad], "the gene name is empty",
+            "Fill in the gene name or remove",
         )
     return pd.DataFrame(
         {"gene": gene.to_numpy(dtype=object), "x": coords["x"], "y": coords["y"]},
-        index=pd.Index(gene_raw.index.to_numpy(dtype=np.int64)),
+        index=pd.Index(gene.index.to_numpy(dtype=np.int64)),
     ).astype({"gene": str})
 
 
@@ -383,7 +369,7 @@ def _clean_spots(table: pd.DataFrame, names: dict[str, str], p: Path, where: str
 
 def check_spots(
     spots: pd.DataFrame,
-    image_shape: tuple[int, int],
+    image_shape: tuple[int, ...],
     genes: Sequence[str],
     path: str | Path,
     outside: str = "error",
@@ -393,41 +379,39 @@ def check_spots(
     Every requested gene must occur in the table, since a class without spots cannot be
     learned. Spots must lie on the image (0 <= x < W, 0 <= y < H, pixels); spots off the image
     almost always mean wrong units (micrometres vs pixels), swapped x/y or the wrong image, so
-    by default they are an error; ``outside="drop"`` discards them instead. All genes are kept
-    (the table is not filtered to ``genes``). Returns (spots, number dropped).
+    by default they are an error; ``outside="drop"`` discards them instead (but all spots, or all
+    of a requested gene, off the image is an error either way). The table is not filtered to
+    ``genes``. Returns (spots, number dropped).
     """
     where = f"spots file '{path}'"
     if outside not in ("error", "drop"):
         raise InputError(f"config.yaml: '{OUTSIDE_KEY}' is {outside!r}; use 'error' or 'drop'.")
     height, width = int(image_shape[0]), int(image_shape[1])
-    counts = spots["gene"].value_counts()
-    _check_genes(counts, genes, where)
-
+    _check_genes(spots["gene"].value_counts(), genes, where)
     x, y = spots["x"].to_numpy(), spots["y"].to_numpy()
     off = (x < 0) | (x >= width) | (y < 0) | (y >= height)
-    n_off = int(off.sum())
-    if n_off == 0:
+    if not (n_off := int(off.sum())):
         return spots, 0
     if outside == "error" or n_off == len(spots):
         first = int(np.flatnonzero(off)[0])
-        row = int(spots.index[first])
-        all_off = " (all of them)" if n_off == len(spots) else ""
         message = (
-            f"{where}: {n_off} of {len(spots)} spots{all_off} lie outside the image, which is "
-            f"{width} pixels wide (x) and {height} high (y); the first is at "
-            f"{describe_row(path, row)}: x={x[first]:g}, y={y[first]:g}. Spot x/y range: "
-            f"x {x.min():g} to {x.max():g}, y {y.min():g} to {y.max():g}. "
-            f"{_units_hint(x, y, width, height)}Spot coordinates must be pixels of this image "
-            "(x = column, y = row): check the units (micrometres need dividing by the pixel "
-            "size), the x/y columns and that the image belongs to these spots."
+            f"{where}: {n_off} of {len(spots)} spots{' (all of them)' if n_off == len(spots) else ''} "
+            f"lie outside the image, which is {width} pixels wide (x) and {height} high (y); the "
+            f"first is at {describe_row(path, int(spots.index[first]))}: x={x[first]:g}, "
+            f"y={y[first]:g}. Spots range over x {x.min():g} to {x.max():g}, y {y.min():g} to "
+            f"{y.max():g}. {_units_hint(x, y, width, height)}Spot coordinates must be pixels of "
+            "this image (x = column, y = row): check the units (micrometres need dividing by the "
+            "pixel size), the x/y columns and that the image belongs to these spots."
         )
         if n_off < len(spots):
-            message += f" To discard such spots instead, set '{OUTSIDE_KEY}: drop' for this section in config.yaml."
+            message += (
+                f" To discard such spots instead, set '{OUTSIDE_KEY}: drop' for this section "
+                "in config.yaml."
+            )
         raise InputError(message)
     kept = spots.loc[~off]
     left = kept["gene"].value_counts()
-    emptied = [g for g in genes if left.get(g, 0) == 0]
-    if emptied:
+    if emptied := [g for g in genes if left.get(g, 0) == 0]:
         raise InputError(
             f"{where}: after dropping {n_off} spots outside the image, gene(s) "
             f"{', '.join(map(repr, emptied))} have no spots left. Check the spot coordinates "
@@ -437,25 +421,22 @@ def check_spots(
 
 
 def _check_genes(counts: pd.Series, genes: Sequence[str], where: str) -> None:
-    missing = [g for g in genes if g not in counts.index]
-    if not missing:
+    if not (missing := [g for g in genes if g not in counts.index]):
         return
     present = [str(g) for g in counts.index]
     top = ", ".join(f"{g} ({n})" for g, n in counts.head(10).items())
-    hints = []
-    for gene in missing:
-        folded = [g for g in present if g.lower() == gene.lower()]
-        close = folded or difflib.get_close_matches(gene, present, n=3, cutoff=0.6)
-        if close:
-            hints.append(f"{gene!r} -> {' or '.join(map(repr, close))}?")
     message = (
         f"{where}: gene(s) {', '.join(map(repr, missing))} requested in config.yaml are not in "
         f"the gene column ({len(present)} distinct genes). Most frequent genes: {top}."
     )
+    hints = []
+    for gene in missing:
+        folded = [g for g in present if g.lower() == gene.lower()]
+        if close := folded or difflib.get_close_matches(gene, present, n=3, cutoff=0.6):
+            hints.append(f"{gene!r} -> {' or '.join(map(repr, close))}?")
     if hints:
         message += f" Close matches: {'; '.join(hints)}"
-    message += f" Fix '{GENES_KEY}' in config.yaml (names are case-sensitive)."
-    raise InputError(message)
+    raise InputError(f"{message} Fix '{GENES_KEY}' in config.yaml (names are case-sensitive).")
 
 
 def _units_hint(x: np.ndarray, y: np.ndarray, width: int, height: int) -> str:
@@ -463,9 +444,8 @@ def _units_hint(x: np.ndarray, y: np.ndarray, width: int, height: int) -> str:
     if x.min() >= 0 and y.min() >= 0:
         if x.max() < height and y.max() < width and (x.max() >= width or y.max() >= height):
             return "They would fit if x and y were swapped: check the x/y column names. "
-        ratio = max(x.max() / width, y.max() / height)
-        if ratio > 1.5:
-            return f"They reach {ratio:.1f} times the image size: are they in micrometres rather than pixels? "
+        if (ratio := max(x.max() / width, y.max() / height)) > 1.5:
+            return f"They reach {ratio:.1f} times the image size: micrometres rather than pixels? "
     return ""
 
 
@@ -480,6 +460,7 @@ def section_summary(
     """A small JSON-serialisable report of one validated section (for the validation JSON)."""
     low, high = intensity_range(image)
     counts = spots["gene"].value_counts()
+    per_gene = {str(g): int(counts.get(g, 0)) for g in genes}
     summary: dict[str, Any] = {
         "image_shape": [int(image.shape[0]), int(image.shape[1])],
         "image_dtype": str(image.dtype),
@@ -488,13 +469,12 @@ def section_summary(
         "intensity_robust_low": low,
         "intensity_robust_high": high,
         "spots_total": int(len(spots)),
-        "spots_per_gene": {str(g): int(counts.get(g, 0)) for g in genes},
-        "spots_other_genes": int(len(spots) - sum(int(counts.get(g, 0)) for g in set(genes))),
+        "spots_per_gene": per_gene,
+        "spots_other_genes": int(len(spots)) - sum(per_gene.values()),
         "genes_in_table": int(len(counts)),
         "spots_dropped_outside": int(n_dropped),
     }
-    if image_path is not None:
-        summary["image"] = str(image_path)
-    if spots_path is not None:
-        summary["spots"] = str(spots_path)
+    for key, value in (("image", image_path), ("spots", spots_path)):
+        if value is not None:
+            summary[key] = str(value)
     return summary
