@@ -11,6 +11,11 @@ configfile: "config.yaml"
 validate(config, schema="workflow/schemas/config.schema.yaml")
 
 
+# The image built from ./Dockerfile (`snakemake --containerize > Dockerfile`); used with
+# `--sdm apptainer` (or `--sdm conda apptainer`). See README.md, "Reproducibility".
+containerized: config["container"]
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/demo.smk"
 include: "workflow/rules/inputs.smk"

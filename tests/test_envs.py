@@ -1,0 +1,68 @@
+"""Static checks of the software environments: conda and containers cannot run in CI."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from conftest import REPO, SNAKEMAKE
+
+CONDA_TO_PIP = {"pytorch": "torch"}
+
+
+def _pip_pins() -> dict[str, str]:
+    pins = {}
+    for line in (REPO / "requirements.txt").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            name, version = line.split("==")
+            pins[name.lower()] = version
+    return pins
+
+
+def _rule_blocks() -> dict[str, str]:
+    blocks = {}
+    for path in (REPO / "workflow/rules").glob("*.smk"):
+        for match in re.finditer(r"^rule (\w+):\n(.*?)(?=^\S|\Z)", path.read_text(), re.M | re.S):
+            blocks[match.group(1)] = (path, match.group(2))
+    return blocks
+
+
+def test_every_rule_names_an_existing_conda_env():
+    blocks = _rule_blocks()
+    assert {"demo_data", "patches", "train", "probmap", "truth", "dice", "summary"} <= set(blocks)
+    for rule, (path, body) in blocks.items():
+        match = re.search(r'conda:\n\s+"([^"]+)"', body)
+        assert match, f"rule {rule} in {path.name} has no conda: directive"
+        assert (path.parent / match.group(1)).resolve().is_file(), f"rule {rule}: no {match.group(1)}"
+        assert re.search(r"\blog:\n", body), f"rule {rule} has no log:"
+        assert re.search(r"\bthreads:", body), f"rule {rule} has no threads:"
+
+
+def test_env_pins_agree_with_the_pip_pins():
+    pins = _pip_pins()
+    for env_file in sorted((REPO / "envs").glob("*.yaml")):
+        env = yaml.safe_load(env_file.read_text())
+        assert "conda-forge" in env["channels"]
+        for dependency in env["dependencies"]:
+            name, _, version = dependency.partition("=")
+            assert version, f"{env_file.name}: {dependency} is not pinned"
+            if name == "python":
+                continue
+            pip_name = CONDA_TO_PIP.get(name, name)
+            assert pins.get(pip_name) == version, f"{env_file.name}: {name}={version} vs pip {pins.get(pip_name)}"
+
+
+def test_dockerfile_is_what_snakemake_containerize_writes():
+    env = dict(os.environ, PATH=f"{REPO / 'tests/tools'}{os.pathsep}{os.environ['PATH']}")
+    result = subprocess.run([*SNAKEMAKE, "--containerize"], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout == (REPO / "Dockerfile").read_text(), (
+        "Dockerfile is stale: regenerate it with `snakemake --containerize > Dockerfile`")
+    for env_file in (REPO / "envs").glob("*.yaml"):
+        assert f"COPY envs/{env_file.name} " in result.stdout
