@@ -81,38 +81,35 @@ BAD_SPOTS = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(BAD_SPOTS))
-def test_bad_spots_stop_the_run_cleanly(tmp_path, case):
-    text, message = BAD_SPOTS[case]
+def _run_on_user_data(tmp_path, image, spots_text):
+    """Run the tiny workflow on one image and spot table written by the test; return output."""
     data = tmp_path / "data"
     data.mkdir()
-    tifffile.imwrite(data / "img.tif", np.random.default_rng(0).integers(0, 999, (200, 200)).astype(np.uint16))
-    (data / "spots.csv").write_text(text)
+    tifffile.imwrite(data / "img.tif", image, photometric="rgb" if image.ndim == 3 else None)
+    (data / "spots.csv").write_text(spots_text)
     config = tiny_config()
     for section in config["sections"].values():
         section.update(image="data/img.tif", spots="data/spots.csv")
     result = run_snakemake(tmp_path, "--cores", "1", config=config)
     output = result.stdout + result.stderr
     assert result.returncode != 0
-    assert "data/spots.csv" in output and message in output
     assert "Traceback" not in output
+    return output
+
+
+@pytest.mark.parametrize("case", sorted(BAD_SPOTS))
+def test_bad_spots_stop_the_run_cleanly(tmp_path, case):
+    text, message = BAD_SPOTS[case]
+    image = np.random.default_rng(0).integers(0, 999, (200, 200)).astype(np.uint16)
+    output = _run_on_user_data(tmp_path, image, text)
+    assert "data/spots.csv" in output and message in output
     assert not list((tmp_path / "results").glob("validated/*.spots.json"))
     assert not list((tmp_path / "results").glob("patches/*"))
 
 
 def test_rgb_image_stops_the_run_cleanly(tmp_path):
-    data = tmp_path / "data"
-    data.mkdir()
     colour = np.random.default_rng(0).integers(0, 255, (100, 100, 3)).astype(np.uint8)
-    tifffile.imwrite(data / "img.tif", colour, photometric="rgb")
-    (data / "spots.csv").write_text("gene,x,y\nProx1,10,10\nMbp,5,5\n")
-    config = tiny_config()
-    for section in config["sections"].values():
-        section.update(image="data/img.tif", spots="data/spots.csv")
-    result = run_snakemake(tmp_path, "--cores", "1", config=config)
-    output = result.stdout + result.stderr
-    assert result.returncode != 0
+    output = _run_on_user_data(tmp_path, colour, "gene,x,y\nProx1,10,10\nMbp,5,5\n")
     assert "data/img.tif" in output and "RGB" in output
-    assert "Traceback" not in output
     assert not list((tmp_path / "results").glob("validated/*.image.json"))
     assert not (tmp_path / "results/masks").exists()
