@@ -117,4 +117,11 @@ def final_outputs():
     outputs += [
         f"results/report/demo_truth/{name}.csv" for name in TEST_SECTIONS if is_demo_section(name)
     ]
+    # Figures and tables of the HTML report (workflow/rules/report.smk).
+    outputs += ["results/report/patch_counts.csv", "results/report/training_curves.png",
+                "results/report/dice_chart.png"]
+    outputs += [f"results/report/patches/size{size}.png" for size in PATCH_SIZES]
+    outputs += [
+        f"results/report/probmaps/{name}/{model}.png" for name in TEST_SECTIONS for model in MODELS
+    ]
     return outputs

@@ -64,9 +64,24 @@ rule summary:
         ),
         code=package_code("figures", "mapsio", "inputs"),
     output:
-        dice="results/report/dice.csv",
+        dice=report(
+            "results/report/dice.csv",
+            caption="../report/dice_table.rst",
+            category="4. Evaluation",
+            subcategory="Dice",
+            labels={"result": "Dice table"},
+        ),
         summary="results/report/summary.md",
-        figures=expand("results/report/{section}.png", section=TEST_SECTIONS),
+        figures=[
+            report(
+                f"results/report/{section}.png",
+                caption="../report/summary_figure.rst",
+                category="4. Evaluation",
+                subcategory="Truth next to prediction",
+                labels={"section": section},
+            )
+            for section in TEST_SECTIONS
+        ],
     params:
         sections=TEST_SECTIONS,
         models=MODELS,
