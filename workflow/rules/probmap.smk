@@ -42,3 +42,31 @@ rule ensemble:
         "../../envs/data.yaml"
     script:
         "../scripts/ensemble.py"
+
+
+rule export_ometiff:
+    # Optional target, not part of `all`: `snakemake --cores 2 export_all_ometiff`.
+    input:
+        probmap="results/probmaps/{section}/{model}.h5",
+        code=package_code("export", "mapsio"),
+    output:
+        "results/export/{section}/{model}.ome.tif",
+    params:
+        pixel_size_um=lambda wildcards: section_config(wildcards.section)["pixel_size_um"],
+    wildcard_constraints:
+        model="|".join(MODELS),
+    log:
+        "results/logs/export_ometiff/{section}_{model}.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/export_ometiff.py"
+
+
+rule export_all_ometiff:
+    input:
+        expand("results/export/{section}/{model}.ome.tif", section=TEST_SECTIONS, model=MODELS),

@@ -1,0 +1,15 @@
+"""Rule export_ometiff: one probability map as pyramidal OME-TIFF (class names as channels)."""
+
+from txmorph.export import write_ome_tiff
+from txmorph.mapsio import read_probability_map
+from txmorph.scripting import run_rule
+
+
+def main(smk, log):
+    prob_map = read_probability_map(smk.input.probmap)
+    pixel_size_um = smk.params.pixel_size_um * prob_map.stride
+    write_ome_tiff(smk.output[0], prob_map.probabilities, prob_map.classes, pixel_size_um)
+    log.info("wrote %s: channels %s, %.3g µm per pixel", smk.output[0], prob_map.classes, pixel_size_um)
+
+
+run_rule(main, snakemake)  # noqa: F821 (injected by Snakemake)
