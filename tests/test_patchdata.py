@@ -35,7 +35,7 @@ def test_hdf5_layout(tmp_path):
         assert f.attrs["patch_size"] == 16
         assert np.allclose(f.attrs["pixel_size"], [0.5])
         assert json.loads(f.attrs["config"])["genes"] == ["A", "B"]
-    assert not list(tmp_path.glob("*.tmp"))
+    assert [p.name for p in tmp_path.iterdir()] == ["size16.h5"]  # no temporary file left
 
 
 def test_round_trip_and_concatenate(tmp_path):

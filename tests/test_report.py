@@ -26,7 +26,7 @@ CLASSES = ["background", "tissue", "Prox1", "Mbp"]
 def assert_png(path):
     data = path.read_bytes()
     assert data[:8] == PNG and len(data) > 1000
-    assert not list(path.parent.glob(f".{path.name}.tmp*")), "temporary file left behind"
+    assert not list(path.parent.glob(".tmp-*")), "temporary file left behind"
 
 
 # Unit tests on small synthetic data.

@@ -37,9 +37,7 @@ from __future__ import annotations
 
 import numbers
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, fields
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -48,6 +46,7 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from txmorph.errors import InputError
+from txmorph.outputs import atomic_path
 
 BACKGROUND, TISSUE, REGION_A, REGION_B = 0, 1, 2, 3
 MIN_SIZE_PX = 128
@@ -438,21 +437,10 @@ def write_section(section: DemoSection, image_path: str | os.PathLike,
     Each file is written under a temporary name in its directory and then renamed, so a file
     with the final name is always complete.
     """
-    _write_atomically(Path(image_path),
-                      lambda p: tifffile.imwrite(p, section.image, photometric="minisblack"))
-    _write_atomically(Path(spots_path),
-                      lambda p: section.spots[["gene", "x", "y"]].to_csv(p, index=False))
+    with atomic_path(image_path) as tmp:
+        tifffile.imwrite(tmp, section.image, photometric="minisblack")
+    with atomic_path(spots_path) as tmp:
+        section.spots[["gene", "x", "y"]].to_csv(tmp, index=False)
     if regions_path is not None:
-        _write_atomically(Path(regions_path),
-                          lambda p: tifffile.imwrite(p, section.regions, photometric="minisblack"))
-
-
-def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write`` on a hidden temporary sibling of ``path`` (same suffix), then rename it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+        with atomic_path(regions_path) as tmp:
+            tifffile.imwrite(tmp, section.regions, photometric="minisblack")

@@ -21,7 +21,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from txmorph.intensity import HIGH_PERCENTILE, LOW_PERCENTILE
+from txmorph.outputs import atomic_path
 
 # Names the per-section intensity scaling a model was trained with; inference refuses a model
 # whose method differs from the one the current code applies.
@@ -214,19 +214,8 @@ def save_model(
         "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
         "metadata": meta,
     }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(payload, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path, durable=True) as tmp:
+        torch.save(payload, tmp)
 
 
 def load_model(

@@ -11,18 +11,28 @@ import numpy as np
 import tifffile
 
 
+TEMPORARY_PREFIX = ".tmp-"
+
+
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary sibling of ``path``; rename it to ``path`` only if the block succeeds."""
+def atomic_path(path: str | os.PathLike, durable: bool = False) -> Iterator[Path]:
+    """Yield a temporary sibling of ``path``; rename it to ``path`` only if the block succeeds.
+
+    The temporary name keeps the final suffix (writers such as pandas choose the format by
+    it). With ``durable``, the data is flushed to disk before the rename, so that a crash of
+    the machine cannot leave a complete-looking name over incomplete data.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp = path.with_name(f"{TEMPORARY_PREFIX}{os.getpid()}-{path.name}")
     try:
         yield tmp
+        if durable:
+            with open(tmp, "rb+") as handle:
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        tmp.unlink(missing_ok=True)
 
 
 def write_label_tiff(path: str | os.PathLike, labels: np.ndarray) -> None:

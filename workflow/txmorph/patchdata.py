@@ -17,10 +17,11 @@ import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import h5py
 import numpy as np
+
+from txmorph.outputs import atomic_path
 
 
 @dataclass
@@ -41,11 +42,8 @@ class PatchSet:
 
 def write_patch_set(path: str | os.PathLike, patches: PatchSet) -> None:
     """Write ``patches`` to ``path`` atomically (a temporary name, renamed when complete)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
     n, size = len(patches.labels), patches.patch_size
-    with h5py.File(tmp, "w") as f:
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         f.create_dataset(
             "images",
             data=patches.images,
@@ -64,7 +62,6 @@ def write_patch_set(path: str | os.PathLike, patches: PatchSet) -> None:
         f.attrs["pixel_size"] = np.asarray(patches.pixel_size, dtype=np.float64)
         f.attrs["patch_size"] = int(size)
         f.attrs["config"] = json.dumps(patches.config, sort_keys=True)
-    os.replace(tmp, path)
 
 
 def read_patch_set(path: str | os.PathLike) -> PatchSet:

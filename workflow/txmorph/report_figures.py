@@ -24,7 +24,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from txmorph.figures import MEAN_CLASS, _display_image, class_colours
+from txmorph.figures import MEAN_CLASS, _display_image
 from txmorph.outputs import atomic_path
 
 #: Mean Dice reported by Andersson et al., ISBI 2020 (five sizes, four classes, mouse brain).
