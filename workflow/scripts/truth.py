@@ -4,18 +4,14 @@ import tifffile
 
 from txmorph.outputs import write_label_tiff
 from txmorph.scripting import run_rule
-from txmorph.inputs import check_spots, read_spots
-from txmorph.section import spots_by_gene
+from txmorph.section import load_spots, spots_by_gene
 from txmorph.truth import truth_labels
 
 
 def main(smk, log):
     params = smk.params.section
     mask = tifffile.imread(smk.input.mask).astype(bool)
-    spots = read_spots(smk.input.spots, params["columns"])
-    spots, _ = check_spots(
-        spots, mask.shape, smk.params.genes, smk.input.spots, outside=params["spots_outside_image"]
-    )
+    spots, _ = load_spots(smk.input.spots, params, mask.shape, smk.params.genes)
     sigma_px = smk.params.sigma_um / params["pixel_size_um"]
     labels = truth_labels(
         mask, spots_by_gene(spots, smk.params.genes), sigma_px,

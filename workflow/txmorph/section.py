@@ -21,15 +21,20 @@ class Section:
     spots_dropped: int
 
 
+def load_spots(
+    spots_path: str, params: Mapping[str, Any], image_shape: tuple[int, int], genes: Sequence[str]
+) -> tuple[pd.DataFrame, int]:
+    """Read and check a section's spots against its image shape; returns (spots, dropped)."""
+    spots = read_spots(spots_path, params["columns"])
+    return check_spots(spots, image_shape, genes, spots_path, outside=params["spots_outside_image"])
+
+
 def load_section(
     image_path: str, spots_path: str, params: Mapping[str, Any], genes: Sequence[str]
 ) -> Section:
     """Read and check a section's image and spots (``params``: a rule's section params)."""
     image = read_image(image_path)
-    spots = read_spots(spots_path, params["columns"])
-    spots, dropped = check_spots(
-        spots, image.shape, genes, spots_path, outside=params["spots_outside_image"]
-    )
+    spots, dropped = load_spots(spots_path, params, image.shape, genes)
     return Section(
         name=params["name"],
         image=image,
