@@ -12,6 +12,7 @@ from txmorph.intensity import intensity_range, normalise
 from txmorph.model import INTENSITY_METHOD, PatchClassifier
 from txmorph.probmap import (
     ensemble,
+    ensemble_streamed,
     outputs_per_tile,
     paint_probabilities,
     probability_grid_shape,
@@ -167,3 +168,15 @@ def test_ensemble_mean_of_resampled_maps() -> None:
     assert np.array_equal(ensemble([(fine, 4)], 4, (25, 20)), fine)
     with pytest.raises(ValueError):
         ensemble([], 4, (25, 20))
+
+
+def test_streamed_ensemble_equals_in_memory(tmp_path) -> None:
+    rng = np.random.default_rng(7)
+    fine, coarse = rng.random((3, 26, 21)).astype(np.float32), rng.random((3, 6, 5)).astype(np.float32)
+    expected = ensemble([(fine, 4), (coarse, 20)], 4, (26, 21))
+    with h5py.File(tmp_path / "m.h5", "w") as handle:
+        sources = [(handle.create_dataset("fine", data=fine), 4),
+                   (handle.create_dataset("coarse", data=coarse), 20)]
+        out = handle.create_dataset("out", shape=(3, 26, 21), dtype="f4")
+        ensemble_streamed(sources, out, 4, rows_per_band=5)  # bands cross the coarse rows
+        np.testing.assert_allclose(out[...], expected, atol=1e-6)

@@ -1,4 +1,5 @@
 # Helpers shared by the rules: config look-ups, cross-field checks, target lists.
+import math
 import os
 import zlib
 from pathlib import Path
@@ -70,6 +71,18 @@ def package_code(*modules):
     """The txmorph modules a rule's script calls, as inputs: editing them re-runs the rule,
     and they are part of the key of cached rules."""
     return [str(PACKAGE_DIR / f"{module}.py") for module in modules]
+
+
+def probmap_mem_mb(wildcards, attempt):
+    """Memory (MB) of one probmap job: it grows with the tile, not with the section.
+
+    The section is read tile by tile from a memory map and the map written tile by tile, so
+    a job holds torch (~500 MB) plus one (tile_size + patch_size)^2 window: its input copies
+    and feature maps, at most ~256 bytes a pixel (16-channel float32 maps at output stride 1).
+    Doubled on each retry (`retries` in the SLURM profile).
+    """
+    window = config["probmap"]["tile_size"] + int(wildcards.size)
+    return (512 + math.ceil(256 * window**2 / 2**20)) * attempt
 
 
 def section_config(section):

@@ -8,17 +8,18 @@ rule probmap:
         image=lambda wildcards: section_config(wildcards.section)["image"],
         validated="results/validated/{section}.image.json",
         model="results/models/size{size}.pt",
-        code=package_code("inputs", "model", "probmap", "intensity"),
+        code=package_code("inputs", "model", "dense", "probmap", "intensity"),
     output:
         "results/probmaps/{section}/size{size}.h5",
     params:
         tile_size=config["probmap"]["tile_size"],
         device=config["probmap"]["device"],
+        output_stride=config["probmap"]["output_stride"],
     log:
         "results/logs/probmap/{section}_size{size}.log",
     threads: config["probmap"]["threads"]
     resources:
-        mem_mb=4000,
+        mem_mb=probmap_mem_mb,
         runtime=60,
     conda:
         "../../envs/torch.yaml"
@@ -29,7 +30,7 @@ rule probmap:
 rule ensemble:
     input:
         maps=expand("results/probmaps/{{section}}/size{size}.h5", size=PATCH_SIZES),
-        code=package_code("probmap", "mapsio"),
+        code=package_code("probmap", "outputs"),
     output:
         "results/probmaps/{section}/ensemble.h5",
     log:

@@ -17,15 +17,16 @@ def main(smk, log):
     device = resolve_device(smk.params.device)
     model, metadata = load_model(smk.input.model, device=device)
     image = read_image(smk.input.image)
-    grid = probability_grid_shape(image.shape, model.stride)
+    stride = model.stride if smk.params.output_stride == "native" else int(smk.params.output_stride)
+    grid = probability_grid_shape(image.shape, stride)
     classes = metadata["classes"]
     log.info(
         "painting %s (%dx%d) with the size-%d model: stride %d, grid %s, device %s",
-        smk.input.image, *image.shape, model.patch_size, model.stride, grid, device,
+        smk.input.image, *image.shape, model.patch_size, stride, grid, device,
     )
     with atomic_path(smk.output[0]) as tmp, h5py.File(tmp, "w") as f:
         # One HDF5 chunk per tile: each tile write compresses its chunks exactly once.
-        tile = outputs_per_tile(smk.params.tile_size, model.stride)
+        tile = outputs_per_tile(smk.params.tile_size, stride)
         probabilities = f.create_dataset(
             "probabilities",
             shape=(len(classes), *grid),
@@ -36,11 +37,11 @@ def main(smk, log):
         )
         for target in (f, probabilities):
             target.attrs["classes"] = classes
-            target.attrs["stride"] = model.stride
+            target.attrs["stride"] = stride
             target.attrs["patch_size"] = model.patch_size
         paint_probabilities(
             image, model, metadata, intensity_range(image), probabilities,
-            tile_size=smk.params.tile_size, device=device, log=log.info,
+            tile_size=smk.params.tile_size, device=device, log=log.info, output_stride=stride,
         )
 
 

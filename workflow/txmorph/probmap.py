@@ -3,9 +3,10 @@
 Grid convention (docs/CONVENTIONS.md): with output stride ``s``, output pixel ``(i, j)`` is
 the class probability of the patch centred at input pixel ``(i*s + s//2, j*s + s//2)``; the
 grid has ``ceil(H/s) x ceil(W/s)`` pixels and the image is extended by reflection beyond its
-borders. The fully-convolutional ``PatchClassifier`` evaluates exactly these patches when
-its input starts ``S//2 - s//2`` pixels before the image, so a map is computed tile by tile
-(memory bounded by the tile, not the section) and equals per-patch classification.
+borders. ``txmorph.dense`` evaluates the fully-convolutional ``PatchClassifier`` exactly at
+these patches, at any stride down to 1 pixel, when its input starts ``S//2 - s//2`` pixels
+before the image; so a map is computed tile by tile (memory bounded by the tile, not the
+section) and equals per-patch classification.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from txmorph.dense import computed_stride, dense_logits
 from txmorph.errors import InputError
 from txmorph.intensity import normalise
 from txmorph.model import INTENSITY_METHOD, PatchClassifier, fused_for_inference
@@ -92,6 +94,7 @@ def paint_probabilities(
     tile_size: int = 1024,
     device: str | torch.device = "cpu",
     log: Callable[[str], None] | None = None,
+    output_stride: int | None = None,
 ) -> None:
     """Write softmax class probabilities of the whole section into ``out`` (C, H', W').
 
@@ -100,12 +103,19 @@ def paint_probabilities(
     ``out[:, r0:r1, c0:c1] = block`` (float32 blocks), e.g. an h5py dataset. Each tile covers
     about ``tile_size`` x ``tile_size`` input pixels (``tile_size // stride`` outputs a side)
     plus the patch margin (``outputs_per_tile``). An eval-mode copy of the model is used; ``model`` is not changed.
+
+    ``output_stride`` (input pixels per output pixel) defaults to the model's native stride,
+    the cheapest. Any stride is exact: it is computed at ``txmorph.dense.computed_stride``
+    (1, d, 2d or 4d) and subsampled, so strides other than those cost extra work.
     """
     if len(image.shape) != 2:
         raise ValueError(f"expected a 2-D image, got shape {image.shape}")
     _check_metadata(model, metadata)
     height, width = int(image.shape[0]), int(image.shape[1])
-    stride, patch = model.stride, model.patch_size
+    stride = int(output_stride or model.stride)
+    patch = model.patch_size
+    computed = computed_stride(model, stride)
+    every = stride // computed  # keep every `every`-th computed output
     grid_h, grid_w = probability_grid_shape((height, width), stride)
     expected = (model.n_classes, grid_h, grid_w)
     if hasattr(out, "shape") and tuple(out.shape) != expected:
@@ -125,8 +135,8 @@ def paint_probabilities(
     layout = torch.channels_last if dev.type == "cpu" else torch.contiguous_format
     net = net.to(memory_format=layout)
     say(
-        f"patch {patch}: {height}x{width} image -> {grid_h}x{grid_w} map (stride {stride}) "
-        f"in {n_tiles} tiles on {dev}"
+        f"patch {patch}: {height}x{width} image -> {grid_h}x{grid_w} map (stride {stride}, "
+        f"computed at stride {computed}) in {n_tiles} tiles on {dev}"
     )
     start = last_log = time.perf_counter()
     done = 0
@@ -142,7 +152,8 @@ def paint_probabilities(
                 window = normalise(_read_window(image, rows, cols), low, high)
                 x = torch.from_numpy(np.ascontiguousarray(window))[None, None]
                 x = x.to(dev).contiguous(memory_format=layout)
-                prob = torch.softmax(net.forward_dense(x), dim=1)[0]
+                logits = dense_logits(net, x, computed)[:, :, ::every, ::every]
+                prob = torch.softmax(logits, dim=1)[0]
                 block = np.ascontiguousarray(prob.to("cpu", torch.float32).numpy())
                 if block.shape != (model.n_classes, i1 - i0, j1 - j0):
                     raise AssertionError(f"tile gave {block.shape}, expected "
@@ -206,3 +217,33 @@ def ensemble(
         total = resampled if total is None else total + resampled
     assert total is not None
     return total / np.float32(len(maps))
+
+
+def ensemble_streamed(
+    maps: Sequence[tuple[Any, int]], out: Any, stride_to: int, rows_per_band: int = 256
+) -> None:
+    """``ensemble`` written band by band: memory is a band of rows, not the section.
+
+    ``maps`` are (array-like (C, h, w), stride) pairs that support slicing (h5py datasets,
+    numpy arrays); ``out`` (C, H', W') receives ``out[:, r0:r1, :] = band``. Each band reads
+    only the source rows its bilinear weights touch; the result equals ``ensemble``.
+    """
+    if not maps:
+        raise ValueError("ensemble needs at least one map")
+    n_classes, n_rows, n_cols = (int(n) for n in out.shape)
+    for prob, _ in maps:
+        if int(prob.shape[0]) != n_classes:
+            raise ValueError(f"maps disagree on the number of classes: {prob.shape[0]} vs "
+                             f"{n_classes}")
+    weights = [(_linear_weights(n_rows, stride_to, int(p.shape[1]), s),
+                _linear_weights(n_cols, stride_to, int(p.shape[2]), s)) for p, s in maps]
+    for r0 in range(0, n_rows, rows_per_band):
+        r1 = min(n_rows, r0 + rows_per_band)
+        total = np.zeros((n_classes, r1 - r0, n_cols), np.float32)
+        for (prob, _), ((lo, hi, w), (c_lo, c_hi, c_w)) in zip(maps, weights):
+            first, last = int(lo[r0]), int(hi[r1 - 1]) + 1  # lo, hi are non-decreasing
+            source = np.asarray(prob[:, first:last, :], dtype=np.float32)
+            b_lo, b_hi, b_w = lo[r0:r1] - first, hi[r0:r1] - first, w[r0:r1]
+            rows = source[:, b_lo, :] * (1 - b_w)[None, :, None] + source[:, b_hi, :] * b_w[None, :, None]
+            total += rows[:, :, c_lo] * (1 - c_w)[None, None, :] + rows[:, :, c_hi] * c_w[None, None, :]
+        out[:, r0:r1, :] = total / np.float32(len(maps))
