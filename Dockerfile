@@ -1,9 +1,9 @@
 FROM condaforge/miniforge3:latest
 LABEL io.github.snakemake.containerized="true"
-LABEL io.github.snakemake.conda_env_hash="a4fa6f4abdbe0812d921eaef1f074908df9fe1ed6e2c5886fcd841b8a1403f06"
+LABEL io.github.snakemake.conda_env_hash="27b98f4b759e95dfbd89cb3fc2973d93f8d11c8a71be93577318972e0d1c682a"
 # Conda environment:
 #   source: envs/data.yaml
-#   prefix: /conda-envs/63d856e17632047e919ab15222a3d177
+#   prefix: /conda-envs/448d359cefc4f25fbd92d0bc6fb75633
 #   # Image, spot and HDF5 handling: demo data, input checks, tissue masks, patches, truth, Dice.
 #   channels:
 #     - conda-forge
@@ -15,10 +15,12 @@ LABEL io.github.snakemake.conda_env_hash="a4fa6f4abdbe0812d921eaef1f074908df9fe1
 #     - scipy=1.17.1
 #     - scikit-image=0.26.0
 #     - tifffile=2026.3.3
+#     - imagecodecs=2026.3.6
 #     - h5py=3.16.0
+#     - pyarrow=26.0.1
 #     - pyyaml=6.0.4
-RUN mkdir -p /conda-envs/63d856e17632047e919ab15222a3d177
-COPY envs/data.yaml /conda-envs/63d856e17632047e919ab15222a3d177/environment.yaml
+RUN mkdir -p /conda-envs/448d359cefc4f25fbd92d0bc6fb75633
+COPY envs/data.yaml /conda-envs/448d359cefc4f25fbd92d0bc6fb75633/environment.yaml
 # Conda environment:
 #   source: envs/report.yaml
 #   prefix: /conda-envs/f59027e8e8c1647d7a5819376726517c
@@ -58,7 +60,7 @@ COPY envs/report.yaml /conda-envs/f59027e8e8c1647d7a5819376726517c/environment.y
 RUN mkdir -p /conda-envs/6efb90d85e484b0af1b7d6a73a0fa50d
 COPY envs/torch.yaml /conda-envs/6efb90d85e484b0af1b7d6a73a0fa50d/environment.yaml
 
-RUN conda env create --prefix /conda-envs/63d856e17632047e919ab15222a3d177 --file /conda-envs/63d856e17632047e919ab15222a3d177/environment.yaml && \
+RUN conda env create --prefix /conda-envs/448d359cefc4f25fbd92d0bc6fb75633 --file /conda-envs/448d359cefc4f25fbd92d0bc6fb75633/environment.yaml && \
     conda env create --prefix /conda-envs/f59027e8e8c1647d7a5819376726517c --file /conda-envs/f59027e8e8c1647d7a5819376726517c/environment.yaml && \
     conda env create --prefix /conda-envs/6efb90d85e484b0af1b7d6a73a0fa50d --file /conda-envs/6efb90d85e484b0af1b7d6a73a0fa50d/environment.yaml && \
     conda clean --all -y

@@ -13,7 +13,7 @@ from conftest import run_snakemake, tiny_config
 
 pytestmark = pytest.mark.e2e
 
-RULES = ["demo_data", "validate_image", "validate_spots", "tissue_mask", "patches", "train", "probmap",
+RULES = ["demo_data", "import_image", "import_spots", "tissue_mask", "patches", "train", "probmap",
          "ensemble", "truth", "dice", "summary"]
 
 
@@ -103,7 +103,7 @@ def test_bad_spots_stop_the_run_cleanly(tmp_path, case):
     image = np.random.default_rng(0).integers(0, 999, (200, 200)).astype(np.uint16)
     output = _run_on_user_data(tmp_path, image, text)
     assert "data/spots.csv" in output and message in output
-    assert not list((tmp_path / "results").glob("validated/*.spots.json"))
+    assert not list((tmp_path / "results").glob("sections/*/spots.*"))
     assert not list((tmp_path / "results").glob("patches/*"))
 
 
@@ -111,5 +111,5 @@ def test_rgb_image_stops_the_run_cleanly(tmp_path):
     colour = np.random.default_rng(0).integers(0, 255, (100, 100, 3)).astype(np.uint8)
     output = _run_on_user_data(tmp_path, colour, "gene,x,y\nProx1,10,10\nMbp,5,5\n")
     assert "data/img.tif" in output and "RGB" in output
-    assert not list((tmp_path / "results").glob("validated/*.image.json"))
+    assert not list((tmp_path / "results").glob("sections/*/image.*"))
     assert not (tmp_path / "results/masks").exists()

@@ -28,7 +28,7 @@ PARTITION = os.environ.get("TXMORPH_SLURM_PARTITION", "debug")
 # The test cluster has no job accounting: sacct does not work, squeue does (MinJobAge=600).
 NO_ACCOUNTING = ["--slurm-status-command", "squeue", "--slurm-no-account"]
 # The pipeline's core rules: each must have run as a SLURM job (so must any other rule that ran).
-CORE_RULES = {"demo_data", "validate_image", "validate_spots", "tissue_mask", "patches", "train",
+CORE_RULES = {"demo_data", "import_image", "import_spots", "tissue_mask", "patches", "train",
               "probmap", "ensemble", "truth", "dice", "summary", "demo_truth_check"}
 
 

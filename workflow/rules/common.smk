@@ -90,14 +90,45 @@ def section_config(section):
 
 
 def section_params(name):
-    """Everything a rule reads about one section, JSON-serialisable (complete cache keys)."""
+    """What later rules read about one section, JSON-serialisable (complete cache keys).
+
+    They see the canonical image and spot table written by import_image/import_spots, whose
+    pixels are ``downsample`` times larger than the original ones and whose spot table uses
+    the default column names.
+    """
     section = section_config(name)
     return {
         "name": name,
-        "pixel_size_um": section["pixel_size_um"],
-        "columns": section.get("columns", {"gene": "gene", "x": "x", "y": "y"}),
-        "spots_outside_image": section.get("spots_outside_image", "error"),
+        "pixel_size_um": section["pixel_size_um"] * section.get("downsample", 1),
+        "columns": {"gene": "gene", "x": "x", "y": "y"},
+        "spots_outside_image": "error",
     }
+
+
+IMPORT_KEYS = ("level", "channel", "z_projection", "downsample", "region", "spots_format",
+               "pixel_size_um", "units", "origin_um", "transform", "min_qv", "fov_positions",
+               "columns", "spots_outside_image")
+IMPORT_DEFAULTS = {"level": 0, "channel": None, "z_projection": "max", "downsample": 1,
+                   "region": None, "spots_format": "table", "units": "px",
+                   "columns": {"gene": "gene", "x": "x", "y": "y"},
+                   "spots_outside_image": "error"}
+
+
+def import_params(name):
+    """Everything import_image/import_spots read about one section (its config block)."""
+    section = section_config(name)
+    params = {key: section.get(key, IMPORT_DEFAULTS.get(key)) for key in IMPORT_KEYS}
+    params["name"] = name
+    return params
+
+
+def spot_side_files(wildcards):
+    """Files besides the spot table that a section's spots need (transform, FOV positions)."""
+    section = section_config(wildcards.section)
+    files = [section["fov_positions"]] if section.get("fov_positions") else []
+    if isinstance(section.get("transform"), str):
+        files.append(section["transform"])
+    return files
 
 
 def training_params(size):

@@ -3,9 +3,8 @@
 
 rule truth:
     input:
-        spots=lambda wildcards: section_config(wildcards.section)["spots"],
+        spots="results/sections/{section}/spots.parquet",
         mask="results/masks/{section}.tif",
-        validated="results/validated/{section}.spots.json",
         code=package_code("inputs", "section", "truth"),
     output:
         "results/truth/{section}.tif",
@@ -55,7 +54,7 @@ rule dice:
 rule summary:
     input:
         dice=expand("results/report/dice/{section}.csv", section=TEST_SECTIONS),
-        images=[section_config(s)["image"] for s in TEST_SECTIONS],
+        images=expand("results/sections/{section}/image.tif", section=TEST_SECTIONS),
         truths=expand("results/truth/{section}.tif", section=TEST_SECTIONS),
         probmaps=expand(
             "results/probmaps/{section}/{model}.h5",

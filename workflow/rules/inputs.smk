@@ -1,39 +1,44 @@
-# Input checks before any heavy work, then the tissue mask of every section. Image and spots
-# are checked by separate jobs so that a changed spot table re-runs only what uses spots.
+# Import and check every section before any heavy work: image and spots in any supported
+# format become a canonical image (memory-mappable TIFF) and spot table (pixels of that image).
+# Separate jobs, so that a changed spot table re-runs only what uses spots. Then tissue masks.
 
 
-rule validate_image:
+rule import_image:
     input:
         image=lambda wildcards: section_config(wildcards.section)["image"],
-        code=package_code("inputs"),
+        code=package_code("images", "outputs"),
     output:
-        "results/validated/{section}.image.json",
+        image="results/sections/{section}/image.tif",
+        summary="results/sections/{section}/image.json",
     params:
-        section=lambda wildcards: section_params(wildcards.section),
+        section=lambda wildcards: import_params(wildcards.section),
     log:
-        "results/logs/validate_image/{section}.log",
+        "results/logs/import_image/{section}.log",
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=20,
+        # Streams strip by strip: memory is a band of rows, not the image.
+        mem_mb=2000,
+        runtime=30,
     conda:
         "../../envs/data.yaml"
     script:
-        "../scripts/validate_image.py"
+        "../scripts/import_image.py"
 
 
-rule validate_spots:
+rule import_spots:
     input:
-        image=lambda wildcards: section_config(wildcards.section)["image"],
         spots=lambda wildcards: section_config(wildcards.section)["spots"],
-        code=package_code("inputs", "section"),
+        side_files=spot_side_files,
+        image_info="results/sections/{section}/image.json",
+        code=package_code("vendors", "inputs", "section", "outputs"),
     output:
-        "results/validated/{section}.spots.json",
+        spots="results/sections/{section}/spots.parquet",
+        summary="results/sections/{section}/spots.json",
     params:
-        section=lambda wildcards: section_params(wildcards.section),
+        section=lambda wildcards: import_params(wildcards.section),
         genes=GENES,
     log:
-        "results/logs/validate_spots/{section}.log",
+        "results/logs/import_spots/{section}.log",
     threads: 1
     resources:
         mem_mb=4000,
@@ -41,13 +46,12 @@ rule validate_spots:
     conda:
         "../../envs/data.yaml"
     script:
-        "../scripts/validate_spots.py"
+        "../scripts/import_spots.py"
 
 
 rule tissue_mask:
     input:
-        image=lambda wildcards: section_config(wildcards.section)["image"],
-        validated="results/validated/{section}.image.json",
+        image="results/sections/{section}/image.tif",
         code=package_code("inputs", "tissue"),
     output:
         "results/masks/{section}.tif",

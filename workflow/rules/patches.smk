@@ -5,10 +5,9 @@ rule patches:
     # Deterministic and expensive: shareable between workflows with --cache.
     cache: True
     input:
-        images=[section_config(s)["image"] for s in TRAIN_SECTIONS],
-        spots=[section_config(s)["spots"] for s in TRAIN_SECTIONS],
+        images=expand("results/sections/{section}/image.tif", section=TRAIN_SECTIONS),
+        spots=expand("results/sections/{section}/spots.parquet", section=TRAIN_SECTIONS),
         masks=expand("results/masks/{section}.tif", section=TRAIN_SECTIONS),
-        validated=expand("results/validated/{section}.spots.json", section=TRAIN_SECTIONS),
         code=package_code("inputs", "section", "sampling", "patchdata", "intensity"),
     output:
         "results/patches/size{size}.h5",

@@ -5,10 +5,9 @@ rule probmap:
     # Deterministic and expensive: shareable between workflows with --cache.
     cache: True
     input:
-        image=lambda wildcards: section_config(wildcards.section)["image"],
-        validated="results/validated/{section}.image.json",
+        image="results/sections/{section}/image.tif",
         model="results/models/size{size}.pt",
-        code=package_code("inputs", "model", "dense", "probmap", "intensity"),
+        code=package_code("model", "dense", "probmap", "intensity", "training"),
     output:
         "results/probmaps/{section}/size{size}.h5",
     params:
@@ -53,7 +52,7 @@ rule export_ometiff:
     output:
         "results/export/{section}/{model}.ome.tif",
     params:
-        pixel_size_um=lambda wildcards: section_config(wildcards.section)["pixel_size_um"],
+        pixel_size_um=lambda wildcards: section_params(wildcards.section)["pixel_size_um"],
     wildcard_constraints:
         model="|".join(MODELS),
     log:

@@ -89,7 +89,7 @@ rule training_curves:
 
 rule probmap_figure:
     input:
-        image=lambda wildcards: section_config(wildcards.section)["image"],
+        image="results/sections/{section}/image.tif",
         probmap="results/probmaps/{section}/{model}.h5",
         code=package_code("inputs", "mapsio", "report_figures", "figures", "outputs"),
     output:

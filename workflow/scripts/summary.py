@@ -6,7 +6,7 @@ import pandas as pd
 import tifffile
 
 from txmorph.figures import dice_markdown, summary_figure
-from txmorph.inputs import read_image
+from txmorph.images import read_image
 from txmorph.mapsio import read_probability_map
 from txmorph.outputs import atomic_path
 from txmorph.scripting import run_rule

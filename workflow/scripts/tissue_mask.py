@@ -1,6 +1,6 @@
 """Rule tissue_mask: tissue vs background from the nuclei image."""
 
-from txmorph.inputs import read_image
+from txmorph.images import read_image
 from txmorph.outputs import write_label_tiff
 from txmorph.scripting import run_rule
 from txmorph.tissue import tissue_mask

@@ -1,4 +1,4 @@
-"""Read and check the user's nuclei image and spot table before any heavy computation.
+"""Read and check the user's spot tables before any heavy computation (images: ``txmorph.images``).
 
 Every problem a user can fix raises ``InputError`` with one plain message that names the file,
 the line/column, what is wrong and what to do, because the users are biologists reading a
@@ -28,15 +28,12 @@ from txmorph.errors import InputError
 from txmorph.intensity import intensity_range
 
 ROLES = ("gene", "x", "y")
-TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".tf2")
-OTHER_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 SPOT_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".txt": "txt", ".parquet": "parquet", ".pq": "parquet"}
 # Config keys named in messages (see workflow/schemas/config.schema.yaml).
 OUTSIDE_KEY = "spots_outside_image"
 GENES_KEY = "genes"
 COLUMNS_KEY = "columns"
 CHUNK_ROWS = 1_000_000  # text tables are parsed in chunks of this many rows
-STRIP_PIXELS = 1 << 24  # float images are checked for NaN in strips of this many pixels
 
 
 def _existing_file(path: str | Path, where: str, key: str) -> Path:
@@ -53,105 +50,6 @@ def _unreadable(where: str, error: BaseException, what: str = "read") -> InputEr
         f"{where}: could not be {what} ({type(error).__name__}: {error}). The file may be "
         "incomplete or corrupt; re-export or re-copy it."
     )
-
-
-# ----------------------------------------------------------------------------- image
-
-
-def read_image(path: str | Path) -> np.ndarray:
-    """Read a 2-D single-channel nuclei image (TIFF/BigTIFF, PNG, JPEG) in its own dtype.
-
-    Singleton axes are squeezed ((1, H, W) or (H, W, 1) -> (H, W)); a colour image whose
-    channels are all identical (a grey picture saved as RGB) is accepted as its first channel,
-    since nothing is lost. Anything else that is not one plane is refused rather than guessed,
-    because picking the wrong channel or z-plane would silently train on the wrong signal.
-    Float images must be finite: NaN would poison the percentile scaling downstream.
-    """
-    where = f"image file '{path}'"
-    p = _existing_file(path, where, "image")
-    suffix = p.suffix.lower()
-    if suffix not in TIFF_SUFFIXES + OTHER_IMAGE_SUFFIXES:
-        raise InputError(
-            f"{where}: unsupported file type '{p.suffix}'. Use a TIFF (.tif, .tiff), PNG or JPEG."
-        )
-    try:
-        if suffix in TIFF_SUFFIXES:
-            import tifffile
-
-            with tifffile.TiffFile(p) as tif:  # series 0, level 0: full resolution of a pyramid
-                image = tif.series[0].asarray()
-        else:
-            import imageio.v3 as iio
-
-            image = iio.imread(p)
-    except MemoryError:
-        raise
-    except Exception as error:  # any decoder failure means the same thing to the user
-        raise _unreadable(where, error, f"read as a {suffix[1:].upper()} image") from error
-    image = _check_image_array(np.asarray(image), where)
-    _check_finite(image, where)
-    return image
-
-
-def _check_image_array(image: np.ndarray, where: str) -> np.ndarray:
-    """Shape and dtype checks shared by all formats; returns the 2-D image."""
-    if image.dtype == bool or image.dtype.kind in "cOUSVMm":
-        raise InputError(
-            f"{where}: pixel type '{image.dtype}' is not supported. Export the nuclei image "
-            "with integer (8- or 16-bit) or floating-point grey values."
-        )
-    if image.size == 0:
-        raise InputError(f"{where}: the image is empty (shape {image.shape}). Re-export it.")
-    found = image.shape
-    image = np.squeeze(image) if image.ndim > 2 else image
-    if image.ndim == 3 and image.shape[-1] in (3, 4) and _same_channels(image):
-        image = np.ascontiguousarray(image[..., 0])
-    if image.ndim == 2 and min(image.shape) >= 2:
-        return image
-    if image.ndim <= 2:
-        raise InputError(f"{where}: expected a 2-D image, found shape {found}. Re-export it.")
-    if image.ndim == 3 and image.shape[-1] in (3, 4):
-        raise InputError(
-            f"{where}: an RGB{'A' if image.shape[-1] == 4 else ''} colour image (shape {found}) "
-            "where a single-channel grey nuclei image is expected. Export the DAPI channel alone "
-            "as a grey-scale TIFF (not a coloured snapshot), e.g. in Fiji: Image > Color > "
-            "Split Channels, then save the DAPI one."
-        )
-    if image.ndim == 3:
-        raise InputError(
-            f"{where}: a stack of {image.shape[0]} planes (shape {found}: channels or z-planes) "
-            "where a single 2-D nuclei image is expected. Export the DAPI channel alone, or a "
-            "maximum-intensity projection of the z-stack (Fiji: Image > Stacks > Z Project, Max)."
-        )
-    raise InputError(
-        f"{where}: a {image.ndim}-D image (shape {found}) where a single 2-D nuclei image is "
-        "expected. Export one plane: the DAPI channel, as a maximum projection over z/time."
-    )
-
-
-def _same_channels(rgb: np.ndarray) -> bool:
-    """True when the colour channels hold the same values (a grey image stored as RGB)."""
-    return bool(np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2]))
-
-
-def _check_finite(image: np.ndarray, where: str) -> None:
-    """Refuse NaN/inf pixels; in strips, so a huge image is not duplicated as a boolean mask."""
-    if image.dtype.kind != "f":
-        return
-    step = max(1, STRIP_PIXELS // image.shape[1])
-    count, first = 0, (0, 0)
-    for top in range(0, image.shape[0], step):
-        bad = ~np.isfinite(image[top : top + step])
-        n = int(bad.sum())
-        if n and not count:
-            row, col = np.argwhere(bad)[0]
-            first = (top + int(row), int(col))
-        count += n
-    if count:
-        raise InputError(
-            f"{where}: {count} pixels are NaN or infinite (the first at row {first[0]}, column "
-            f"{first[1]}). Replace them by 0 (or the background value) and re-export the image."
-        )
 
 
 # ----------------------------------------------------------------------------- spots

@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from txmorph.inputs import check_spots, read_image, read_spots
+from txmorph.images import read_image
+from txmorph.inputs import check_spots, read_spots
 
 
 @dataclass
@@ -49,3 +50,47 @@ def spots_by_gene(spots: pd.DataFrame, genes: Sequence[str]) -> dict[str, np.nda
     return {
         gene: spots.loc[spots["gene"] == gene, ["x", "y"]].to_numpy(np.float64) for gene in genes
     }
+
+
+def spot_options(params: Mapping[str, Any], level_scale: float) -> dict[str, Any]:
+    """The ``txmorph.vendors.read_spot_table`` options of a section (its rule params).
+
+    Coordinates come out in pixels of the image as read at its pyramid level: micrometres
+    through ``pixel_size_um`` (already per pixel of that level), and pixel coordinates or a
+    transform (which refer to the full-resolution image) scaled by the level's ``level_scale``.
+    """
+    options = {key: params[key] for key in VENDOR_KEYS if params.get(key) is not None}
+    options["format"] = params.get("spots_format", "table")
+    pixel_route = (options.get("transform") is not None or options["format"] == "cosmx"
+                   or (options["format"] == "table" and params.get("units", "px") == "px"))
+    options["image_scale"] = float(level_scale) if pixel_route else 1.0
+    return options
+
+
+VENDOR_KEYS = ("columns", "units", "pixel_size_um", "origin_um", "transform", "min_qv",
+               "fov_positions")
+
+
+def crop_spots(
+    spots: pd.DataFrame, region: Mapping[str, Sequence[int]] | None, downsample: int
+) -> tuple[pd.DataFrame, int]:
+    """Spots inside ``region`` (x/y ranges, pixels), shifted and divided by ``downsample``.
+
+    Returns the spots in pixels of the canonical image and how many lay outside the region.
+    A spot at continuous position x belongs to source pixel ``floor(x)``, hence to
+    downsampled pixel ``floor(x / f)``: dividing keeps it in the block it was averaged into.
+    """
+    x, y = spots["x"].to_numpy(), spots["y"].to_numpy()
+    x0, y0 = 0, 0
+    inside = np.ones(len(spots), bool)
+    if region:
+        if "x" in region:
+            x0, x1 = region["x"]
+            inside &= (x >= x0) & (x < x1)
+        if "y" in region:
+            y0, y1 = region["y"]
+            inside &= (y >= y0) & (y < y1)
+    kept = spots.loc[inside].copy()
+    kept["x"] = (kept["x"] - x0) / downsample
+    kept["y"] = (kept["y"] - y0) / downsample
+    return kept, int((~inside).sum())

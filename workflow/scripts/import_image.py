@@ -1,0 +1,44 @@
+"""Rule import_image: a section's nuclei image in any supported layout -> canonical 2-D TIFF.
+
+Chooses the pyramid level, the DAPI channel and the z-projection, crops to the section's
+region and downsamples, streaming strip by strip; writes an uncompressed TIFF that every
+later rule memory-maps and reads tile by tile, and a JSON summary of what was done.
+"""
+
+import json
+
+from txmorph.images import open_image, write_canonical_image
+from txmorph.outputs import atomic_path
+from txmorph.scripting import run_rule
+
+
+def main(smk, log):
+    params = smk.params.section
+    options = dict(channel=params["channel"], z_projection=params["z_projection"])
+    with open_image(smk.input.image, level=0, **options) as full:
+        full_width = full.shape[1]
+    with open_image(smk.input.image, level=params["level"], **options) as source:
+        log.info("%s", source.description)
+        if source.pixel_size_um and abs(source.pixel_size_um / params["pixel_size_um"] - 1) > 0.02:
+            log.warning(
+                "the image's metadata gives %.4g µm per pixel at level %d, config.yaml says "
+                "pixel_size_um: %.4g; the config value is used", source.pixel_size_um,
+                params["level"], params["pixel_size_um"])
+        region = params.get("region") or {}
+        x0, x1 = region.get("x", [0, source.shape[1]])
+        y0, y1 = region.get("y", [0, source.shape[0]])
+        summary = write_canonical_image(source, smk.output.image, downsample=params["downsample"],
+                                        region=(y0, y1, x0, x1))
+    summary.update(
+        section=params["name"],
+        # Pixels of this level per full-resolution pixel: scales pixel coordinates of spots.
+        level_scale=summary["source_shape"][1] / full_width,
+        pixel_size_um=params["pixel_size_um"] * params["downsample"],
+        metadata_pixel_size_um=summary["pixel_size_um"],
+    )
+    log.info("image of section %s: %s", params["name"], json.dumps(summary))
+    with atomic_path(smk.output.summary) as tmp:
+        tmp.write_text(json.dumps(summary, indent=2) + "\n")
+
+
+run_rule(main, snakemake)  # noqa: F821 (injected by Snakemake)
