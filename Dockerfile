@@ -1,6 +1,6 @@
 FROM condaforge/miniforge3:latest
 LABEL io.github.snakemake.containerized="true"
-LABEL io.github.snakemake.conda_env_hash="27b98f4b759e95dfbd89cb3fc2973d93f8d11c8a71be93577318972e0d1c682a"
+LABEL io.github.snakemake.conda_env_hash="09229c9da3c17b6957ddf295aa5153a3ad7f40f6ef5ad94d6d53ef85bee8dd84"
 # Conda environment:
 #   source: envs/data.yaml
 #   prefix: /conda-envs/448d359cefc4f25fbd92d0bc6fb75633
@@ -23,7 +23,7 @@ RUN mkdir -p /conda-envs/448d359cefc4f25fbd92d0bc6fb75633
 COPY envs/data.yaml /conda-envs/448d359cefc4f25fbd92d0bc6fb75633/environment.yaml
 # Conda environment:
 #   source: envs/report.yaml
-#   prefix: /conda-envs/f59027e8e8c1647d7a5819376726517c
+#   prefix: /conda-envs/b3f8ed9e9fa2613c6315f6abef7ca4bb
 #   # Summary tables and figures.
 #   channels:
 #     - conda-forge
@@ -36,10 +36,11 @@ COPY envs/data.yaml /conda-envs/448d359cefc4f25fbd92d0bc6fb75633/environment.yam
 #     - scikit-image=0.26.0
 #     - tifffile=2026.3.3
 #     - h5py=3.16.0
+#     - pyarrow=26.0.1
 #     - pyyaml=6.0.4
 #     - matplotlib=3.11.2
-RUN mkdir -p /conda-envs/f59027e8e8c1647d7a5819376726517c
-COPY envs/report.yaml /conda-envs/f59027e8e8c1647d7a5819376726517c/environment.yaml
+RUN mkdir -p /conda-envs/b3f8ed9e9fa2613c6315f6abef7ca4bb
+COPY envs/report.yaml /conda-envs/b3f8ed9e9fa2613c6315f6abef7ca4bb/environment.yaml
 # Conda environment:
 #   source: envs/torch.yaml
 #   prefix: /conda-envs/6efb90d85e484b0af1b7d6a73a0fa50d
@@ -61,6 +62,6 @@ RUN mkdir -p /conda-envs/6efb90d85e484b0af1b7d6a73a0fa50d
 COPY envs/torch.yaml /conda-envs/6efb90d85e484b0af1b7d6a73a0fa50d/environment.yaml
 
 RUN conda env create --prefix /conda-envs/448d359cefc4f25fbd92d0bc6fb75633 --file /conda-envs/448d359cefc4f25fbd92d0bc6fb75633/environment.yaml && \
-    conda env create --prefix /conda-envs/f59027e8e8c1647d7a5819376726517c --file /conda-envs/f59027e8e8c1647d7a5819376726517c/environment.yaml && \
+    conda env create --prefix /conda-envs/b3f8ed9e9fa2613c6315f6abef7ca4bb --file /conda-envs/b3f8ed9e9fa2613c6315f6abef7ca4bb/environment.yaml && \
     conda env create --prefix /conda-envs/6efb90d85e484b0af1b7d6a73a0fa50d --file /conda-envs/6efb90d85e484b0af1b7d6a73a0fa50d/environment.yaml && \
     conda clean --all -y

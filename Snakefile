@@ -24,6 +24,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/probmap.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/genes.smk"
 
 
 rule all:

@@ -124,7 +124,11 @@ def import_params(name):
 
 def spot_side_files(wildcards):
     """Files besides the spot table that a section's spots need (transform, FOV positions)."""
-    section = section_config(wildcards.section)
+    return side_files_of(wildcards.section)
+
+
+def side_files_of(name):
+    section = section_config(name)
     files = [section["fov_positions"]] if section.get("fov_positions") else []
     if isinstance(section.get("transform"), str):
         files.append(section["transform"])

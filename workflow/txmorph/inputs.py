@@ -28,6 +28,7 @@ from txmorph.errors import InputError
 from txmorph.intensity import intensity_range
 
 ROLES = ("gene", "x", "y")
+UNREADABLE_SUFFIXES = (".xlsx", ".xls", ".zip", ".ods", ".h5", ".hdf5", ".zarr")
 SPOT_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".txt": "txt", ".parquet": "parquet", ".pq": "parquet"}
 # Config keys named in messages (see workflow/schemas/config.schema.yaml).
 OUTSIDE_KEY = "spots_outside_image"
@@ -61,6 +62,15 @@ def spots_format(path: str | Path) -> str:
     for suffix, kind in SPOT_SUFFIXES.items():
         if name.endswith(suffix):
             return kind
+    # No known suffix (e.g. "transcripts.gz"): tell the kind by content, as long as it is a
+    # Parquet file or plain/gzipped text; spreadsheets and other binaries are refused.
+    if not Path(path).suffix.lower() in UNREADABLE_SUFFIXES and Path(path).is_file():
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+        if head == b"PAR1":
+            return "parquet"
+        if head[:2] == b"\x1f\x8b" or (head and all(32 <= c < 127 or c in (9, 10, 13) for c in head)):
+            return "txt"
     raise InputError(
         f"spots file '{path}': unsupported file type. Use .csv, .tsv or .txt (optionally "
         "gzipped: .csv.gz, .tsv.gz) or .parquet."

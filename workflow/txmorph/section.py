@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +11,7 @@ import pandas as pd
 
 from txmorph.images import read_image
 from txmorph.inputs import check_spots, read_spots
+from txmorph.vendors import read_spot_table
 
 
 @dataclass
@@ -94,3 +95,37 @@ def crop_spots(
     kept["x"] = (kept["x"] - x0) / downsample
     kept["y"] = (kept["y"] - y0) / downsample
     return kept, int((~inside).sum())
+
+
+def import_spots(
+    path: str, params: Mapping[str, Any], image_info: Mapping[str, Any], genes: Sequence[str],
+    log: Callable[[str], None] = lambda message: None,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """A section's spots in pixels of its canonical image, and a summary of what was dropped.
+
+    Reads the table in its vendor format, maps it onto the image as read (``spot_options``),
+    checks it against that image and ``genes`` (``inputs.check_spots``, which drops or refuses
+    spots off the image as configured), then crops it to the section's region and scales it
+    by the downsampling (``crop_spots``). ``image_info`` is import_image's summary.
+    """
+    table = read_spot_table(path, spot_options(params, image_info["level_scale"]))
+    log(table.description)
+    spots, outside = check_spots(table.spots, image_info["source_shape"], genes, path,
+                                 outside=params["spots_outside_image"])
+    if outside:
+        log(f"dropped {outside} spots outside the image")
+    spots, outside_region = crop_spots(spots, params.get("region"), params["downsample"])
+    if outside_region:
+        log(f"dropped {outside_region} spots outside the section's region {params['region']}")
+    spots, _ = check_spots(spots, image_info["shape"], genes, path)
+    counts = spots["gene"].value_counts()
+    summary = {
+        "section": params["name"],
+        "spots": str(path),
+        "format": params["spots_format"],
+        "spots_total": int(len(spots)),
+        "spots_per_gene": {g: int(counts.get(g, 0)) for g in genes},
+        "genes_in_table": int(len(counts)),
+        "filtered": {**table.filtered, "outside_image": outside, "outside_region": outside_region},
+    }
+    return spots, summary

@@ -1,0 +1,36 @@
+# Optional target, not part of `all`: which genes to put in `genes` for a new dataset.
+#   snakemake --cores 2 gene_candidates
+
+
+rule gene_candidates:
+    input:
+        images=expand("results/sections/{section}/image.tif", section=SECTIONS),
+        image_info=expand("results/sections/{section}/image.json", section=SECTIONS),
+        masks=expand("results/masks/{section}.tif", section=SECTIONS),
+        spots=[section_config(s)["spots"] for s in SECTIONS],
+        side_files=[f for s in SECTIONS for f in side_files_of(s)],
+        code=package_code("genechoice", "truth", "section", "vendors", "images"),
+    output:
+        table="results/report/gene_candidates.csv",
+        figure=report(
+            "results/report/gene_candidates.png",
+            category="0. Inputs",
+            caption="../report/gene_candidates.rst",
+        ),
+    params:
+        sections=[import_params(s) for s in SECTIONS],
+        sigma_um=config["truth"]["sigma_um"],
+        rule=config["truth"]["rule"],
+        enrichment=config["truth"]["enrichment"],
+        # Enough spots for the patch sampler's minimum per class, twice over.
+        min_spots=max(100, 2 * config["patches"]["min_per_class"]),
+    log:
+        "results/logs/gene_candidates/all.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    conda:
+        "../../envs/report.yaml"
+    script:
+        "../scripts/gene_candidates.py"
