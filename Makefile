@@ -4,7 +4,7 @@ VENV ?= .venv
 CORES ?= all
 BIN := $(VENV)/bin
 
-.PHONY: run test lint clean
+.PHONY: run test vizgen benchmark lint clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,14 @@ $(VENV)/.installed: $(BIN)/activate requirements.txt pyproject.toml
 ## run: set up the environment and run the default pipeline (the demo unless config.yaml says otherwise)
 run: $(VENV)/.installed
 	$(BIN)/snakemake --cores $(CORES)
+
+## vizgen: the real MERFISH example (reads ../shared/data/vizgen_mouse_brain; see README.md)
+vizgen: $(VENV)/.installed
+	$(BIN)/snakemake --cores $(CORES) --configfile resources/vizgen_mouse_brain/config.yaml --replace-workflow-config
+
+## benchmark: dense vs per-patch probability maps, and a 20000 x 20000 section (~5 min)
+benchmark: $(VENV)/.installed
+	$(BIN)/python -m txmorph.benchmark
 
 ## test: set up the environment and run the test suite
 test: $(VENV)/.installed

@@ -1,0 +1,174 @@
+"""Read vendor transcript tables column-selectively and in chunks, and parse their columns.
+
+Parquet files are read with ``columns=`` in record batches, text tables (CSV/TSV/TXT, optionally
+gzip-compressed) with ``usecols=`` and ``chunksize=``, so that a caller can discard unwanted rows
+chunk by chunk and tens of millions of transcripts fit in memory. The index of every chunk is the
+0-based data row in the file (see ``inputs.describe_row``), so later checks can still name the
+line. The column parsers raise an ``InputError`` naming the file, line and column of the first
+bad value.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from txmorph.errors import InputError
+from txmorph.inputs import _bad_rows, _blank, _first_line, _unreadable, spots_format
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def text_options(p: Path, where: str) -> dict[str, Any]:
+    """``pandas.read_csv`` options for a text table: separator (from the file name, or sniffed
+    from the header of a .txt), compression and encoding. Refuses an empty first line."""
+    first, compression = _first_line(p, where)
+    if not first.strip():
+        raise InputError(
+            f"{where}: the file is empty or its first line is blank. The first line must be the "
+            "header naming the columns."
+        )
+    kind = spots_format(p)
+    if kind in ("csv", "tsv"):
+        sep = "," if kind == "csv" else "\t"
+    else:
+        best = max(("\t", ",", ";"), key=first.count)
+        sep = best if first.count(best) else r"\s+"
+    return dict(sep=sep, compression=compression, encoding="utf-8-sig", encoding_errors="replace")
+
+
+def present_columns(p: Path, where: str) -> list[str]:
+    """The column names of a Parquet or text table, read from its schema or header only."""
+    if spots_format(p) == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            return [str(c) for c in pq.read_schema(p).names]
+        except Exception as error:
+            raise _unreadable(where, error, "read as Parquet") from error
+    try:
+        header = pd.read_csv(p, nrows=0, **text_options(p, where))
+    except (OSError, EOFError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        raise _unreadable(where, error) from error
+    return [str(c) for c in header.columns]
+
+
+def _parse_error(where: str, sep: str, error: Exception) -> InputError:
+    found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(error))
+    detail = (
+        f"line {found[2]} has {found[3]} fields but the header has {found[1]}" if found else error
+    )
+    return InputError(
+        f"{where}: could not be parsed as a {'tab' if sep == chr(9) else repr(sep)}-separated "
+        f"table: {detail}. The file may be truncated or corrupt; re-export or re-copy it."
+    )
+
+
+def read_chunks(
+    p: Path, where: str, columns: list[str], text_columns: Sequence[str], chunk_rows: int
+) -> Iterator[pd.DataFrame]:
+    """The file's ``columns`` in chunks of ``chunk_rows`` rows; index = 0-based data row.
+
+    ``text_columns`` are read as strings. All-blank rows are kept (row numbers stay file line
+    numbers); the caller drops them.
+    """
+    if spots_format(p) == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            source = pq.ParquetFile(p)
+            offset = 0
+            for batch in source.iter_batches(batch_size=chunk_rows, columns=columns):
+                frame = batch.to_pandas()
+                frame.index = pd.RangeIndex(offset, offset + len(frame))
+                offset += len(frame)
+                yield frame[columns]
+        except (OSError, ValueError, RuntimeError) as error:  # pyarrow's errors derive from these
+            raise _unreadable(where, error, "read as Parquet") from error
+        return
+    options = text_options(p, where)
+    try:
+        reader = pd.read_csv(
+            p, usecols=columns, dtype={c: str for c in text_columns}, keep_default_na=False,
+            skip_blank_lines=False, index_col=False, chunksize=chunk_rows, **options,
+        )
+        with reader:
+            while True:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", pd.errors.ParserWarning)
+                    try:
+                        chunk = reader.get_chunk()
+                    except StopIteration:
+                        return
+                yield chunk[columns]
+    except pd.errors.ParserError as error:
+        raise _parse_error(where, options["sep"], error) from error
+    except (OSError, EOFError, pd.errors.EmptyDataError) as error:
+        raise _unreadable(where, error) from error
+
+
+# ----------------------------------------------------------------------------- columns
+
+
+def gene_text(gene: pd.Series) -> pd.Series:
+    """Gene names as text: bytes (some Parquet exports) decoded, categories expanded."""
+    def decode(v: Any) -> Any:
+        return v.decode("utf-8", "replace") if isinstance(v, bytes) else v
+
+    if isinstance(gene.dtype, pd.CategoricalDtype):  # dictionary-encoded Parquet column
+        names = pd.Index([decode(c) for c in gene.cat.categories], dtype=object).astype(str)
+        codes = gene.cat.codes.to_numpy()
+        text = names.take(np.where(codes < 0, 0, codes)).to_numpy(dtype=object)
+        text[codes < 0] = None
+        return pd.Series(text, index=gene.index, dtype=str)
+    if gene.dtype == object:
+        gene = gene.map(decode)
+    return gene
+
+
+def numeric_column(chunk: pd.DataFrame, column: str, p: Path, where: str) -> np.ndarray:
+    """A numeric column as float64; an InputError naming the line for anything else."""
+    raw = chunk[column]
+    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    if (bad := ~np.isfinite(values)).any():
+        text = str(raw[bad].iloc[0]).strip()
+        empty = text in ("", "None", "nan")
+        problem = "the value is empty" if empty else f"value {text!r} is not a number"
+        raise _bad_rows(where, column, p, raw.index[bad], problem, "Fix or remove")
+    return values
+
+
+def flag_column(chunk: pd.DataFrame, column: str, p: Path, where: str) -> np.ndarray:
+    """A True/False column (bool in Parquet, text in CSV) as a boolean array."""
+    raw = chunk[column]
+    if raw.dtype == bool:
+        return raw.to_numpy()
+    text = raw.astype(str).str.strip().str.lower()
+    true = text.isin(("true", "t", "1", "1.0", "yes"))
+    false = text.isin(("false", "f", "0", "0.0", "no"))
+    if (bad := ~(true | false).to_numpy(dtype=bool)).any():
+        raise _bad_rows(
+            where, column, p, raw.index[bad],
+            f"value {str(raw[bad].iloc[0])!r} is not True or False", "Fix or remove",
+        )
+    return true.to_numpy(dtype=bool)
+
+
+def drop_blank_rows(chunk: pd.DataFrame) -> pd.DataFrame:
+    """Without rows whose every read column is blank (blank lines of a text file)."""
+    blank = np.ones(len(chunk), dtype=bool)
+    numeric_first = sorted(chunk.columns, key=lambda c: chunk[c].dtype.kind not in "fiub")
+    for column in numeric_first:  # cheap columns first; text only where those are blank
+        if not blank.any():
+            return chunk
+        rows = np.flatnonzero(blank)
+        blank[rows] = _blank(chunk[column].iloc[rows])
+    return chunk.loc[~blank] if blank.any() else chunk
+
