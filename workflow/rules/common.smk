@@ -1,4 +1,5 @@
 # Helpers shared by the rules: config look-ups, cross-field checks, target lists.
+import functools
 import math
 import os
 import zlib
@@ -89,6 +90,33 @@ def section_config(section):
     return config["sections"][section]
 
 
+@functools.cache
+def pixel_size_of(name):
+    """µm per pixel of a section's image as read: config.yaml, else the image's OME metadata."""
+    section = section_config(name)
+    if section.get("pixel_size_um"):
+        return section["pixel_size_um"]
+    from txmorph.errors import InputError
+    from txmorph.images import open_image
+
+    fix = f"set 'pixel_size_um' for section '{name}' in config.yaml"
+    if not Path(section["image"]).is_file():
+        raise WorkflowError(f"section '{name}': image {section['image']} not found; {fix}")
+    try:
+        with open_image(section["image"], level=section.get("level", 0),
+                        channel=section.get("channel"),
+                        z_projection=section.get("z_projection", "max")) as image:
+            found = image.pixel_size_um
+    except InputError as error:
+        raise WorkflowError(str(error)) from None
+    if not found:
+        raise WorkflowError(
+            f"section '{name}': the image {section['image']} does not record its pixel size "
+            f"(no OME PhysicalSizeX); {fix}"
+        )
+    return found
+
+
 def section_params(name):
     """What later rules read about one section, JSON-serialisable (complete cache keys).
 
@@ -99,7 +127,7 @@ def section_params(name):
     section = section_config(name)
     return {
         "name": name,
-        "pixel_size_um": section["pixel_size_um"] * section.get("downsample", 1),
+        "pixel_size_um": pixel_size_of(name) * section.get("downsample", 1),
         "columns": {"gene": "gene", "x": "x", "y": "y"},
         "spots_outside_image": "error",
     }
@@ -118,7 +146,7 @@ def import_params(name):
     """Everything import_image/import_spots read about one section (its config block)."""
     section = section_config(name)
     params = {key: section.get(key, IMPORT_DEFAULTS.get(key)) for key in IMPORT_KEYS}
-    params["name"] = name
+    params.update(name=name, pixel_size_um=pixel_size_of(name))
     return params
 
 
