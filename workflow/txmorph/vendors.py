@@ -171,7 +171,7 @@ def _parse_options(options: Mapping[str, Any], where: str) -> _Options:
     fmt = "table" if fmt is None else str(fmt).strip().lower()
     if fmt not in FORMATS:
         raise config_error(
-            where, f"'format' is {options.get('format')!r}; use one of {', '.join(FORMATS)} "
+            where, f"'spots_format' is {options.get('format')!r}; use one of {', '.join(FORMATS)} "
             "(table: a plain table with 'columns' and 'units'; the others read the vendor's "
             "own transcript file)."
         )
@@ -184,14 +184,14 @@ def _parse_options(options: Mapping[str, Any], where: str) -> _Options:
         columns.update({k: str(v) for k, v in given.items() if v is not None})
     if fmt != "table" and columns != DEFAULT_COLUMNS:
         raise config_error(
-            where, f"'columns' applies only to 'format: table'; the {LAYOUTS[fmt].vendor} "
-            "layout is fixed. Remove 'columns', or convert the file and use 'format: table'."
+            where, f"'columns' applies only to 'spots_format: table'; the {LAYOUTS[fmt].vendor} "
+            "layout is fixed. Remove 'columns', or convert the file and use 'spots_format: table'."
         )
 
     coords = parse_coordinates(options, where)
     if _given(options, "fov_positions") and fmt != "cosmx":
         raise config_error(
-            where, f"'fov_positions' applies only to 'format: cosmx' (this section has format "
+            where, f"'fov_positions' applies only to 'spots_format: cosmx' (this section has spots_format "
             f"{fmt}). Remove it."
         )
     return _Options(
@@ -220,17 +220,17 @@ def _looks_like(present: Sequence[str]) -> tuple[str | None, str]:
     """(format, hint) when the columns look like a known table, else (None, "")."""
     s = set(present)
     if {"feature_name", "x_location", "y_location"} <= s:
-        return "xenium", "The columns look like a Xenium transcripts table: set 'format: xenium'."
+        return "xenium", "The columns look like a Xenium transcripts table: set 'spots_format: xenium'."
     if {"global_x", "global_y"} <= s:
         return "merscope", (
-            "The columns look like a MERSCOPE detected_transcripts.csv: set 'format: merscope'."
+            "The columns look like a MERSCOPE detected_transcripts.csv: set 'spots_format: merscope'."
         )
     if {"barcode_id", "gene", "fov"} <= s:
         return "merscope", (
-            "The columns look like a MERSCOPE detected_transcripts.csv: set 'format: merscope'."
+            "The columns look like a MERSCOPE detected_transcripts.csv: set 'spots_format: merscope'."
         )
     if "target" in s and ({"x_global_px", "x_local_px"} & s):
-        return "cosmx", "The columns look like a CosMx *_tx_file.csv: set 'format: cosmx'."
+        return "cosmx", "The columns look like a CosMx *_tx_file.csv: set 'spots_format: cosmx'."
     if {"x_centroid", "y_centroid"} <= s:
         return None, (
             "This looks like a Xenium cell table (cells.parquet), not the transcripts: use "
@@ -248,7 +248,7 @@ def _looks_like(present: Sequence[str]) -> tuple[str | None, str]:
         )
     if {"gene", "x", "y"} <= s:
         return "table", (
-            "This looks like a plain gene/x/y table: set 'format: table' (with 'units')."
+            "This looks like a plain gene/x/y table: set 'spots_format: table' (with 'units')."
         )
     return None, ""
 
@@ -261,7 +261,7 @@ def _require(present: Sequence[str], wanted: Sequence[str], layout: _Layout, fmt
     listed = ", ".join(repr(c) for c in present[:30]) + (" ..." if len(present) > 30 else "")
     message = (
         f"{where}: column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))} not "
-        f"found, which 'format: {fmt}' needs. Expected the columns of the {layout.doc}: "
+        f"found, which 'spots_format: {fmt}' needs. Expected the columns of the {layout.doc}: "
         f"{', '.join(layout.columns)}. The file has column{'s' if len(present) != 1 else ''}: "
         f"{listed}."
     )
@@ -346,13 +346,8 @@ def _read_xenium(p: Path, opts: _Options, where: str) -> SpotTable:
             LOW_QUALITY: qv < min_qv,
         }
 
-    table = _collect(p, where, layout, columns, drop, filtered)
-    spots = _clean_spots(table, {"gene": layout.gene, "x": layout.x, "y": layout.y}, p, where)
-    spots, how = um_to_pixels(spots, opts.coords, where)
-    return SpotTable(spots, filtered, (
-        f"xenium {where}: {len(spots)} transcripts kept, dropped {_describe_filtered(filtered)} "
-        f"(min_qv {min_qv:g}); {how}"
-    ))
+    return _micrometre_table(p, opts, where, layout, columns, drop, filtered,
+                             f" (min_qv {min_qv:g})")
 
 
 def _read_merscope(p: Path, opts: _Options, where: str) -> SpotTable:
@@ -370,12 +365,19 @@ def _read_merscope(p: Path, opts: _Options, where: str) -> SpotTable:
     def drop(chunk: pd.DataFrame) -> dict[str, np.ndarray]:
         return {NEGATIVE: _has_prefix(chunk[layout.gene], layout.controls)}
 
-    table = _collect(p, where, layout, [layout.gene, layout.x, layout.y], drop, filtered)
+    return _micrometre_table(p, opts, where, layout, [layout.gene, layout.x, layout.y], drop,
+                             filtered)
+
+
+def _micrometre_table(p: Path, opts: _Options, where: str, layout: _Layout, columns: list[str],
+                      drop: Any, filtered: dict[str, int], note: str = "") -> SpotTable:
+    """Collect, check and convert a vendor table in micrometres (Xenium, MERSCOPE)."""
+    table = _collect(p, where, layout, columns, drop, filtered)
     spots = _clean_spots(table, {"gene": layout.gene, "x": layout.x, "y": layout.y}, p, where)
     spots, how = um_to_pixels(spots, opts.coords, where)
     return SpotTable(spots, filtered, (
-        f"merscope {where}: {len(spots)} transcripts kept, dropped {_describe_filtered(filtered)}; "
-        f"{how}"
+        f"{opts.format} {where}: {len(spots)} transcripts kept, dropped "
+        f"{_describe_filtered(filtered)}{note}; {how}"
     ))
 
 
