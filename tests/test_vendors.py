@@ -505,7 +505,7 @@ def test_columns_and_fov_positions_only_where_they_apply(tmp_path: Path) -> None
                               "columns": {"gene": "gene", "x": "x", "y": "y"} | {"x": "global_x"}})
     assert "'columns' applies only to 'spots_format: table'" in message
     message = error_of(path, {"format": "merscope", "pixel_size_um": 0.1, "fov_positions": "p.csv"})
-    assert "'fov_positions' applies only to 'format: cosmx'" in message
+    assert "'fov_positions' applies only to 'spots_format: cosmx'" in message
     # the schema's defaults for keys that do not apply are accepted
     table = read_spot_table(path, {"format": "merscope", "pixel_size_um": 0.1, "min_qv": 20,
                                    "columns": {"gene": "gene", "x": "x", "y": "y"},
