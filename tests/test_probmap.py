@@ -180,3 +180,25 @@ def test_streamed_ensemble_equals_in_memory(tmp_path) -> None:
         out = handle.create_dataset("out", shape=(3, 26, 21), dtype="f4")
         ensemble_streamed(sources, out, 4, rows_per_band=5)  # bands cross the coarse rows
         np.testing.assert_allclose(out[...], expected, atol=1e-6)
+
+
+def test_paint_from_mapped_canonical_image(tmp_path) -> None:
+    """The rule reads the canonical TIFF window by window; same map as from memory."""
+    import tifffile
+
+    from txmorph.canonical import MappedImage
+
+    image = (np.random.default_rng(2).random((90, 70)) * 4000).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "image.tif", image, bigtiff=True)
+    mapped = MappedImage(tmp_path / "image.tif")
+    assert mapped.shape == image.shape and intensity_range(mapped) == intensity_range(image)
+    model = _model(32, trained=True)
+    grid = probability_grid_shape(image.shape, model.stride)
+    expected = np.zeros((4, *grid), np.float32)
+    got = np.zeros_like(expected)
+    paint_probabilities(image, model, METADATA, (0.0, 4000.0), expected, tile_size=32)
+    paint_probabilities(mapped, model, METADATA, (0.0, 4000.0), got, tile_size=32)
+    assert np.array_equal(got, expected)
+    tifffile.imwrite(tmp_path / "packed.tif", image, compression="zlib")
+    with pytest.raises(ValueError, match="import_image"):
+        MappedImage(tmp_path / "packed.tif")

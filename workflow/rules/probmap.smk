@@ -7,7 +7,7 @@ rule probmap:
     input:
         image="results/sections/{section}/image.tif",
         model="results/models/size{size}.pt",
-        code=package_code("model", "dense", "probmap", "intensity", "training"),
+        code=package_code("model", "dense", "probmap", "intensity", "training", "canonical"),
     output:
         "results/probmaps/{section}/size{size}.h5",
     params:

@@ -1,9 +1,9 @@
 """Rule probmap: class probabilities over a whole test section for one patch size."""
 
 import h5py
-import tifffile
 import torch
 
+from txmorph.canonical import MappedImage
 from txmorph.intensity import intensity_range
 from txmorph.model import load_model
 from txmorph.outputs import atomic_path
@@ -16,8 +16,8 @@ def main(smk, log):
     torch.set_num_threads(smk.threads)
     device = resolve_device(smk.params.device)
     model, metadata = load_model(smk.input.model, device=device)
-    # The canonical image is uncompressed: memory-mapped, each tile reads only its rows.
-    image = tifffile.memmap(smk.input.image, mode="r")
+    # Read window by window from the uncompressed canonical image: memory is one tile's.
+    image = MappedImage(smk.input.image)
     stride = model.stride if smk.params.output_stride == "native" else int(smk.params.output_stride)
     grid = probability_grid_shape(image.shape, stride)
     classes = metadata["classes"]

@@ -33,6 +33,7 @@ import h5py
 import numpy as np
 import torch
 
+from txmorph.canonical import MappedImage
 from txmorph.dense import conv_flops_per_output
 from txmorph.intensity import intensity_range, normalise
 from txmorph.model import INTENSITY_METHOD, PatchClassifier, fused_for_inference
@@ -188,7 +189,7 @@ def scale_run(side: int, workdir: Path, tile_size: int, seed: int) -> dict[str, 
     image.flush()
     del image
     made = time.perf_counter() - start
-    image = tifffile.memmap(path, mode="r")
+    image = MappedImage(path)  # as the probmap rule reads it
     start = time.perf_counter()
     low, high = intensity_range(image)
     maps, seconds = [], {}

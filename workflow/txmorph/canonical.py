@@ -1,0 +1,48 @@
+"""Windowed reads of the canonical section image without holding the section in memory.
+
+import_image writes every section as one uncompressed, contiguous TIFF page. A long-lived
+``numpy.memmap`` of it would be cheap to read, but every page it touches stays mapped into the
+process: reading a whole 20000 x 20000 section tile by tile would end with the whole file in
+the resident set. ``MappedImage`` maps the file for one read and unmaps it right after, so the
+memory of a job that reads a section tile by tile stays that of one window.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import tifffile
+
+
+class MappedImage:
+    """A 2-D image in an uncompressed contiguous TIFF, read window by window.
+
+    Supports ``image[r0:r1, c0:c1]`` (also with steps), ``shape``, ``dtype``, ``ndim``, ``size``:
+    enough for ``txmorph.probmap.paint_probabilities`` and ``txmorph.intensity``.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        with tifffile.TiffFile(self.path) as tif:
+            page = tif.pages.first
+            if not page.is_contiguous or page.compression != 1 or len(page.shape) != 2:
+                raise ValueError(
+                    f"{self.path}: not an uncompressed contiguous 2-D TIFF page (written by "
+                    "rule import_image); re-run that rule"
+                )
+            self.offset = int(page.dataoffsets[0])
+            self.shape: tuple[int, int] = (int(page.shape[0]), int(page.shape[1]))
+            self.dtype = np.dtype(page.dtype).newbyteorder(tif.byteorder)
+        self.ndim = 2
+        self.size = self.shape[0] * self.shape[1]
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        mapped = np.memmap(self.path, dtype=self.dtype, mode="r", offset=self.offset,
+                           shape=self.shape)
+        try:
+            return np.array(mapped[key], dtype=self.dtype.newbyteorder("="))
+        finally:
+            mapped._mmap.close()  # unmap now: the pages read leave the resident set
+            del mapped
