@@ -178,7 +178,8 @@ def test_streamed_ensemble_equals_in_memory(tmp_path) -> None:
         sources = [(handle.create_dataset("fine", data=fine), 4),
                    (handle.create_dataset("coarse", data=coarse), 20)]
         out = handle.create_dataset("out", shape=(3, 26, 21), dtype="f4")
-        ensemble_streamed(sources, out, 4, rows_per_band=5)  # bands cross the coarse rows
+        # blocks cross the coarse map's rows and columns
+        ensemble_streamed(sources, out, 4, rows_per_band=5, cols_per_block=4)
         np.testing.assert_allclose(out[...], expected, atol=1e-6)
 
 

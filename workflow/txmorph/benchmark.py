@@ -184,10 +184,18 @@ def scale_run(side: int, workdir: Path, tile_size: int, seed: int) -> dict[str, 
 
     path = workdir / "section.tif"
     start = time.perf_counter()
-    image = tifffile.memmap(path, shape=(side, side), dtype=np.uint16, bigtiff=True)
-    synthetic_section(side, side, seed, out=image)
-    image.flush()
-    del image
+    # Written strip by strip through short-lived mappings: making the input must not leave the
+    # section's pages in this process's resident set, which measures the maps alone.
+    tifffile.memmap(path, shape=(side, side), dtype=np.uint16, bigtiff=True)._mmap.close()
+    offset = MappedImage(path).offset
+    for top in range(0, side, 1024):
+        rows = min(1024, side - top)
+        strip = np.memmap(path, dtype=np.uint16, mode="r+", offset=offset + top * side * 2,
+                          shape=(rows, side))
+        strip[:] = synthetic_section(rows, side, seed + top)
+        strip.flush()
+        strip._mmap.close()
+        del strip
     made = time.perf_counter() - start
     image = MappedImage(path)  # as the probmap rule reads it
     start = time.perf_counter()

@@ -10,10 +10,10 @@ memory of a job that reads a section tile by tile stays that of one window.
 from __future__ import annotations
 
 import os
-from typing import Any
-
 import numpy as np
 import tifffile
+
+BAND_BYTES = 1 << 26  # the most of the file mapped at once (64 MiB)
 
 
 class MappedImage:
@@ -38,11 +38,28 @@ class MappedImage:
         self.ndim = 2
         self.size = self.shape[0] * self.shape[1]
 
-    def __getitem__(self, key: Any) -> np.ndarray:
-        mapped = np.memmap(self.path, dtype=self.dtype, mode="r", offset=self.offset,
-                           shape=self.shape)
+    def __getitem__(self, key: tuple[slice, slice]) -> np.ndarray:
+        rows, cols = key
+        start, stop, step = rows.indices(self.shape[0])
+        if step < 1:
+            raise ValueError("MappedImage rows need a positive step")
+        # Map at most BAND_BYTES of the file at a time, even for a strided read of every row.
+        row_bytes = self.shape[1] * self.dtype.itemsize
+        per_band = max(1, BAND_BYTES // (row_bytes * step))
+        parts = [self._read(top, min(stop, top + per_band * step), step, cols)
+                 for top in range(start, stop, per_band * step)]
+        if not parts:
+            return np.empty((0, len(range(*cols.indices(self.shape[1])))),
+                            self.dtype.newbyteorder("="))
+        return np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+    def _read(self, top: int, bottom: int, step: int, cols: slice) -> np.ndarray:
+        """Rows ``top:bottom:step`` through a mapping of just those rows, unmapped after."""
+        mapped = np.memmap(self.path, dtype=self.dtype, mode="r",
+                           offset=self.offset + top * self.shape[1] * self.dtype.itemsize,
+                           shape=(bottom - top, self.shape[1]))
         try:
-            return np.array(mapped[key], dtype=self.dtype.newbyteorder("="))
+            return np.array(mapped[::step, cols], dtype=self.dtype.newbyteorder("="))
         finally:
             mapped._mmap.close()  # unmap now: the pages read leave the resident set
             del mapped

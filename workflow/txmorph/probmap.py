@@ -220,13 +220,14 @@ def ensemble(
 
 
 def ensemble_streamed(
-    maps: Sequence[tuple[Any, int]], out: Any, stride_to: int, rows_per_band: int = 256
+    maps: Sequence[tuple[Any, int]], out: Any, stride_to: int, rows_per_band: int = 256,
+    cols_per_block: int = 1024,
 ) -> None:
-    """``ensemble`` written band by band: memory is a band of rows, not the section.
+    """``ensemble`` written block by block: memory is one block, not the section.
 
     ``maps`` are (array-like (C, h, w), stride) pairs that support slicing (h5py datasets,
-    numpy arrays); ``out`` (C, H', W') receives ``out[:, r0:r1, :] = band``. Each band reads
-    only the source rows its bilinear weights touch; the result equals ``ensemble``.
+    numpy arrays); ``out`` (C, H', W') receives ``out[:, r0:r1, c0:c1] = block``. Each block
+    reads only the source rows and columns its bilinear weights touch; equals ``ensemble``.
     """
     if not maps:
         raise ValueError("ensemble needs at least one map")
@@ -239,11 +240,24 @@ def ensemble_streamed(
                 _linear_weights(n_cols, stride_to, int(p.shape[2]), s)) for p, s in maps]
     for r0 in range(0, n_rows, rows_per_band):
         r1 = min(n_rows, r0 + rows_per_band)
-        total = np.zeros((n_classes, r1 - r0, n_cols), np.float32)
-        for (prob, _), ((lo, hi, w), (c_lo, c_hi, c_w)) in zip(maps, weights):
-            first, last = int(lo[r0]), int(hi[r1 - 1]) + 1  # lo, hi are non-decreasing
-            source = np.asarray(prob[:, first:last, :], dtype=np.float32)
-            b_lo, b_hi, b_w = lo[r0:r1] - first, hi[r0:r1] - first, w[r0:r1]
-            rows = source[:, b_lo, :] * (1 - b_w)[None, :, None] + source[:, b_hi, :] * b_w[None, :, None]
-            total += rows[:, :, c_lo] * (1 - c_w)[None, None, :] + rows[:, :, c_hi] * c_w[None, None, :]
-        out[:, r0:r1, :] = total / np.float32(len(maps))
+        for c0 in range(0, n_cols, cols_per_block):
+            c1 = min(n_cols, c0 + cols_per_block)
+            total = np.zeros((n_classes, r1 - r0, c1 - c0), np.float32)
+            for (prob, _), (row_w, col_w) in zip(maps, weights):
+                total += _resampled_block(prob, row_w, col_w, (r0, r1), (c0, c1))
+            out[:, r0:r1, c0:c1] = total / np.float32(len(maps))
+
+
+def _resampled_block(prob: Any, row_w: tuple, col_w: tuple, rows: tuple[int, int],
+                     cols: tuple[int, int]) -> np.ndarray:
+    """Target block ``rows x cols`` of one map, bilinearly resampled (weights precomputed)."""
+    (lo, hi, w), (c_lo, c_hi, c_w) = row_w, col_w
+    (r0, r1), (c0, c1) = rows, cols
+    # lo, hi are non-decreasing: the block needs source rows lo[r0]..hi[r1-1] only.
+    first, last = int(lo[r0]), int(hi[r1 - 1]) + 1
+    left, right = int(c_lo[c0]), int(c_hi[c1 - 1]) + 1
+    source = np.asarray(prob[:, first:last, left:right], dtype=np.float32)
+    b_lo, b_hi, b_w = lo[r0:r1] - first, hi[r0:r1] - first, w[r0:r1][None, :, None]
+    band = source[:, b_lo, :] * (1 - b_w) + source[:, b_hi, :] * b_w
+    k_lo, k_hi, k_w = c_lo[c0:c1] - left, c_hi[c0:c1] - left, c_w[c0:c1][None, None, :]
+    return band[:, :, k_lo] * (1 - k_w) + band[:, :, k_hi] * k_w
