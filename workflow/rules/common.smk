@@ -77,13 +77,16 @@ def package_code(*modules):
 def probmap_mem_mb(wildcards, attempt):
     """Memory (MB) of one probmap job: it grows with the tile, not with the section.
 
-    The section is read tile by tile from a memory map and the map written tile by tile, so
-    a job holds torch (~500 MB) plus one (tile_size + patch_size)^2 window: its input copies
-    and feature maps, at most ~256 bytes a pixel (16-channel float32 maps at output stride 1).
-    Doubled on each retry (`retries` in the SLURM profile).
+    The section is read window by window and the map written tile by tile, so a job holds
+    torch (~350 MB) plus one (tile_size + patch_size)^2 window: its input copies and feature
+    maps. Measured peaks (1024-px tiles, 2 threads): 500 MB (size 32) and 334 MB (size 160)
+    at the native stride, 773 and 871 MB at output stride 1, whose feature maps are at full
+    resolution; hence ~192 bytes per window pixel at the native stride, 512 at finer ones,
+    plus 384 MB. Doubled on each retry (`retries` in the SLURM profile).
     """
     window = config["probmap"]["tile_size"] + int(wildcards.size)
-    return (512 + math.ceil(256 * window**2 / 2**20)) * attempt
+    per_pixel = 192 if config["probmap"]["output_stride"] == "native" else 512
+    return (384 + math.ceil(per_pixel * window**2 / 2**20)) * attempt
 
 
 def section_config(section):
