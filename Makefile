@@ -29,7 +29,7 @@ benchmark: $(VENV)/.installed
 
 ## test: set up the environment and run the test suite
 test: $(VENV)/.installed
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=15
 
 lint: $(VENV)/.installed
 	$(BIN)/snakemake --lint
