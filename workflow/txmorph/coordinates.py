@@ -217,11 +217,7 @@ def read_transform(value: Any, where: str) -> tuple[np.ndarray, str]:
     if isinstance(value, (str, PathLike)):
         source = f"file '{value}'"
         tw = f"transform file '{value}' (of the section with {where})"
-        p = Path(value)
-        if not p.exists():
-            raise InputError(f"{tw}: not found. Check the 'transform' path in config.yaml.")
-        if not p.is_file():
-            raise InputError(f"{tw}: is a directory, not a file. Point 'transform' to a file.")
+        p = _existing_file(value, tw, "transform")
         try:
             text = p.read_text(encoding="utf-8-sig")
         except (OSError, UnicodeDecodeError) as error:

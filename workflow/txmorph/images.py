@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from txmorph.errors import InputError
+from txmorph.inputs import _existing_file
 from txmorph.outputs import atomic_path
 
 TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".tf2")
@@ -226,11 +227,7 @@ def open_image(path: str | Path, *, level: int = 0, channel: int | str | None = 
     window) or "none" (a z-stack is refused). Problems the user can fix raise ``InputError``.
     """
     where = f"image file '{path}'"
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"{where}: not found. Check the 'image' path of this section in config.yaml.")
-    if not p.is_file():
-        raise InputError(f"{where}: is a directory, not a file. Point 'image' in config.yaml to a file.")
+    p = _existing_file(path, where, "image")
     suffix = p.suffix.lower()
     if suffix not in TIFF_SUFFIXES + OTHER_IMAGE_SUFFIXES:
         raise InputError(f"{where}: unsupported file type '{p.suffix}'. Use a TIFF (.tif, .tiff, "

@@ -181,17 +181,24 @@ def _read_text(p: Path, kind: str, names: dict[str, str], where: str) -> pd.Data
                 chunks = [chunk[wanted] for chunk in reader]
         return pd.concat(chunks) if chunks else pd.DataFrame(columns=wanted)
     except pd.errors.ParserError as error:
-        found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(error))
-        detail = (
-            f"line {found[2]} has {found[3]} fields but the header has {found[1]}" if found else error
-        )
-        raise InputError(
-            f"{where}: could not be parsed as a {'tab' if sep == chr(9) else repr(sep)}-separated "
-            f"table: {detail}. That row probably has an extra separator (e.g. a gene name with a "
-            "comma that is not in quotes) or an unclosed quote; fix or remove it."
+        raise parse_error(
+            where, sep, error, "That row probably has an extra separator (e.g. a gene name with "
+            "a comma that is not in quotes) or an unclosed quote; fix or remove it."
         ) from error
     except (OSError, EOFError, pd.errors.EmptyDataError) as error:
         raise _unreadable(where, error) from error
+
+
+def parse_error(where: str, sep: str, error: Exception, advice: str) -> InputError:
+    """A pandas ParserError as the user needs it: which line, how many fields, what to do."""
+    found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(error))
+    detail = (
+        f"line {found[2]} has {found[3]} fields but the header has {found[1]}" if found else error
+    )
+    return InputError(
+        f"{where}: could not be parsed as a {'tab' if sep == chr(9) else repr(sep)}-separated "
+        f"table: {detail}. {advice}"
+    )
 
 
 def _check_columns(present: list[str], names: dict[str, str], where: str, sep: str | None) -> None:

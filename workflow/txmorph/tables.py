@@ -10,7 +10,6 @@ bad value.
 
 from __future__ import annotations
 
-import re
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -20,7 +19,14 @@ import numpy as np
 import pandas as pd
 
 from txmorph.errors import InputError
-from txmorph.inputs import _bad_rows, _blank, _first_line, _unreadable, spots_format
+from txmorph.inputs import (
+    _bad_rows,
+    _blank,
+    _first_line,
+    _unreadable,
+    parse_error,
+    spots_format,
+)
 
 
 # ----------------------------------------------------------------------------- reading
@@ -58,17 +64,6 @@ def present_columns(p: Path, where: str) -> list[str]:
     except (OSError, EOFError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
         raise _unreadable(where, error) from error
     return [str(c) for c in header.columns]
-
-
-def _parse_error(where: str, sep: str, error: Exception) -> InputError:
-    found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(error))
-    detail = (
-        f"line {found[2]} has {found[3]} fields but the header has {found[1]}" if found else error
-    )
-    return InputError(
-        f"{where}: could not be parsed as a {'tab' if sep == chr(9) else repr(sep)}-separated "
-        f"table: {detail}. The file may be truncated or corrupt; re-export or re-copy it."
-    )
 
 
 def read_chunks(
@@ -109,7 +104,8 @@ def read_chunks(
                         return
                 yield chunk[columns]
     except pd.errors.ParserError as error:
-        raise _parse_error(where, options["sep"], error) from error
+        raise parse_error(where, options["sep"], error,
+                          "The file may be truncated or corrupt; re-export or re-copy it.") from error
     except (OSError, EOFError, pd.errors.EmptyDataError) as error:
         raise _unreadable(where, error) from error
 
