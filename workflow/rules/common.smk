@@ -1,4 +1,5 @@
 # Helpers shared by the rules: config look-ups, cross-field checks, target lists.
+import ast
 import functools
 import math
 import os
@@ -17,6 +18,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 # Inside the working directory (the usual checkout-as-workdir case) code inputs are relative,
 # so that moving the checkout with its results does not look like a change of inputs.
 PACKAGE_DIR = Path(PACKAGE_ROOT, "txmorph")
+SCRIPTS_DIR = Path(PACKAGE_ROOT, "scripts")
 if PACKAGE_DIR.resolve().is_relative_to(Path.cwd().resolve()):
     PACKAGE_DIR = PACKAGE_DIR.resolve().relative_to(Path.cwd().resolve())
 
@@ -68,10 +70,32 @@ wildcard_constraints:
     size=r"\d+",
 
 
-def package_code(*modules):
-    """The txmorph modules a rule's script calls, as inputs: editing them re-runs the rule,
-    and they are part of the key of cached rules."""
-    return [str(PACKAGE_DIR / f"{module}.py") for module in modules]
+@functools.cache
+def _txmorph_imports(path):
+    """The txmorph modules one Python file imports (``from txmorph.x import``, ``from txmorph
+    import x``)."""
+    found = set()
+    for node in ast.walk(ast.parse(Path(path).read_text(), filename=str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module == "txmorph":
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("txmorph."):
+            found.add(node.module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            found.update(a.name.split(".")[1] for a in node.names if a.name.startswith("txmorph."))
+    return frozenset(found)
+
+
+def script_code(script):
+    """Every txmorph module a rule script uses, directly or through other modules, as inputs:
+    editing any of them re-runs the rule, and they are part of the key of cached rules.
+    Derived from the imports, so the list cannot fall behind the code."""
+    names, todo = set(), list(_txmorph_imports(SCRIPTS_DIR / script))
+    while todo:
+        name = todo.pop()
+        if name not in names and (Path(PACKAGE_ROOT, "txmorph", f"{name}.py")).is_file():
+            names.add(name)
+            todo.extend(_txmorph_imports(Path(PACKAGE_ROOT, "txmorph", f"{name}.py")))
+    return [str(PACKAGE_DIR / f"{name}.py") for name in sorted(names)]
 
 
 def probmap_mem_mb(wildcards, attempt):

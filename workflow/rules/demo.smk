@@ -4,7 +4,7 @@
 
 rule demo_data:
     input:
-        code=package_code("demo"),
+        code=script_code("demo_data.py"),
     output:
         image="resources/demo/{section}/nuclei.tif",
         spots="resources/demo/{section}/spots.csv",
@@ -32,7 +32,7 @@ rule demo_truth_check:
     input:
         truth="results/truth/{section}.tif",
         regions="resources/demo/{section}/regions.tif",
-        code=package_code("metrics"),
+        code=script_code("demo_truth_check.py"),
     output:
         "results/report/demo_truth/{section}.csv",
     params:

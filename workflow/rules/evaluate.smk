@@ -5,7 +5,7 @@ rule truth:
     input:
         spots="results/sections/{section}/spots.parquet",
         mask="results/masks/{section}.tif",
-        code=package_code("inputs", "section", "truth"),
+        code=script_code("truth.py"),
     output:
         "results/truth/{section}.tif",
     params:
@@ -33,7 +33,7 @@ rule dice:
             "results/probmaps/{{section}}/{model}.h5",
             model=MODELS,
         ),
-        code=package_code("metrics", "mapsio"),
+        code=script_code("dice.py"),
     output:
         "results/report/dice/{section}.csv",
     params:
@@ -61,7 +61,7 @@ rule summary:
             section=TEST_SECTIONS,
             model=MODELS,
         ),
-        code=package_code("figures", "mapsio", "inputs"),
+        code=script_code("summary.py"),
     output:
         dice=report(
             "results/report/dice.csv",

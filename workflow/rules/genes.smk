@@ -9,7 +9,7 @@ rule gene_candidates:
         masks=expand("results/masks/{section}.tif", section=SECTIONS),
         spots=[section_config(s)["spots"] for s in SECTIONS],
         side_files=[f for s in SECTIONS for f in side_files_of(s)],
-        code=package_code("genechoice", "truth", "section", "vendors", "images"),
+        code=script_code("gene_candidates.py"),
     output:
         table="results/report/gene_candidates.csv",
         figure=report(

@@ -6,7 +6,7 @@
 rule import_image:
     input:
         image=lambda wildcards: section_config(wildcards.section)["image"],
-        code=package_code("images", "outputs"),
+        code=script_code("import_image.py"),
     output:
         image="results/sections/{section}/image.tif",
         summary="results/sections/{section}/image.json",
@@ -30,7 +30,7 @@ rule import_spots:
         spots=lambda wildcards: section_config(wildcards.section)["spots"],
         side_files=spot_side_files,
         image_info="results/sections/{section}/image.json",
-        code=package_code("vendors", "inputs", "section", "outputs"),
+        code=script_code("import_spots.py"),
     output:
         spots="results/sections/{section}/spots.parquet",
         summary="results/sections/{section}/spots.json",
@@ -52,7 +52,7 @@ rule import_spots:
 rule tissue_mask:
     input:
         image="results/sections/{section}/image.tif",
-        code=package_code("inputs", "tissue"),
+        code=script_code("tissue_mask.py"),
     output:
         "results/masks/{section}.tif",
     params:

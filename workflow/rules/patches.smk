@@ -8,7 +8,7 @@ rule patches:
         images=expand("results/sections/{section}/image.tif", section=TRAIN_SECTIONS),
         spots=expand("results/sections/{section}/spots.parquet", section=TRAIN_SECTIONS),
         masks=expand("results/masks/{section}.tif", section=TRAIN_SECTIONS),
-        code=package_code("inputs", "section", "sampling", "patchdata", "intensity"),
+        code=script_code("patches.py"),
     output:
         "results/patches/size{size}.h5",
     params:

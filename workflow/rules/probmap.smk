@@ -7,7 +7,7 @@ rule probmap:
     input:
         image="results/sections/{section}/image.tif",
         model="results/models/size{size}.pt",
-        code=package_code("model", "dense", "probmap", "intensity", "training", "canonical"),
+        code=script_code("probmap.py"),
     output:
         "results/probmaps/{section}/size{size}.h5",
     params:
@@ -29,7 +29,7 @@ rule probmap:
 rule ensemble:
     input:
         maps=expand("results/probmaps/{{section}}/size{size}.h5", size=PATCH_SIZES),
-        code=package_code("probmap", "outputs"),
+        code=script_code("ensemble.py"),
     output:
         "results/probmaps/{section}/ensemble.h5",
     log:
@@ -48,7 +48,7 @@ rule export_ometiff:
     # Optional target, not part of `all`: `snakemake --cores 2 export_all_ometiff`.
     input:
         probmap="results/probmaps/{section}/{model}.h5",
-        code=package_code("export", "mapsio"),
+        code=script_code("export_ometiff.py"),
     output:
         "results/export/{section}/{model}.ome.tif",
     params:

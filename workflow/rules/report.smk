@@ -12,7 +12,7 @@ REFERENCE_DICE = 0.51  # mean Dice of Andersson et al., ISBI 2020
 rule patch_gallery:
     input:
         patches="results/patches/size{size}.h5",
-        code=package_code("patchdata", "report_figures", "figures", "outputs"),
+        code=script_code("report_patches.py"),
     output:
         report(
             "results/report/patches/size{size}.png",
@@ -39,7 +39,7 @@ rule patch_gallery:
 rule patch_counts:
     input:
         patches=expand("results/patches/size{size}.h5", size=PATCH_SIZES),
-        code=package_code("report_figures", "outputs"),
+        code=script_code("report_patch_counts.py"),
     output:
         report(
             "results/report/patch_counts.csv",
@@ -65,7 +65,7 @@ rule patch_counts:
 rule training_curves:
     input:
         metrics=expand("results/models/size{size}.metrics.csv", size=PATCH_SIZES),
-        code=package_code("report_figures", "figures", "outputs"),
+        code=script_code("report_training.py"),
     output:
         report(
             "results/report/training_curves.png",
@@ -91,7 +91,7 @@ rule probmap_figure:
     input:
         image="results/sections/{section}/image.tif",
         probmap="results/probmaps/{section}/{model}.h5",
-        code=package_code("inputs", "mapsio", "report_figures", "figures", "outputs"),
+        code=script_code("report_probmap.py"),
     output:
         report(
             "results/report/probmaps/{section}/{model}.png",
@@ -117,7 +117,7 @@ rule probmap_figure:
 rule dice_chart:
     input:
         dice="results/report/dice.csv",
-        code=package_code("report_figures", "figures", "outputs"),
+        code=script_code("report_dice.py"),
     output:
         report(
             "results/report/dice_chart.png",

@@ -6,7 +6,7 @@ rule train:
     cache: True
     input:
         patches="results/patches/size{size}.h5",
-        code=package_code("patchdata", "model", "training", "intensity"),
+        code=script_code("train.py"),
     output:
         model="results/models/size{size}.pt",
         metrics="results/models/size{size}.metrics.csv",
