@@ -1,6 +1,7 @@
 """Rule gene_candidates: rank gene pairs for `genes` in config.yaml, with a figure."""
 
 import json
+from pathlib import Path
 
 import tifffile
 
@@ -15,7 +16,7 @@ def main(smk, log):
     names = [params["name"] for params in smk.params.sections]
     sections, images, all_spots, sigmas = [], {}, {}, []
     for index, params in enumerate(smk.params.sections):
-        image_info = json.loads(open(smk.input.image_info[index]).read())
+        image_info = json.loads(Path(smk.input.image_info[index]).read_text())
         # No genes to check yet: that is what this rule is for.
         spots, _ = import_spots(smk.input.spots[index], params, image_info, (), log.info)
         mask = tifffile.imread(smk.input.masks[index]).astype(bool)

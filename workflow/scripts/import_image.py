@@ -15,9 +15,12 @@ from txmorph.scripting import run_rule
 def main(smk, log):
     params = smk.params.section
     options = dict(channel=params["channel"], z_projection=params["z_projection"])
-    with open_image(smk.input.image, level=0, **options) as full:
-        full_width = full.shape[1]
+    full_width = None
+    if params["level"]:  # the full-resolution width, to scale pixel coordinates to this level
+        with open_image(smk.input.image, level=0, **options) as full:
+            full_width = full.shape[1]
     with open_image(smk.input.image, level=params["level"], **options) as source:
+        full_width = full_width or source.shape[1]
         log.info("%s", source.description)
         if source.pixel_size_um and abs(source.pixel_size_um / params["pixel_size_um"] - 1) > 0.02:
             log.warning(

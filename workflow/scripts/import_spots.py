@@ -5,6 +5,7 @@ expects (see ``txmorph.section.import_spots``).
 """
 
 import json
+from pathlib import Path
 
 import pandas as pd
 
@@ -15,7 +16,7 @@ from txmorph.section import import_spots
 
 def main(smk, log):
     params = smk.params.section
-    image_info = json.loads(open(smk.input.image_info).read())
+    image_info = json.loads(Path(smk.input.image_info).read_text())
     spots, summary = import_spots(smk.input.spots, params, image_info, smk.params.genes, log.info)
     log.info("spots of section %s: %s", params["name"], json.dumps(summary))
     frame = pd.DataFrame({"gene": spots["gene"].astype(str), "x": spots["x"], "y": spots["y"]})

@@ -5,6 +5,7 @@ import torch
 
 from txmorph.canonical import MappedImage
 from txmorph.intensity import intensity_range
+from txmorph.mapsio import create_probability_dataset
 from txmorph.model import load_model
 from txmorph.outputs import atomic_path
 from txmorph.probmap import outputs_per_tile, paint_probabilities, probability_grid_shape
@@ -28,18 +29,8 @@ def main(smk, log):
     with atomic_path(smk.output[0]) as tmp, h5py.File(tmp, "w") as f:
         # One HDF5 chunk per tile: each tile write compresses its chunks exactly once.
         tile = outputs_per_tile(smk.params.tile_size, stride)
-        probabilities = f.create_dataset(
-            "probabilities",
-            shape=(len(classes), *grid),
-            dtype="float32",
-            chunks=(1, min(tile, grid[0]), min(tile, grid[1])),
-            compression="gzip",
-            compression_opts=1,
-        )
-        for target in (f, probabilities):
-            target.attrs["classes"] = classes
-            target.attrs["stride"] = stride
-            target.attrs["patch_size"] = model.patch_size
+        probabilities = create_probability_dataset(f, classes, grid, stride, model.patch_size,
+                                                   chunk=(tile, tile))
         paint_probabilities(
             image, model, metadata, intensity_range(image), probabilities,
             tile_size=smk.params.tile_size, device=device, log=log.info, output_stride=stride,

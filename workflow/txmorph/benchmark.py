@@ -36,6 +36,7 @@ import torch
 from txmorph.canonical import MappedImage
 from txmorph.dense import conv_flops_per_output
 from txmorph.intensity import intensity_range, normalise
+from txmorph.mapsio import create_probability_dataset
 from txmorph.model import INTENSITY_METHOD, PatchClassifier, fused_for_inference
 from txmorph.probmap import (
     ensemble_streamed,
@@ -46,6 +47,7 @@ from txmorph.probmap import (
 
 SIZES = (32, 64, 96, 128, 160)
 METADATA = {"normalisation": {"intensity_method": INTENSITY_METHOD}}
+CLASSES = ["background", "tissue", "gene_a", "gene_b"]
 
 
 def synthetic_section(height: int, width: int, seed: int = 0, rows_per_strip: int = 1024,
@@ -206,9 +208,8 @@ def scale_run(side: int, workdir: Path, tile_size: int, seed: int) -> dict[str, 
         grid = probability_grid_shape(image.shape, model.stride)
         tile = outputs_per_tile(tile_size, model.stride)
         handle = h5py.File(workdir / f"size{size}.h5", "w")
-        out = handle.create_dataset("probabilities", shape=(4, *grid), dtype="float32",
-                                    chunks=(1, min(tile, grid[0]), min(tile, grid[1])),
-                                    compression="gzip", compression_opts=1)
+        out = create_probability_dataset(handle, CLASSES, grid, model.stride, size,
+                                         chunk=(tile, tile))
         t0 = time.perf_counter()
         paint_probabilities(image, model, METADATA, (low, high), out, tile_size=tile_size)
         seconds[f"size{size}"] = round(time.perf_counter() - t0, 1)
@@ -217,9 +218,7 @@ def scale_run(side: int, workdir: Path, tile_size: int, seed: int) -> dict[str, 
     finest = min(maps, key=lambda m: m[1])
     grid = finest[0]["probabilities"].shape[1:]
     with h5py.File(workdir / "ensemble.h5", "w") as handle:
-        out = handle.create_dataset("probabilities", shape=(4, *grid), dtype="float32",
-                                    chunks=(1, 256, min(1024, grid[1])), compression="gzip",
-                                    compression_opts=1)
+        out = create_probability_dataset(handle, CLASSES, grid, finest[1], 0, chunk=(256, 1024))
         ensemble_streamed([(h["probabilities"], s) for h, s in maps], out, finest[1])
     seconds["ensemble"] = round(time.perf_counter() - t0, 1)
     for handle, _ in maps:

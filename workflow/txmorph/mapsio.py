@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import h5py
@@ -29,16 +30,28 @@ def read_probability_map(path: str | os.PathLike) -> ProbabilityMap:
         )
 
 
+def create_probability_dataset(
+    handle: h5py.File, classes: Sequence[str], grid: Sequence[int], stride: int,
+    patch_size: int, chunk: tuple[int, int] | None = None,
+) -> h5py.Dataset:
+    """An empty (C, H', W') float32 ``probabilities`` map in ``handle``, with its attributes.
+
+    ``chunk`` (rows, cols) is the block a writer fills at a time, so that every HDF5 chunk is
+    compressed once (default: chosen by h5py). ``patch_size`` is 0 for an ensemble.
+    """
+    shape = (len(classes), int(grid[0]), int(grid[1]))
+    chunks = True if chunk is None else (1, min(chunk[0], shape[1]), min(chunk[1], shape[2]))
+    dataset = handle.create_dataset("probabilities", shape=shape, dtype="float32",
+                                    chunks=chunks, compression="gzip", compression_opts=1)
+    for target in (handle, dataset):
+        target.attrs["classes"] = list(classes)
+        target.attrs["stride"] = int(stride)
+        target.attrs["patch_size"] = int(patch_size)
+    return dataset
+
+
 def write_probability_map(path: str | os.PathLike, prob_map: ProbabilityMap) -> None:
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-        dataset = f.create_dataset(
-            "probabilities",
-            data=prob_map.probabilities.astype(np.float32),
-            chunks=True,
-            compression="gzip",
-            compression_opts=1,
-        )
-        for target in (f, dataset):
-            target.attrs["classes"] = list(prob_map.classes)
-            target.attrs["stride"] = int(prob_map.stride)
-            target.attrs["patch_size"] = int(prob_map.patch_size)
+        dataset = create_probability_dataset(f, prob_map.classes, prob_map.probabilities.shape[1:],
+                                             prob_map.stride, prob_map.patch_size)
+        dataset[...] = prob_map.probabilities.astype(np.float32)
