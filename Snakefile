@@ -1,14 +1,35 @@
 # txmorph: transcriptome-supervised classification of tissue morphology.
 # Run: snakemake --cores N   (see README.md; edit config.yaml to use your own data)
+import sys
+from pathlib import Path
+
+import yaml
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
+sys.path.insert(0, f"{workflow.basedir}/workflow")
+from txmorph import configcheck
 
 
 configfile: "config.yaml"
 
 
-validate(config, schema="workflow/schemas/config.schema.yaml")
+# A --configfile with `sections` replaces the demo's sections (Snakemake would merge them), and
+# config mistakes are reported in one or two lines (the full report: TXMORPH_VERBOSE_ERRORS=1).
+CONFIG_SOURCES = configcheck.config_sources(workflow)
+CONFIG_FILES = configcheck.describe_files(CONFIG_SOURCES)
+if (user_sections := configcheck.cli_sections(CONFIG_SOURCES)) is not None:
+    config["sections"] = user_sections
+config_error = configcheck.config_problem(
+    config,
+    yaml.safe_load(Path(workflow.basedir, configcheck.SCHEMA_FILE).read_text()),
+    CONFIG_SOURCES,
+    verbose=configcheck.verbose_from_env(),
+)
+if config_error:
+    raise WorkflowError(config_error)
+validate(config, schema=configcheck.SCHEMA_FILE)  # fills in the schema's defaults
 
 
 # The image built from ./Dockerfile (`snakemake --containerize > Dockerfile`); used with

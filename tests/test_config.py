@@ -102,3 +102,186 @@ def test_missing_pixel_size_without_metadata_is_explained(tmp_path):
     output = result.stdout + result.stderr
     assert result.returncode != 0 and "does not record its pixel size" in output
     assert "set 'pixel_size_um' for section 'train'" in output
+
+
+# --- Short config errors (txmorph.configcheck) and user sections (issue 11, points 5 and 6) ---
+
+from pathlib import Path  # noqa: E402
+
+from txmorph import configcheck  # noqa: E402
+
+SCHEMA_DICT = yaml.safe_load(Path(SCHEMA).read_text())
+
+
+def _problem(mutate, verbose=False):
+    config = _default()
+    mutate(config)
+    return configcheck.config_problem(
+        config, SCHEMA_DICT, [configcheck.Source("my.yaml", config, True)], verbose=verbose
+    )
+
+
+def test_valid_config_has_no_problem():
+    assert _problem(lambda c: None) is None
+
+
+@pytest.mark.parametrize(
+    "mutate, expected",
+    [
+        # a wrong type, with the key path down to the list item and what is expected
+        (lambda c: c["patches"].update(sizes=[32, "abc"]),
+         "`patches.sizes[1]` is 'abc' (a string); expected an integer >= 8"),
+        # unknown keys: nested, at the top level, and keys put at the wrong level
+        (lambda c: c["patches"].update(sizez=[32]),
+         "unknown key `patches.sizez`; did you mean `patches.sizes`?"),
+        (lambda c: c.update(patch_sizez=[32]),
+         "unknown key `patch_sizez`; did you mean `patches.sizes`?"),
+        (lambda c: c.update(sizes=[32]), "unknown key `sizes`; did you mean `patches.sizes`?"),
+        (lambda c: c["patches"].update(epochs=3),
+         "unknown key `patches.epochs`; did you mean `training.epochs`?"),
+        (lambda c: c["sections"]["train"].update(imag="x.tif"),
+         "unknown key `sections.train.imag`; did you mean `sections.train.image`?"),
+        (lambda c: c["training"].update(learing_rate=0.1),
+         "did you mean `training.learning_rate`?"),
+        (lambda c: c["sections"]["train"].pop("image"), "`sections.train.image` is missing"),
+        (lambda c: c["probmap"].update(output_stride="fast"),
+         "`probmap.output_stride` is 'fast'; expected 'native' or an integer >= 1"),
+        (lambda c: c["genes"].append(c["genes"][0]), "`genes` has non-unique elements"),
+    ],
+)
+def test_config_problem_is_one_short_rule(mutate, expected):
+    message = _problem(mutate)
+    first, *rest = message.splitlines()
+    assert first.startswith("Config error in my.yaml: ")
+    assert expected in first
+    assert len(rest) <= 1 and "TXMORPH_VERBOSE_ERRORS=1" in rest[0]
+    assert "Failed validating" not in message and "additionalProperties" not in message
+
+
+@pytest.mark.parametrize(
+    "name, why",
+    [("a/b", "it contains '/'"), ("brain 1", "it contains a space"),
+     (".hidden", "it starts with '.'")],
+)
+def test_section_name_that_is_not_a_plain_name_says_why(name, why):
+    message = _problem(lambda c: c["sections"].update({name: c["sections"].pop("train")}))
+    assert f"section name {name!r} is not a plain name: {why}" in message
+    assert "become folder names in results/" in message
+    assert "letters, digits, '_', '.' and '-', starting with a letter or digit" in message
+    assert len(message.splitlines()) <= 3
+
+
+def test_verbose_flag_adds_the_full_schema_report():
+    mutate = lambda c: c["patches"].update(sizez=[32])  # noqa: E731
+    assert "Failed validating 'additionalProperties'" in _problem(mutate, verbose=True)
+    assert "Failed validating" not in _problem(mutate)
+    assert configcheck.verbose_from_env({"TXMORPH_VERBOSE_ERRORS": "1"})
+    assert not configcheck.verbose_from_env({"TXMORPH_VERBOSE_ERRORS": "0"})
+    assert not configcheck.verbose_from_env({})
+
+
+def test_message_names_the_file_that_sets_the_key():
+    demo, user = _default(), {"patches": {"sizes": [32, "x"]}}
+    merged = copy.deepcopy(demo)
+    merged["patches"].update(user["patches"])
+    sources = [configcheck.Source("config.yaml", demo, False),
+               configcheck.Source("../my.yaml", user, True)]
+    message = configcheck.config_problem(merged, SCHEMA_DICT, sources)
+    assert message.startswith("Config error in ../my.yaml: `patches.sizes[1]`")
+    assert configcheck.describe_files(sources) == "config.yaml + ../my.yaml"
+
+
+def test_cli_sections_are_the_union_of_the_command_line_files():
+    demo = _default()
+    one = {"sections": {"a": {"role": "train"}}}
+    two = {"sections": {"b": {"role": "test"}, "a": {"image": "a.tif"}}, "genes": ["X", "Y"]}
+    sources = [configcheck.Source("config.yaml", demo, False),
+               configcheck.Source("one.yaml", one, True), configcheck.Source("two.yaml", two, True),
+               configcheck.Source("--config", {"seed": 3}, True)]
+    assert configcheck.cli_sections(sources) == {"a": {"role": "train", "image": "a.tif"},
+                                                 "b": {"role": "test"}}
+    assert configcheck.cli_sections(sources[:1] + sources[3:]) is None
+
+
+def _user_config_file(tmp_path, sections=None, **keys):
+    """A user config outside the working directory, with sections of its own (files exist)."""
+    data = tmp_path / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    for name in ("left", "right"):
+        (data / f"{name}.tif").write_bytes(b"")
+        (data / f"{name}.csv").write_text("gene,x,y\n")
+    if sections is None:
+        sections = {name: {"role": role, "image": f"data/{name}.tif",
+                           "spots": f"data/{name}.csv", "pixel_size_um": 1.0}
+                    for name, role in (("left", "train"), ("right", "test"))}
+    path = tmp_path / "user" / "my.yaml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(yaml.safe_dump({"sections": sections, "genes": ["Prox1", "Mbp"], **keys}))
+    return path
+
+
+@pytest.mark.parametrize(
+    "keys, key, expected",
+    [
+        ({"patches": {"sizez": [32, 64]}}, "patches.sizez", "did you mean `patches.sizes`?"),
+        ({"sizes": [32, 64]}, "sizes", "did you mean `patches.sizes`?"),
+        ({"patches": {"sizes": [32, "abc"]}}, "patches.sizes[1]", "expected an integer"),
+    ],
+)
+def test_snakemake_config_error_is_short_and_names_file_and_key(tmp_path, keys, key, expected):
+    user = _user_config_file(tmp_path, **keys)
+    work = tmp_path / "work"
+    result = run_snakemake(work, "-n", "--configfile", str(user), config=tiny_config())
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert f"Config error in {user}: " in output and f"`{key}`" in output and expected in output
+    assert "Failed validating" not in output and "'properties':" not in output
+    assert len(output.splitlines()) < 10, output
+    assert not (work / "results").exists()
+
+    verbose = run_snakemake(work, "-n", "--configfile", str(user), config=tiny_config(),
+                            env={"TXMORPH_VERBOSE_ERRORS": "1"})
+    assert verbose.returncode != 0 and "Failed validating" in verbose.stdout + verbose.stderr
+
+
+def test_snakemake_section_name_with_slash_is_explained(tmp_path):
+    user = _user_config_file(tmp_path)
+    config = yaml.safe_load(user.read_text())
+    config["sections"]["left/1"] = config["sections"].pop("left")
+    user.write_text(yaml.safe_dump(config))
+    result = run_snakemake(tmp_path / "work", "-n", "--configfile", str(user),
+                           config=tiny_config())
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "section name 'left/1' is not a plain name: it contains '/'" in output
+    assert "become folder names in results/" in output and str(user) in output
+    assert len(output.splitlines()) < 10, output
+
+
+def test_snakemake_cross_field_error_names_the_config_files(tmp_path):
+    user = _user_config_file(tmp_path, patches={"sizes": [32, 48]})
+    result = run_snakemake(tmp_path / "work", "-n", "--configfile", str(user),
+                           config=tiny_config())
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "48 is not a multiple of" in output
+    assert f"Config error in config.yaml + {user}:" in output
+    assert "config.yaml is inconsistent" not in output
+
+
+@pytest.mark.parametrize("replace", [False, True])
+def test_user_config_does_not_inherit_the_demo_sections(tmp_path, replace):
+    user = _user_config_file(tmp_path)
+    work = tmp_path / "work"
+    work.mkdir()
+    for name in ("left", "right"):  # the user's paths are relative to the working directory
+        (work / "data").mkdir(exist_ok=True)
+        for ext in ("tif", "csv"):
+            (work / "data" / f"{name}.{ext}").write_bytes((tmp_path / "data" / f"{name}.{ext}")
+                                                           .read_bytes())
+    args = ["-n", "--configfile", str(user)] + (["--replace-workflow-config"] if replace else [])
+    result = run_snakemake(work, *args, config=tiny_config())  # the demo's config.yaml is there
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert "section=left" in output and "section=right" in output
+    assert "section=train" not in output and "section=test" not in output
+    assert "demo_data" not in output

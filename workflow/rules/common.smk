@@ -58,7 +58,8 @@ def check_config():
             )
     if problems:
         raise WorkflowError(
-            "config.yaml is inconsistent:\n  - " + "\n  - ".join(problems)
+            # CONFIG_FILES (Snakefile): the config files in effect, e.g. config.yaml + my.yaml
+            f"Config error in {CONFIG_FILES}:\n  - " + "\n  - ".join(problems)
         )
 
 

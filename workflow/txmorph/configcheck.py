@@ -1,0 +1,387 @@
+"""Config mistakes in one or two lines: the key path, the file it came from, what to write.
+
+``snakemake.utils.validate`` raises the whole jsonschema error, often hundreds of lines of
+schema dump, for one wrong key. :func:`config_problem` checks the config against the same
+schema (with the same default filling, on a copy) and returns the first violated rule as a short
+message: the config file(s) the user gave, the key path (``patches.sizes[1]``), and for an
+unknown key the nearest valid one (``did you mean `patches.sizes`?``), also when the key sits at
+the wrong level. The full jsonschema report is appended only when asked for (``verbose``; the
+Snakefile sets it from the ``TXMORPH_VERBOSE_ERRORS`` environment variable).
+
+:func:`cli_sections` keeps the demo's sections out of a user config: Snakemake deep-merges a
+``--configfile`` over the workflow's ``config.yaml``, which would add the demo's ``train`` and
+``test`` sections to the user's own.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import os
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator, validators
+from jsonschema.exceptions import ValidationError
+
+VERBOSE_ENV = "TXMORPH_VERBOSE_ERRORS"
+SCHEMA_FILE = "workflow/schemas/config.schema.yaml"
+
+# How a key that the user names (a section, a patch size) is shown in a suggested key path.
+PLACEHOLDERS = {("sections",): "<section>", ("training", "per_size"): "<size>"}
+SECTION_CHARS = "letters, digits, '_', '.' and '-', starting with a letter or digit"
+
+KeyPath = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Source:
+    """One config file in effect (or ``--config``), as shown to the user, and its own YAML."""
+
+    name: str
+    data: Mapping[str, Any]
+    cli: bool  # given on the command line (--configfile, --config), not by the Snakefile
+
+
+def verbose_from_env(environ: Mapping[str, str] = os.environ) -> bool:
+    return environ.get(VERBOSE_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def config_sources(workflow: Any) -> list[Source]:
+    """The config files in effect for a Snakemake ``workflow``, in merge order (later wins).
+
+    The Snakefile's ``configfile:`` (when it exists and ``--replace-workflow-config`` was not
+    given), then the ``--configfile`` files, then ``--config`` values.
+    """
+    from snakemake.common.configfile import load_configfile
+
+    cli_files = [Path(path) for path in workflow.overwrite_configfiles]
+    workflow_files = [Path(path) for path in workflow.configfiles[len(cli_files):]]
+    settings = workflow.config_settings
+    sources = []
+    if not (cli_files and settings.replace_workflow_config):
+        sources += [Source(_shown(path), load_configfile(str(path)) or {}, False)
+                    for path in workflow_files]
+    sources += [Source(_shown(path), load_configfile(str(path)) or {}, True) for path in cli_files]
+    if settings.config:
+        sources.append(Source("--config", dict(settings.config), True))
+    return sources
+
+
+def _shown(path: Path) -> str:
+    """A config file's path relative to the working directory when inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def describe_files(sources: Sequence[Source]) -> str:
+    """``my.yaml`` or ``config.yaml + my.yaml``: the config files in effect."""
+    names = [source.name for source in sources]
+    return " + ".join(names) if names else "the config"
+
+
+def cli_sections(sources: Sequence[Source]) -> Any | None:
+    """The sections of the command-line configs that define ``sections`` (their union, later
+    files winning key by key), or None when none does (the workflow's own sections stay)."""
+    found = [source.data["sections"] for source in sources
+             if source.cli and isinstance(source.data, Mapping) and "sections" in source.data]
+    if not found:
+        return None
+    merged: Any = {}
+    for sections in found:
+        merged = _merge(merged, sections)
+    return merged
+
+
+def _merge(base: Any, update: Any) -> Any:
+    """Snakemake's merge of configs: mappings key by key, anything else replaced."""
+    if not (isinstance(base, Mapping) and isinstance(update, Mapping)):
+        return copy.deepcopy(update)
+    merged = dict(base)
+    for key, value in update.items():
+        merged[key] = _merge(merged[key], value) if key in merged else copy.deepcopy(value)
+    return merged
+
+
+def _default_filling(validator_class: Any) -> Any:
+    """The validator of ``snakemake.utils.validate(set_default=True)``: it fills in defaults
+    while validating, so that errors are found with the same config that the workflow sees."""
+    check_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        for name, subschema in properties.items():
+            if "default" in subschema and isinstance(instance, dict):
+                instance.setdefault(name, copy.deepcopy(subschema["default"]))
+        yield from check_properties(validator, properties, instance, schema)
+
+    return validators.extend(validator_class, {"properties": set_defaults})
+
+
+def schema_errors(config: Mapping[str, Any], schema: Mapping[str, Any]) -> list[ValidationError]:
+    """Every schema violation of (a copy of) ``config``, in the validator's order."""
+    validator = _default_filling(Draft202012Validator)(dict(schema))
+    return list(validator.iter_errors(copy.deepcopy(dict(config))))
+
+
+def config_problem(
+    config: Mapping[str, Any],
+    schema: Mapping[str, Any],
+    sources: Sequence[Source] = (),
+    verbose: bool = False,
+) -> str | None:
+    """None when ``config`` is valid, else the first violated rule in one or two lines."""
+    errors = schema_errors(config, schema)
+    if not errors:
+        return None
+    error = errors[0]
+    path = tuple(error.absolute_path)
+    text, key = _explain(error, config, schema)
+    where = _naming(sources, key if key is not None else path)
+    lines = [f"Config error in {where}: {text}"]
+    more = f"{len(errors) - 1} more config error{'s' if len(errors) > 2 else ''}; " \
+        if len(errors) > 1 else ""
+    lines.append(f"({more}every key is described in {SCHEMA_FILE}; "
+                 f"{VERBOSE_ENV}=1 prints the full schema report)")
+    if verbose:
+        lines.append("")
+        lines.append(f"Full schema report ({VERBOSE_ENV}):")
+        lines += [str(each) for each in errors]
+    return "\n".join(lines)
+
+
+def _explain(error: ValidationError, config: Mapping[str, Any],
+             schema: Mapping[str, Any]) -> tuple[str, KeyPath | None]:
+    """The message for one error, and the key path it is about (None: the error's path)."""
+    path = tuple(error.absolute_path)
+    shown = key_path(path, config)
+    kind = error.validator
+    if "propertyNames" in error.schema_path:
+        return _bad_key_name(path, error.instance, config), path + (error.instance,)
+    if kind == "additionalProperties" and error.validator_value is False:
+        allowed = set(error.schema.get("properties", {}))
+        unknown = [key for key in error.instance if key not in allowed]
+        if unknown:
+            key = unknown[0]
+            full = key_path(path + (key,), config)
+            guesses = suggest(path, str(key), schema, config)
+            if guesses:
+                hint = "did you mean " + " or ".join(f"`{g}`" for g in guesses) + "?"
+            else:
+                hint = "valid keys here: " + ", ".join(sorted(allowed))
+            return f"unknown key `{full}`; {hint}", path + (key,)
+    if kind == "required":
+        missing = [key for key in error.validator_value if key not in error.instance]
+        if missing:
+            needed = ", ".join(error.validator_value)
+            return (f"`{key_path(path + (missing[0],), config)}` is missing "
+                    f"(required here: {needed})"), path
+    if kind == "type":
+        return (f"`{shown}` is {_short(error.instance)} ({_kind_of(error.instance)}); "
+                f"expected {describe(error.schema, schema)}"), None
+    if kind == "enum":
+        choices = ", ".join(str(value) for value in error.validator_value)
+        return f"`{shown}` is {_short(error.instance)}; expected one of: {choices}", None
+    if kind in ("oneOf", "anyOf"):
+        return (f"`{shown}` is {_short(error.instance)}; "
+                f"expected {describe(error.schema, schema)}"), None
+    if kind == "not" and isinstance(error.validator_value, Mapping) \
+            and "enum" in error.validator_value:
+        taken = ", ".join(str(value) for value in error.validator_value["enum"])
+        return f"`{shown}` is {_short(error.instance)}, a reserved name (not allowed: {taken})", \
+            None
+    if kind == "uniqueItems":
+        seen, twice = set(), []
+        for item in error.instance:
+            if repr(item) in seen and item not in twice:
+                twice.append(item)
+            seen.add(repr(item))
+        return (f"`{shown}` has non-unique elements "
+                f"({', '.join(str(item) for item in twice)} more than once)"), None
+    if kind in ("minProperties", "minItems"):
+        return (f"`{shown}` has {len(error.instance)} "
+                f"entr{'y' if len(error.instance) == 1 else 'ies'}; "
+                f"at least {error.validator_value} are needed"), None
+    message = error.message
+    full = repr(error.instance)
+    if message.startswith(full):
+        message = _short(error.instance) + message[len(full):]
+    return f"`{shown}`: {message}", None
+
+
+def _bad_key_name(path: KeyPath, name: Any, config: Mapping[str, Any]) -> str:
+    """Why a section name is rejected: it becomes a folder name in results/."""
+    name = str(name)
+    reasons = []
+    if not name:
+        reasons.append("it is empty")
+    elif not name[0].isalnum() or not name[0].isascii():
+        reasons.append(f"it starts with {name[0]!r}" + (" (a hidden folder)" if name[0] == "."
+                                                         else ""))
+    bad = sorted({char for char in name[1:] if not re.fullmatch(r"[A-Za-z0-9_.-]", char)},
+                 key=name.index)
+    for char in bad:
+        reasons.append("it contains " + {" ": "a space", "/": "'/' (a sub-folder)"}.get(
+            char, repr(char)))
+    plain = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).lstrip("._-") or "section1"
+    what = "section name" if path == ("sections",) else f"key in `{key_path(path, config)}`"
+    return (f"{what} {name!r} is not a plain name: {' and '.join(reasons)}.\n"
+            f"Section names become folder names in results/ (results/sections/<name>/): use only "
+            f"{SECTION_CHARS}, e.g. {plain!r}")
+
+
+def key_path(path: KeyPath, config: Any) -> str:
+    """``patches.sizes[1]``: mapping keys joined by dots, list positions in brackets."""
+    shown, node = "", config
+    for part in path:
+        if isinstance(node, list) and isinstance(part, int):
+            shown += f"[{part}]"
+            node = node[part] if 0 <= part < len(node) else None
+        else:
+            shown += f".{part}" if shown else str(part)
+            node = node.get(part) if isinstance(node, Mapping) else None
+    return shown or "(top level)"
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 4] + " ..."
+
+
+def _kind_of(value: Any) -> str:
+    if value is None:
+        return "empty"
+    if isinstance(value, bool):
+        return "true/false"
+    return {int: "an integer", float: "a number", str: "a string", list: "a list",
+            dict: "a mapping"}.get(type(value), type(value).__name__)
+
+
+TYPE_NAMES = {"integer": "an integer", "number": "a number", "string": "a string",
+              "array": "a list", "object": "a mapping (key: value)", "boolean": "true or false",
+              "null": "null"}
+
+
+def describe(subschema: Mapping[str, Any], schema: Mapping[str, Any]) -> str:
+    """What a value must be, in words: ``an integer >= 8``, ``'native' or an integer >= 1``."""
+    subschema = _resolve(subschema, schema)
+    for alternatives in ("oneOf", "anyOf"):
+        if alternatives in subschema:
+            return " or ".join(describe(each, schema) for each in subschema[alternatives])
+    if "enum" in subschema:
+        return " or ".join(repr(value) for value in subschema["enum"])
+    types = subschema.get("type")
+    types = [types] if isinstance(types, str) else list(types or [])
+    words = " or ".join(TYPE_NAMES.get(each, each) for each in types) or "a valid value"
+    bounds = [f"{sign} {subschema[key]}" for key, sign in
+              (("minimum", ">="), ("exclusiveMinimum", ">"), ("maximum", "<="),
+               ("exclusiveMaximum", "<")) if key in subschema]
+    if subschema.get("minLength") == 1:
+        words = "a non-empty string"
+    if "items" in subschema and types == ["array"]:
+        words += " of " + describe(subschema["items"], schema).replace("an integer", "integers") \
+            .replace("a number", "numbers").replace("a string", "strings")
+    return " ".join([words, " and ".join(bounds)]).strip()
+
+
+def _resolve(subschema: Mapping[str, Any], schema: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Follows a local ``$ref`` (``#/definitions/...``), merged with the keys beside it."""
+    ref = subschema.get("$ref")
+    if not isinstance(ref, str) or not ref.startswith("#/"):
+        return subschema
+    target: Any = schema
+    for part in ref[2:].split("/"):
+        target = target[part]
+    merged = {**_resolve(target, schema), **subschema}
+    merged.pop("$ref")
+    return merged
+
+
+def valid_key_paths(schema: Mapping[str, Any]) -> list[KeyPath]:
+    """Every key path the schema allows; user-named keys (sections, sizes) as ``None``."""
+
+    def walk(node: Mapping[str, Any], prefix: KeyPath) -> Iterator[KeyPath]:
+        node = _resolve(node, schema)
+        for key, sub in node.get("properties", {}).items():
+            yield prefix + (key,)
+            yield from walk(sub, prefix + (key,))
+        extra = node.get("additionalProperties")
+        if isinstance(extra, Mapping):
+            yield from walk(extra, prefix + (None,))
+
+    return list(walk(schema, ()))
+
+
+def suggest(path: KeyPath, key: str, schema: Mapping[str, Any], config: Any = None) -> list[str]:
+    """The valid key paths nearest to the unknown ``key`` at ``path``: a close key at the same
+    level first, else anywhere in the schema (a key put at the wrong level)."""
+    paths = valid_key_paths(schema)
+    here = [each for each in paths if len(each) == len(path) + 1 and _fits(each[:-1], path)]
+    siblings = [str(each[-1]) for each in here]
+    lowered = key.lower()
+    close = difflib.get_close_matches(lowered, siblings, n=2, cutoff=0.75)
+    close += [each for each in siblings if len(lowered) >= 3 and each not in close
+              and (each.startswith(lowered) or lowered.startswith(each))]
+    if close:
+        return [key_path(path + (each,), config) for each in close[:2]]
+    wanted = "_".join(str(part) for part in path + (lowered,)).lower()
+    scored = []
+    for each in paths:
+        if each in here or _fits(each, path[:len(each)]):  # a sibling, or the key's own parent
+            continue
+        filled = tuple(
+            path[i] if part is None and i < len(path) and _fits(each[:i + 1], path[:i + 1])
+            else part for i, part in enumerate(each))
+        flat = "_".join("name" if part is None else str(part) for part in filled).lower()
+        # The key alone against the last part (``sizes`` -> patches.sizes), or the whole path
+        # flattened against the whole key (``patch_sizez`` -> patches.sizes).
+        scores = [difflib.SequenceMatcher(None, lowered, str(each[-1]).lower()).ratio(),
+                  difflib.SequenceMatcher(None, wanted, flat).ratio()]
+        score = max([ratio for ratio, cutoff in zip(scores, (0.88, 0.8)) if ratio >= cutoff],
+                    default=0.0)
+        if score:
+            scored.append((-score, None in filled, len(each), filled))
+    if not scored:
+        return []
+    scored.sort(key=lambda item: item[:3])
+    best = [item for item in scored if item[0] == scored[0][0]]
+    if any(not item[1] for item in best):
+        best = [item for item in best if not item[1]]
+    return [_placeholder_path(item[3]) for item in best[:2]]
+
+
+def _fits(pattern: KeyPath, path: KeyPath) -> bool:
+    """Whether a schema key path (None = any user-named key) matches a config key path."""
+    return len(pattern) == len(path) and all(
+        want is None or want == got for want, got in zip(pattern, path))
+
+
+def _placeholder_path(path: KeyPath) -> str:
+    parts: list[str] = []
+    for part in path:
+        parts.append(PLACEHOLDERS.get(tuple(parts), "<key>") if part is None else str(part))
+    return ".".join(parts)
+
+
+def _naming(sources: Sequence[Source], path: KeyPath) -> str:
+    """The config file(s) that set ``path`` (the deepest part of it that any file sets)."""
+    for depth in range(len(path), 0, -1):
+        setting = [source for source in sources if _has(source.data, path[:depth])]
+        if setting:
+            return describe_files(setting[-1:])  # the last file that sets it wins
+    return describe_files(sources)
+
+
+def _has(data: Any, path: KeyPath) -> bool:
+    for part in path:
+        if isinstance(data, Mapping) and part in data:
+            data = data[part]
+        elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+            data = data[part]
+        else:
+            return False
+    return True
