@@ -19,7 +19,12 @@ def test_default_config_is_valid_and_defaults_fill_in():
     config = _default()
     del config["truth"]
     validate(config, SCHEMA)
-    assert config["truth"] == {"sigma_um": 15.0, "rule": "otsu", "enrichment": 2.0}
+    assert config["truth"] == {"sigma_um": 15.0, "rule": "otsu", "enrichment": 2.0,
+                               "min_spots_per_region": 10}
+    del config["checks"]
+    validate(config, SCHEMA)
+    assert config["checks"] == {"on_failure": "error", "min_fraction_in_tissue": 0.25,
+                                "min_tissue_covered": 0.6}
 
 
 @pytest.mark.parametrize(
@@ -68,7 +73,9 @@ def _user_sections(tmp_path, image_writer):
 
     data = tmp_path / "data"
     data.mkdir(parents=True)
-    image_writer(data / "img.ome.tif", np.zeros((64, 64), np.uint16))
+    image = np.zeros((64, 64), np.uint16)
+    image[16:48, 16:48] = 1000  # not blank (a blank image is refused at import)
+    image_writer(data / "img.ome.tif", image)
     (data / "spots.csv").write_text("gene,x,y\nProx1,1,1\nMbp,2,2\n")
     config = copy.deepcopy(tiny_config())
     config["sections"]["train"] = {"role": "train", "image": "data/img.ome.tif",

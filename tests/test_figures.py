@@ -76,7 +76,7 @@ def test_dice_markdown_contains_every_model_and_class() -> None:
     lines = text.splitlines()
     assert lines[0] == "| model | background | tissue | Prox1 | Mbp | mean |"
     assert len(lines) == 4
-    for word in ["size32", "ensemble", *CLASSES, "mean", "n/a", "0.550", "0.250"]:
+    for word in ["size32", "ensemble", *CLASSES, "mean", "n/e", "0.550", "0.250"]:
         assert word in text
     other = dice_table("other", "size32", CLASSES, [1, 1, 1, 1])
     several = dice_markdown(pd.concat([table, other]))

@@ -451,3 +451,21 @@ def test_canonical_copy_argument_errors(tmp_path: Path) -> None:
         assert "fewer than 2" in error_of(write_canonical_image, source, tmp_path / "o.tif",
                                           downsample=41)
     assert not (tmp_path / "o.tif").exists()
+
+
+@pytest.mark.parametrize("value", [0, 65535])
+def test_blank_image_is_refused_and_leaves_no_output(tmp_path: Path, value: int) -> None:
+    path = tmp_path / "blank.tif"
+    tifffile.imwrite(path, np.full((300, 200), value, np.uint16))
+    out = tmp_path / "out" / "canonical.tif"
+    with open_image(path) as source:
+        with pytest.raises(InputError, match=f"blank: every pixel is {value}"):
+            write_canonical_image(source, out, rows_per_strip=64)
+    assert not out.exists() and not list(out.parent.iterdir())
+    # A region that is uniform while the image is not is also blank, and says so.
+    image = np.zeros((300, 200), np.uint16)
+    image[250:, 150:] = 900
+    tifffile.imwrite(path, image)
+    with open_image(path) as source:
+        with pytest.raises(InputError, match="every pixel of the region is 0"):
+            write_canonical_image(source, out, region=(0, 200, 0, 100))

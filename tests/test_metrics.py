@@ -8,7 +8,11 @@ import pytest
 from txmorph import metrics
 from txmorph.metrics import (
     confusion_matrix,
+    NO_GENE_CLASS,
+    NO_REFERENCE,
+    NO_TISSUE,
     dice_scores,
+    score_labels,
     dice_table,
     grid_positions,
     sample_labels_on_grid,
@@ -93,11 +97,60 @@ def test_sample_labels_on_grid() -> None:
 def test_dice_table_mean_ignores_nan() -> None:
     classes = ["background", "tissue", "A", "B"]
     table = dice_table("test", "size32", classes, np.array([1.0, 0.5, np.nan, 0.0]))
-    assert list(table.columns) == ["section", "model", "class", "dice"]
+    assert list(table.columns) == ["section", "model", "class", "dice", "evaluable", "note"]
     assert list(table["class"]) == [*classes, "mean"]
     assert (table["section"] == "test").all() and (table["model"] == "size32").all()
     assert table["dice"].iloc[-1] == pytest.approx(0.5)
+    assert list(table["evaluable"]) == [True, True, False, True, True]
     all_nan = dice_table("s", "m", ["a"], [np.nan])
-    assert np.isnan(all_nan["dice"].iloc[-1])
+    assert np.isnan(all_nan["dice"].iloc[-1]) and not all_nan["evaluable"].iloc[-1]
     with pytest.raises(ValueError):
         dice_table("s", "m", ["a", "b"], [1.0])
+
+
+CLASSES = ["background", "tissue", "A", "B"]
+
+
+def test_blank_section_is_not_evaluable_not_perfect() -> None:
+    # An empty tissue mask: the reference is all background, so is the prediction. Dice of
+    # background is 1, but the section holds nothing to score: no number may be reported.
+    background = np.zeros((8, 8), np.uint8)
+    table = score_labels("s", "ensemble", background, background, CLASSES)
+    assert table["dice"].isna().all()
+    assert not table["evaluable"].any()
+    assert (table["note"] == NO_TISSUE).all()
+
+
+def test_empty_reference_class_is_not_evaluable_even_if_predicted() -> None:
+    reference = np.zeros((8, 8), np.uint8)
+    reference[2:6, 2:6] = 1
+    reference[3:5, 3:5] = 2  # gene A present, gene B absent from the section
+    predicted = reference.copy()
+    predicted[0, 0] = 3  # B predicted somewhere: Dice over an empty reference is undefined
+    table = score_labels("s", "m", predicted, reference, CLASSES).set_index("class")
+    assert not table.loc["B", "evaluable"] and np.isnan(table.loc["B", "dice"])
+    assert table.loc["B", "note"] == NO_REFERENCE
+    assert table.loc["A", "dice"] == 1.0
+    # The mean covers the evaluable classes only.
+    expected = np.mean([table.loc[c, "dice"] for c in ("background", "tissue", "A")])
+    assert table.loc["mean", "dice"] == pytest.approx(expected)
+
+
+def test_no_evaluable_gene_means_no_mean() -> None:
+    reference = np.zeros((8, 8), np.uint8)
+    reference[2:6, 2:6] = 1  # tissue but no gene region at all
+    table = score_labels("s", "m", reference, reference, CLASSES).set_index("class")
+    assert table.loc["tissue", "dice"] == 1.0
+    assert np.isnan(table.loc["mean", "dice"]) and not table.loc["mean", "evaluable"]
+    assert table.loc["mean", "note"] == NO_GENE_CLASS
+
+
+def test_class_named_not_evaluable_by_checks() -> None:
+    reference = np.zeros((8, 8), np.uint8)
+    reference[2:6, 2:6] = 1
+    reference[2:4, 2:4] = 2
+    reference[4:6, 4:6] = 3
+    table = score_labels("s", "m", reference, reference, CLASSES,
+                         not_evaluable={"B": "too few spots"}).set_index("class")
+    assert not table.loc["B", "evaluable"] and table.loc["B", "note"] == "too few spots"
+    assert table.loc["A", "evaluable"] and table.loc["mean", "dice"] == 1.0

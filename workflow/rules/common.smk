@@ -229,3 +229,17 @@ def final_outputs():
         f"results/report/probmaps/{name}/{model}.png" for name in TEST_SECTIONS for model in MODELS
     ]
     return outputs
+
+
+def check_settings():
+    """Thresholds of the input checks (txmorph.checks.CheckSettings), from the config."""
+    checks = config["checks"]
+    return {
+        "min_fraction_in_tissue": checks["min_fraction_in_tissue"],
+        "min_tissue_covered": checks["min_tissue_covered"],
+        "min_spots_per_region": config["truth"]["min_spots_per_region"],
+    }
+
+
+def checks_of(sections):
+    return [f"results/sections/{name}/checks.json" for name in sections]

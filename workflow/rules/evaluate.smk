@@ -5,6 +5,7 @@ rule truth:
     input:
         spots="results/sections/{section}/spots.parquet",
         mask="results/masks/{section}.tif",
+        checks="results/sections/{section}/checks.json",
         code=script_code("truth.py"),
     output:
         "results/truth/{section}.tif",
@@ -29,6 +30,7 @@ rule truth:
 rule dice:
     input:
         truth="results/truth/{section}.tif",
+        checks="results/sections/{section}/checks.json",
         probmaps=expand(
             "results/probmaps/{{section}}/{model}.h5",
             model=MODELS,
@@ -54,6 +56,7 @@ rule dice:
 rule summary:
     input:
         dice=expand("results/report/dice/{section}.csv", section=TEST_SECTIONS),
+        checks=checks_of(SECTIONS),
         images=expand("results/sections/{section}/image.tif", section=TEST_SECTIONS),
         truths=expand("results/truth/{section}.tif", section=TEST_SECTIONS),
         probmaps=expand(

@@ -69,3 +69,36 @@ rule tissue_mask:
         "../../envs/data.yaml"
     script:
         "../scripts/tissue_mask.py"
+
+
+rule check_section:
+    # Do image, tissue and spots belong together? Errors stop the run before heavy work;
+    # warnings and not-evaluable classes go to the log, the JSON and the report.
+    input:
+        mask="results/masks/{section}.tif",
+        spots="results/sections/{section}/spots.parquet",
+        spots_summary="results/sections/{section}/spots.json",
+        code=script_code("check_section.py"),
+    output:
+        "results/sections/{section}/checks.json",
+    params:
+        section=lambda wildcards: section_params(wildcards.section),
+        role=lambda wildcards: section_config(wildcards.section)["role"],
+        genes=GENES,
+        patch_sizes=PATCH_SIZES,
+        sigma_um=config["truth"]["sigma_um"],
+        settings=lambda wildcards: check_settings(),
+        on_failure=config["checks"]["on_failure"],
+        files=lambda wildcards: {
+            key: section_config(wildcards.section)[key] for key in ("image", "spots")
+        },
+    log:
+        "results/logs/check_section/{section}.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/check_section.py"

@@ -8,6 +8,8 @@ rule patches:
         images=expand("results/sections/{section}/image.tif", section=TRAIN_SECTIONS),
         spots=expand("results/sections/{section}/spots.parquet", section=TRAIN_SECTIONS),
         masks=expand("results/masks/{section}.tif", section=TRAIN_SECTIONS),
+        # Not read: the input checks of every training section must pass first.
+        checks=checks_of(TRAIN_SECTIONS),
         code=script_code("patches.py"),
     output:
         "results/patches/size{size}.h5",

@@ -1,10 +1,13 @@
 """Rule dice: each model's arg-max labels against a test section's reference regions."""
 
+import json
+from pathlib import Path
+
 import pandas as pd
 import tifffile
 
 from txmorph.mapsio import read_probability_map
-from txmorph.metrics import dice_scores, dice_table, sample_labels_on_grid
+from txmorph.metrics import sample_labels_on_grid, score_labels
 from txmorph.outputs import atomic_path
 from txmorph.scripting import run_rule
 
@@ -13,14 +16,21 @@ def main(smk, log):
     truth = tifffile.imread(smk.input.truth)
     classes = list(smk.params.classes)
     section = smk.wildcards.section
+    checks = json.loads(Path(smk.input.checks).read_text())
+    # Classes the input checks found not evaluable (a test gene too sparse for a region).
+    not_evaluable = {f["gene"]: f["message"] for f in checks["findings"]
+                     if f["severity"] == "not_evaluable" and f["gene"]}
     tables = []
     for model, path in zip(smk.params.models, smk.input.probmaps):
         prob_map = read_probability_map(path)
         predicted = prob_map.probabilities.argmax(axis=0)
         reference = sample_labels_on_grid(truth, prob_map.stride, predicted.shape)
-        scores = dice_scores(predicted, reference, len(classes))
-        log.info("%s: %s", model, dict(zip(classes, scores.round(3).tolist())))
-        tables.append(dice_table(section, model, classes, scores))
+        table = score_labels(section, model, predicted, reference, classes, not_evaluable)
+        log.info("%s: %s", model, dict(zip(table["class"], table["dice"].round(3))))
+        tables.append(table)
+    for row in tables[0].itertuples(index=False):
+        if not row.evaluable:
+            log.warning("class %s not evaluable: %s", row[2], row.note)
     with atomic_path(smk.output[0]) as tmp:
         pd.concat(tables).to_csv(tmp, index=False, float_format="%.4f")
 

@@ -1,11 +1,13 @@
 """Rule summary: the Dice table of every test section, a Markdown summary and figures."""
 
+import json
 from pathlib import Path
 
 import pandas as pd
 import tifffile
 
-from txmorph.figures import dice_markdown, summary_figure
+from txmorph.figures import (checks_markdown, dice_markdown, not_evaluable_markdown,
+                              summary_figure)
 from txmorph.images import read_image
 from txmorph.mapsio import read_probability_map
 from txmorph.outputs import atomic_path
@@ -26,7 +28,14 @@ def main(smk, log):
         f"Classes: {', '.join(smk.params.classes)}. Models: {', '.join(models)}.",
         f"Dice of each model's arg-max labels against the reference regions derived from the "
         f"test section's own spots; `mean` is the mean over classes. Reference: mean Dice "
-        f"{REFERENCE_DICE} (Andersson et al., ISBI 2020).",
+        f"{REFERENCE_DICE} (Andersson et al., ISBI 2020). `n/e`: not evaluable (an empty "
+        "reference region or tissue, or a gene too sparse for the reference rule); such "
+        "classes are left out of the mean, and a section without an evaluable gene class has "
+        "no mean.",
+        "",
+        "## Input checks",
+        "",
+        checks_markdown([json.loads(Path(path).read_text()) for path in smk.input.checks]),
         "",
     ]
     for index, section in enumerate(smk.params.sections):
@@ -46,6 +55,10 @@ def main(smk, log):
             "",
             dice_markdown(section_table),
             "",
+        ]
+        not_evaluable = not_evaluable_markdown(section_table[section_table["model"] == models[-1]])
+        lines += [not_evaluable, ""] if not_evaluable else []
+        lines += [
             f"![image, reference regions and predictions]({figure.name})",
             "",
         ]

@@ -1,5 +1,9 @@
 """Rule truth: reference regions of a test section from its own spots."""
 
+import json
+from pathlib import Path
+
+import numpy as np
 import tifffile
 
 from txmorph.outputs import write_label_tiff
@@ -13,8 +17,15 @@ def main(smk, log):
     mask = tifffile.imread(smk.input.mask).astype(bool)
     spots, _ = load_spots(smk.input.spots, params, mask.shape, smk.params.genes)
     sigma_px = smk.params.sigma_um / params["pixel_size_um"]
+    by_gene = spots_by_gene(spots, smk.params.genes)
+    # A gene too sparse for the reference rule (checks.json) gets no region: it is reported
+    # as not evaluable rather than scored against a region drawn around a handful of spots.
+    checks = json.loads(Path(smk.input.checks).read_text())
+    for gene in set(by_gene) - set(checks["evaluable_genes"]):
+        log.warning("%s: no reference region (not evaluable, see the section's checks)", gene)
+        by_gene[gene] = np.empty((0, 2))
     labels = truth_labels(
-        mask, spots_by_gene(spots, smk.params.genes), sigma_px,
+        mask, by_gene, sigma_px,
         rule=smk.params.rule, enrichment=smk.params.enrichment,
     )
     fractions = {

@@ -195,7 +195,40 @@ def summary_figure(
 
 
 def _cell(value: float) -> str:
-    return "n/a" if value is None or not np.isfinite(value) else f"{value:.3f}"
+    # Not a number means not evaluable (empty reference or tissue, or a class absent).
+    return "n/e" if value is None or not np.isfinite(value) else f"{value:.3f}"
+
+
+def not_evaluable_markdown(table: pd.DataFrame) -> str:
+    """Bullet list of the not-evaluable classes of a Dice table and why (empty if none)."""
+    if "evaluable" not in table.columns:
+        return ""
+    rows = table.loc[~table["evaluable"].astype(bool), ["section", "class", "note"]]
+    rows = rows.drop_duplicates()
+    return "\n".join(f"- `{s}` / {c}: not evaluable ({n})"
+                     for s, c, n in rows.itertuples(index=False))
+
+
+def checks_markdown(records: Sequence[Mapping]) -> str:
+    """Markdown table of the input checks of each section (``checks.json`` records), then
+    every warning and not-evaluable finding as a bullet."""
+    def pct(value: float | None) -> str:
+        return "n/a" if value is None else f"{100 * value:.0f}%"
+
+    lines = ["| section | role | image (px) | tissue | spots | spots on tissue | tissue within "
+             "spot extent | spots per gene |", "|---|---|---|---|---|---|---|---|"]
+    notes = []
+    for record in records:
+        genes = ", ".join(f"{g} {facts['spots']}" for g, facts in record["genes"].items())
+        height, width = record["image_shape"]
+        lines.append(
+            f"| `{record['section']}` | {record['role']} | {height} x {width} | "
+            f"{pct(record['tissue_fraction'])} | {record['spots_total']} | "
+            f"{pct(record['fraction_in_tissue'])} | {pct(record['tissue_covered_by_spots'])} | "
+            f"{genes} |")
+        notes += [f"- {f['severity'].replace('_', ' ')}: {f['message']}"
+                  for f in record["findings"]]
+    return "\n".join(lines + ([""] + notes if notes else []))
 
 
 def dice_markdown(table: pd.DataFrame) -> str:
@@ -203,7 +236,7 @@ def dice_markdown(table: pd.DataFrame) -> str:
 
     Classes and models keep their order of first appearance. With several sections in the
     table, a leading ``section`` column tells the rows apart. NaN (class absent from both
-    maps) is written ``n/a``. Duplicate (section, model, class) rows are a bug upstream and
+    maps, or not evaluable) is written ``n/e``. Duplicate (section, model, class) rows are a bug upstream and
     raise rather than being silently averaged.
     """
     needed = {"section", "model", "class", "dice"}

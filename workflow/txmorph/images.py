@@ -480,6 +480,17 @@ def _block_mean(block: np.ndarray, k: int) -> np.ndarray:
     return mean.astype(block.dtype)
 
 
+def _blank_message(where: str, value: Any, source: ImageSource, cropped: bool) -> str:
+    """A blank plane: every pixel has one value, so there is no tissue to learn from or score."""
+    value = value.item() if hasattr(value, "item") else value
+    chosen = f"level {source.level}" + (f", channel {source.channel_name or source.channel}"
+                                        if source.channel is not None else "")
+    return (f"{where}: the image is blank: every pixel{' of the region' if cropped else ''} "
+            f"is {value} ({chosen}). There is no tissue to learn from or to score. Check that "
+            "'image' is the nuclei (DAPI) stain of this section and that 'channel', 'level', "
+            "'z_projection' and 'region' select it.")
+
+
 def write_canonical_image(source: ImageSource, out_path: str | Path, *, downsample: int = 1,
                           region: tuple[int, int, int, int] | None = None,
                           rows_per_strip: int = 1024) -> dict:
@@ -532,6 +543,8 @@ def write_canonical_image(source: ImageSource, out_path: str | Path, *, downsamp
                 high = small.max() if high is None else max(high, small.max())
             if bad:
                 raise InputError(_nonfinite_message(where, *bad))
+            if low == high:
+                raise InputError(_blank_message(where, low, source, box != (0, height, 0, width)))
             out.flush()
         finally:
             del out

@@ -7,7 +7,7 @@ Dice ``2 |P & T| / (|P| + |T|)`` is computed per class from a confusion matrix, 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -58,7 +58,11 @@ def dice_scores(predicted: np.ndarray, truth: np.ndarray, n_classes: int) -> np.
     nothing was claimed, so it carries no evidence either way and must not sway a mean
     (use ``np.nanmean``). A class present in only one of the two maps scores 0.
     """
-    cm = confusion_matrix(predicted, truth, n_classes)
+    return dice_from_confusion(confusion_matrix(predicted, truth, n_classes))
+
+
+def dice_from_confusion(cm: np.ndarray) -> np.ndarray:
+    """Per-class Dice of a confusion matrix (``[t, p]`` counts); NaN where |P| + |T| = 0."""
     both = np.diag(cm).astype(np.float64)
     total = cm.sum(axis=0) + cm.sum(axis=1)  # |P| + |T|
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -98,26 +102,84 @@ def sample_labels_on_grid(
     return labels[np.ix_(rows, cols)]
 
 
-def dice_table(
-    section: str, model: str, classes: Sequence[str], scores: Sequence[float] | np.ndarray
-) -> pd.DataFrame:
-    """Long table: one row per class (columns section, model, class, dice) plus class "mean".
+#: Classes that are not genes: a mean over these alone says nothing about the genes.
+GENERAL_CLASSES = ("background", "tissue")
+NO_TISSUE = "no tissue in the reference regions (empty tissue mask): nothing to score"
+NO_REFERENCE = "no reference pixels: the class is absent from this test section"
+NO_GENE_CLASS = "no gene class is evaluable on this section"
 
-    The mean is ``nanmean`` over the classes (classes absent from both maps are left out);
-    NaN when every class is NaN. Note that it includes ``background``, which is usually easy.
+
+def dice_table(
+    section: str,
+    model: str,
+    classes: Sequence[str],
+    scores: Sequence[float] | np.ndarray,
+    reference_pixels: Sequence[int] | np.ndarray | None = None,
+    not_evaluable: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """Long table: one row per class plus class "mean"; columns section, model, class, dice,
+    evaluable, note.
+
+    A class is *not evaluable* (``dice`` NaN, ``evaluable`` False, ``note`` says why) when its
+    reference region is empty (``reference_pixels`` 0: Dice over an empty reference means
+    nothing, whatever was predicted), when ``not_evaluable`` names it (e.g. a gene too sparse
+    for the reference rule), or when the reference holds no tissue at all (every class other
+    than ``background`` empty): then the whole section is not evaluable. Without
+    ``reference_pixels`` a NaN score (class absent from both maps) is not evaluable.
+
+    The mean is over the evaluable classes, and only when at least one gene class (not in
+    ``GENERAL_CLASSES``) is evaluable; otherwise it is not evaluable too. A perfect
+    background on an empty section is therefore never reported as a perfect score.
     """
     scores = np.asarray(scores, dtype=np.float64)
     if scores.shape != (len(classes),):
         raise ValueError(f"{len(classes)} classes but scores has shape {scores.shape}")
     if MEAN_CLASS in classes:
         raise ValueError(f"a class may not be called {MEAN_CLASS!r} (reserved for the mean)")
-    finite = scores[~np.isnan(scores)]
-    mean = float(finite.mean()) if finite.size else float("nan")
+    # Reasons in order of precedence: no tissue at all, then what the caller knows (e.g. a
+    # gene too sparse for the reference rule), then an empty reference region.
+    notes = [(not_evaluable or {}).get(name, "") for name in classes]
+    empty = np.isnan(scores)
+    if reference_pixels is not None:
+        reference_pixels = np.asarray(reference_pixels)
+        if reference_pixels.shape != (len(classes),):
+            raise ValueError(f"{len(classes)} classes but reference_pixels has shape "
+                             f"{reference_pixels.shape}")
+        empty |= reference_pixels == 0
+    notes = [note or (NO_REFERENCE if gone else "") for note, gone in zip(notes, empty)]
+    tissue_classes = [i for i, name in enumerate(classes) if name != "background"]
+    if reference_pixels is not None and tissue_classes and not reference_pixels[tissue_classes].any():
+        notes = [NO_TISSUE] * len(classes)
+    evaluable = np.array([not note for note in notes])
+    shown = np.where(evaluable, scores, np.nan)
+    genes_evaluable = any(ok for name, ok in zip(classes, evaluable) if name not in GENERAL_CLASSES)
+    if NO_TISSUE in notes:
+        mean, mean_note = float("nan"), NO_TISSUE
+    elif genes_evaluable:
+        mean, mean_note = float(np.nanmean(shown[evaluable])), ""
+    else:
+        mean, mean_note = float("nan"), NO_GENE_CLASS
     return pd.DataFrame(
         {
             "section": section,
             "model": model,
             "class": [*classes, MEAN_CLASS],
-            "dice": np.append(scores, mean),
+            "dice": np.append(shown, mean),
+            "evaluable": [*evaluable.tolist(), not mean_note],
+            "note": [*notes, mean_note],
         }
     )
+
+
+def score_labels(
+    section: str,
+    model: str,
+    predicted: np.ndarray,
+    reference: np.ndarray,
+    classes: Sequence[str],
+    not_evaluable: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """Dice of ``predicted`` against ``reference`` labels (same grid) as a :func:`dice_table`."""
+    cm = confusion_matrix(predicted, reference, len(classes))
+    return dice_table(section, model, classes, dice_from_confusion(cm), cm.sum(axis=1),
+                      not_evaluable)

@@ -1,0 +1,55 @@
+"""Rule check_section: sanity checks of an imported section (see txmorph.checks).
+
+Errors stop the run here, before patches, training or probability maps; warnings and
+not-evaluable findings are logged and written to the section's checks JSON, which the
+truth, dice and summary rules read.
+"""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import tifffile
+
+from txmorph.checks import CheckSettings, apply_policy, check_section, failure_message
+from txmorph.errors import InputError
+from txmorph.outputs import atomic_path
+from txmorph.scripting import run_rule
+
+
+def main(smk, log):
+    params = smk.params
+    mask = tifffile.imread(smk.input.mask).astype(bool)
+    spots = pd.read_parquet(smk.input.spots, columns=["gene", "x", "y"])
+    summary = json.loads(Path(smk.input.spots_summary).read_text())
+    filtered = summary.get("filtered", {})
+    off_image = int(filtered.get("outside_image", 0))
+    checks = check_section(
+        section=params.section["name"],
+        role=params.role,
+        tissue_mask=mask,
+        spots=spots,
+        genes=params.genes,
+        pixel_size_um=params.section["pixel_size_um"],
+        patch_sizes=params.patch_sizes,
+        sigma_um=params.sigma_um,
+        spots_dropped_off_image=off_image,
+        spots_read=summary["spots_total"] + off_image + int(filtered.get("outside_region", 0)),
+        settings=CheckSettings(**params.settings),
+        files=params.files,
+    )
+    apply_policy(checks, params.on_failure)
+    record = checks.to_json()
+    log.info("checks of section %s: %s", checks.section,
+             json.dumps({k: v for k, v in record.items() if k != "findings"}))
+    for finding in checks.findings:
+        if finding.severity != "error":
+            log.warning("%s: %s", finding.severity.replace("_", " "), finding.message)
+    message = failure_message(checks)
+    if message:
+        raise InputError(message)
+    with atomic_path(smk.output[0]) as tmp:
+        tmp.write_text(json.dumps(record, indent=2) + "\n")
+
+
+run_rule(main, snakemake)  # noqa: F821 (injected by Snakemake)
