@@ -130,6 +130,7 @@ def pixel_size_of(name):
     fix = f"set 'pixel_size_um' for section '{name}' in config.yaml"
     if not Path(section["image"]).is_file():
         raise WorkflowError(f"section '{name}': image {section['image']} not found; {fix}")
+    raw_input_fingerprint(name, "image")  # an unreadable image: say so, not "corrupt"
     try:
         with open_image(section["image"], level=section.get("level", 0),
                         channel=section.get("channel"),
@@ -189,6 +190,44 @@ def side_files_of(name):
     if isinstance(section.get("transform"), str):
         files.append(section["transform"])
     return files
+
+
+def raw_input_fingerprint(name, key):
+    """The content fingerprint of a section's raw input ``key`` (image, spots, transform,
+    fov_positions), for the import rules' params: a changed file re-runs its import whatever
+    its timestamp (txmorph.fingerprint; cached, so an unchanged file costs one stat).
+
+    None when the file does not exist (yet): a rule may make it (the demo), else Snakemake
+    reports the missing input. A file that cannot be read stops the run here, while the DAG
+    is built and before any job runs, with a message naming the section and the file.
+    """
+    path = section_config(name).get(key)
+    if not isinstance(path, str):
+        return None
+    import sys
+
+    if PACKAGE_ROOT not in sys.path:  # e.g. Snakemake outside the env where txmorph is installed
+        sys.path.append(PACKAGE_ROOT)
+    from txmorph.fingerprint import cached_fingerprint
+    from txmorph.scripting import unreadable_input_message
+
+    try:
+        return cached_fingerprint(path)
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise WorkflowError(unreadable_input_message(path, error, section=name, key=key)) from None
+
+
+def image_fingerprint(wildcards):
+    return raw_input_fingerprint(wildcards.section, "image")
+
+
+def spots_fingerprints(wildcards):
+    """Fingerprints of the spot table and of its side files (transform, fov_positions)."""
+    section = section_config(wildcards.section)
+    return {key: raw_input_fingerprint(wildcards.section, key)
+            for key in ("spots", "transform", "fov_positions") if isinstance(section.get(key), str)}
 
 
 def training_params(size):

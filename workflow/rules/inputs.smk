@@ -11,6 +11,8 @@ rule import_image:
         image="results/sections/{section}/image.tif",
         summary="results/sections/{section}/image.json",
     params:
+        # The image's content: a replaced image re-runs this job whatever its timestamp.
+        fingerprint=image_fingerprint,
         section=lambda wildcards: import_params(wildcards.section),
     log:
         "results/logs/import_image/{section}.log",
@@ -35,6 +37,8 @@ rule import_spots:
         spots="results/sections/{section}/spots.parquet",
         summary="results/sections/{section}/spots.json",
     params:
+        # Contents of the spot table and side files: re-run on change, whatever the timestamp.
+        fingerprint=spots_fingerprints,
         section=lambda wildcards: import_params(wildcards.section),
         genes=GENES,
     log:

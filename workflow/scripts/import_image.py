@@ -38,6 +38,7 @@ def main(smk, log):
         level_scale=summary["source_shape"][1] / full_width,
         pixel_size_um=params["pixel_size_um"] * params["downsample"],
         metadata_pixel_size_um=summary["pixel_size_um"],
+        fingerprint=smk.params.fingerprint,  # content of the image file (txmorph.fingerprint)
     )
     log.info("image of section %s: %s", params["name"], json.dumps(summary))
     with atomic_path(smk.output.summary) as tmp:

@@ -18,6 +18,7 @@ def main(smk, log):
     params = smk.params.section
     image_info = json.loads(Path(smk.input.image_info).read_text())
     spots, summary = import_spots(smk.input.spots, params, image_info, smk.params.genes, log.info)
+    summary["fingerprints"] = smk.params.fingerprint  # contents of the spot and side files
     log.info("spots of section %s: %s", params["name"], json.dumps(summary))
     frame = pd.DataFrame({"gene": spots["gene"].astype(str), "x": spots["x"], "y": spots["y"]})
     with atomic_path(smk.output.spots) as tmp:

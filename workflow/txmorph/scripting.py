@@ -3,12 +3,18 @@
 A rule script is ``run_rule(main, snakemake)``; ``main(smk, log)`` does the work. Bad input
 (``InputError``) ends the job with the message alone, on the console and in the log, and a
 non-zero exit, so Snakemake deletes the job's outputs and the user reads one actionable line
-instead of a traceback. Any other exception is a bug: its traceback goes to the log.
+instead of a traceback. So does an input the job cannot read (``PermissionError`` or
+``FileNotFoundError``, also when a reader wrapped it in an ``InputError``) and a
+``PermissionError`` on any other file: the message names the section, the file and what to do
+(``unreadable_input_message``, also used by the workflow while building the DAG). Any other
+exception is a bug: its traceback goes to the log.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -33,6 +39,65 @@ def rule_logger(log_path: str | None, name: str) -> logging.Logger:
     return logger
 
 
+def _user_name() -> str:
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except (ImportError, KeyError, AttributeError):
+        return f"uid {os.geteuid()}" if hasattr(os, "geteuid") else "this user"
+
+
+def unreadable_input_message(path: str | os.PathLike, error: OSError, *, section: str | None = None,
+                             key: str | None = None, is_input: bool = True) -> str:
+    """One line for an input that cannot be read: the section, the file, what is wrong, the fix.
+
+    ``key`` is the section's config key of the file (image, spots, transform, fov_positions).
+    """
+    where = f"section '{section}': " if section else ""
+    what = f"the {key} file" if key else "the input file" if is_input else "the file"
+    if isinstance(error, FileNotFoundError):
+        fix = (f"Check the '{key}' path of this section in config.yaml." if key else
+               "Check the paths in config.yaml.")
+        return f"{where}{what} '{path}' was not found. {fix}"
+    if not is_input:
+        return (f"{where}{what} '{path}' cannot be accessed: permission denied for user "
+                f"'{_user_name()}'. Check the permissions of it and its folders, or run txmorph "
+                "as a user who may read and write them.")
+    if isinstance(error, PermissionError) or error.errno in (errno.EACCES, errno.EPERM):
+        return (f"{where}{what} '{path}' cannot be read: permission denied for user "
+                f"'{_user_name()}'. Make it readable (e.g. chmod a+r '{path}', and a+x on its "
+                "folders) or run txmorph as a user who can read it.")
+    reason = error.strerror or str(error)
+    return (f"{where}{what} '{path}' cannot be read ({reason}). Check that it is a complete "
+            "copy on a mounted, readable file system.")
+
+
+def _input_problem(error: BaseException, smk: Any) -> str | None:
+    """A clear message when ``error`` is (or was caused by) a PermissionError on any file or a
+    FileNotFoundError on an input of the job; None otherwise."""
+    cause: BaseException | None = error
+    while cause is not None and not isinstance(cause, (PermissionError, FileNotFoundError)):
+        cause = cause.__cause__
+    if cause is None:
+        return None
+    wildcards = getattr(smk, "wildcards", None)
+    section = getattr(wildcards, "section", None)
+    path, key, is_input = cause.filename, None, False
+    if path is not None:
+        target = os.path.abspath(os.fsdecode(path))
+        items = getattr(getattr(smk, "input", None), "items", None)
+        for name, value in (items() if callable(items) else []):
+            for item in [value] if isinstance(value, (str, os.PathLike)) else list(value):
+                if os.path.abspath(os.fspath(item)) == target:
+                    path, is_input = item, True
+                    key = name if name in ("image", "spots") else None
+    if isinstance(cause, FileNotFoundError) and not is_input:
+        return None
+    return unreadable_input_message(path if path is not None else "?", cause, section=section,
+                                    key=key, is_input=is_input)
+
+
 def run_rule(main: Callable[[Any, logging.Logger], None], smk: Any) -> None:
     """Run ``main(smk, logger)`` for a Snakemake job; see the module docstring."""
     log_path = smk.log[0] if len(smk.log) else None
@@ -40,8 +105,13 @@ def run_rule(main: Callable[[Any, logging.Logger], None], smk: Any) -> None:
     started = time.perf_counter()
     try:
         main(smk, logger)
-    except InputError as error:
-        logger.error("%s", error)
+    except (InputError, OSError) as error:
+        message = _input_problem(error, smk)
+        if message is None and not isinstance(error, InputError):
+            logger.exception("rule %s failed with an unexpected error (a bug: please report it)",
+                             smk.rule)
+            raise
+        logger.error("%s", message or error)
         sys.exit(1)
     except Exception:
         logger.exception("rule %s failed with an unexpected error (a bug: please report it)", smk.rule)
