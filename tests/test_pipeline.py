@@ -13,8 +13,8 @@ from conftest import run_snakemake, tiny_config
 
 pytestmark = pytest.mark.e2e
 
-RULES = ["demo_data", "import_image", "import_spots", "tissue_mask", "patches", "train", "probmap",
-         "ensemble", "truth", "dice", "summary"]
+RULES = ["demo_data", "import_image", "import_spots", "tissue_mask", "check_section", "patches",
+         "train", "probmap", "ensemble", "truth", "dice", "summary"]
 
 
 def test_every_rule_ran_and_logged(tiny_run):
@@ -57,12 +57,14 @@ def test_probability_maps(tiny_run):
 
 def test_dice_report(tiny_run):
     table = pd.read_csv(tiny_run / "results/report/dice.csv")
-    assert list(table.columns) == ["section", "model", "class", "dice"]
+    assert list(table.columns) == ["section", "model", "class", "dice", "evaluable", "note"]
     assert set(table["model"]) == {"size32", "size64", "ensemble"}
+    assert table["evaluable"].all() and table["dice"].notna().all()  # the demo has every class
     assert set(table["class"]) == {"background", "tissue", "Prox1", "Mbp", "mean"}
     assert table["dice"].dropna().between(0, 1).all()
     summary = (tiny_run / "results/report/summary.md").read_text()
     assert "ensemble" in summary and "test.png" in summary
+    assert "## Input checks" in summary and "| `test` | test |" in summary
     assert (tiny_run / "results/report/test.png").read_bytes()[:4] == b"\x89PNG"
 
 
