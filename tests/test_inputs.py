@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import tifffile
 
+from txmorph import inputs
 from txmorph.errors import InputError
 from txmorph.images import read_image
 from txmorph.inputs import check_spots, read_spots, section_summary
@@ -253,6 +254,52 @@ def test_bad_column_mapping(tmp_path: Path) -> None:
     path = write(tmp_path / "s.csv", "gene,x,y\nA,1,2\n")
     assert "'y'" in error_of(read_spots, path, {"gene": "gene", "x": "x"})
     assert "same column" in error_of(read_spots, path, {"gene": "gene", "x": "x", "y": "x"})
+
+
+# ----------------------------------------------------------------------------- spots: in chunks
+
+# Data rows 0-7: a blank line (2) and a line of empty fields (5) are skipped; C and D are first
+# seen in later chunks when read 2 rows at a time.
+CHUNKED_ROWS = ["A,1,2", "  B ,3,4", "", "A,5.5,6", "C,7,8", ",,", "B,9,1e1", "D,11,12"]
+
+
+def test_spots_read_in_chunks_equal_the_whole_table(tmp_path: Path, monkeypatch) -> None:
+    csv = write(tmp_path / "s.csv", "gene,x,y\n" + "\n".join(CHUNKED_ROWS) + "\n")
+    table = spots_frame(["A", "B", "A", "C", "B", "D"], [1, 3, 5.5, 7, 9, 11], [2, 4, 6, 8, 10, 12])
+    parquet = tmp_path / "s.parquet"
+    table.to_parquet(parquet, row_group_size=2)
+    whole = {path: read_spots(path, COLS) for path in (csv, parquet)}
+    monkeypatch.setattr(inputs, "CHUNK_ROWS", 2)
+    for path, expected in whole.items():
+        streamed = read_spots(path, COLS)
+        pd.testing.assert_frame_equal(streamed, expected)
+        assert streamed["gene"].tolist() == ["A", "B", "A", "C", "B", "D"]
+        assert streamed["x"].tolist() == [1, 3, 5.5, 7, 9, 11] and streamed["x"].dtype == np.float64
+        assert streamed["y"].tolist() == [2, 4, 6, 8, 10, 12] and streamed["y"].dtype == np.float64
+        assert streamed.index.dtype == np.int64
+    assert whole[csv].index.tolist() == [0, 1, 3, 4, 6, 7]  # data rows of the file
+    assert whole[parquet].index.tolist() == [0, 1, 2, 3, 4, 5]
+
+
+def test_spots_in_chunks_report_bad_rows_of_the_whole_table(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(inputs, "CHUNK_ROWS", 2)
+    rows = list(CHUNKED_ROWS)
+    rows[1] = "B,3,?"  # a bad y in the first chunk: x is checked first, as for the whole table
+    rows[4], rows[7] = "C,7;5,8", "D,n/a,12"  # bad x in the third and fourth chunks
+    path = write(tmp_path / "s.csv", "gene,x,y\n" + "\n".join(rows) + "\n")
+    message = error_of(read_spots, path, COLS)
+    assert message.startswith(
+        f"spots file '{path}': column 'x', line 6 (data row 5): value '7;5' is not a number "
+        "(2 rows are affected). Fix or remove those rows."
+    )
+    rows[4], rows[7] = CHUNKED_ROWS[4], " ,11,12"  # now only the y, and an empty gene at the end
+    path = write(tmp_path / "s.csv", "gene,x,y\n" + "\n".join(rows) + "\n")
+    assert "column 'y', line 3 (data row 2): value '?' is not a number. Fix" in error_of(
+        read_spots, path, COLS)
+    rows[1] = CHUNKED_ROWS[1]
+    path = write(tmp_path / "s.csv", "gene,x,y\n" + "\n".join(rows) + "\n")
+    assert "column 'gene', line 9 (data row 8): the gene name is empty. Fill" in error_of(
+        read_spots, path, COLS)
 
 
 # ----------------------------------------------------------------------------- check_spots

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from txmorph.errors import InputError
-from txmorph.section import crop_spots, import_spots, spot_options
+from txmorph.section import crop_spots, import_spots, spot_options, write_spots
 
 PARAMS = {"name": "s", "spots_format": "table", "units": "px", "pixel_size_um": 0.5,
           "columns": {"gene": "gene", "x": "x", "y": "y"}, "origin_um": [0.0, 0.0],
@@ -30,6 +30,21 @@ def test_crop_and_downsample() -> None:
     assert outside == 1 and list(kept["gene"]) == ["a", "b"]
     np.testing.assert_allclose(kept["x"], [0.25, 10.975])
     np.testing.assert_allclose(kept["y"], [0.75, 2.375])
+
+
+def test_crop_leaves_its_input_and_write_spots(tmp_path) -> None:
+    spots = pd.DataFrame({"gene": ["a", "b"], "x": [5.0, 7.0], "y": [3.0, 9.0]}, index=[4, 9])
+    before = spots.copy()
+    kept, outside = crop_spots(spots, None, 1)  # nothing to do: the table as it is
+    assert outside == 0
+    pd.testing.assert_frame_equal(kept, before)
+    kept, outside = crop_spots(spots, {"y": [4, 10]}, 2)
+    pd.testing.assert_frame_equal(spots, before)
+    assert outside == 1 and kept.index.tolist() == [9] and kept["y"].tolist() == [2.5]
+    write_spots(kept, tmp_path / "spots.parquet")
+    written = pd.read_parquet(tmp_path / "spots.parquet")
+    assert list(written.columns) == ["gene", "x", "y"] and written.index.tolist() == [0]
+    assert written["gene"].tolist() == ["b"] and written["x"].dtype == np.float64
 
 
 def test_import_spots_from_um_table(tmp_path) -> None:

@@ -135,6 +135,51 @@ def test_xenium_csv_gz_in_chunks_keeps_line_numbers(tmp_path: Path, monkeypatch)
     assert table.filtered == {"negative_controls": 6, "not_genes": 0, "low_quality": 1}
 
 
+def test_vendor_tables_in_chunks_equal_the_whole_table(tmp_path: Path, monkeypatch) -> None:
+    # LATE is first seen in the last 3-row chunk; the CSV has a blank line as data row 5.
+    frame = xenium_frame(XENIUM_ROWS + [("LATE", 4.25, 2.125, 30.0, True)])
+    xenium_csv = tmp_path / "transcripts.csv"
+    lines = frame.to_csv(index=False).splitlines()
+    xenium_csv.write_text("\n".join(lines[:6] + [""] + lines[6:]) + "\n")
+    xenium_parquet = write_xenium_parquet(tmp_path / "transcripts.parquet", frame)
+    cosmx = tmp_path / "Run5_tx_file.csv"
+    cosmx_frame(global_coords=False).to_csv(cosmx, index=False)
+    positions = tmp_path / "pos.csv"
+    positions.write_text("fov,x_global_px,y_global_px\n1,4000,5000\n2,9000,5000\n")
+    reads = [
+        (xenium_csv, {"format": "xenium", "pixel_size_um": XENIUM_UM}),
+        (xenium_parquet, {"format": "xenium", "pixel_size_um": XENIUM_UM}),
+        (cosmx, {"format": "cosmx", "fov_positions": str(positions)}),
+    ]
+    whole = [read_spot_table(path, options) for path, options in reads]
+    monkeypatch.setattr(vendors, "CHUNK_ROWS", 3)
+    for (path, options), expected in zip(reads, whole):
+        streamed = read_spot_table(path, options)
+        check_frame(streamed)
+        pd.testing.assert_frame_equal(streamed.spots, expected.spots)
+        assert streamed.filtered == expected.filtered
+    assert whole[0].spots["gene"].tolist() == ["ACTB", "EPCAM", "LATE"]
+    assert whole[0].spots.index.tolist() == [0, 10, 11]  # data rows, the blank line counted
+    assert whole[1].spots.index.tolist() == [0, 9, 10]
+    np.testing.assert_allclose(coords(whole[1])[2], [20, 10], atol=1e-4)
+    np.testing.assert_allclose(coords(whole[2]), [[4010, 5010], [9020, 5020], [9030, 5030]])
+
+
+def test_vendor_bad_coordinate_in_a_later_chunk(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(vendors, "CHUNK_ROWS", 3)
+    frame = xenium_frame()
+    frame["y_location"] = frame["y_location"].astype(object)
+    frame.loc[1, "y_location"] = "?"  # a negative control: dropped, so not checked
+    frame.loc[9, "y_location"] = "4,5"  # EPCAM, kept, in the fourth chunk
+    path = tmp_path / "transcripts.csv"
+    frame.to_csv(path, index=False)
+    message = error_of(path, {"format": "xenium", "pixel_size_um": XENIUM_UM})
+    assert message == (
+        f"spots file '{path}': column 'y_location', line 11 (data row 10): value '4,5' is not a "
+        "number (it has a decimal comma; use a decimal point). Fix or remove that row."
+    )
+
+
 def test_xenium_csv_text_is_gene_and_bytes_repr(tmp_path: Path) -> None:
     frame = xenium_frame()
     frame["feature_name"] = [f"b'{g}'" for g in frame["feature_name"]]  # CSV made from bytes

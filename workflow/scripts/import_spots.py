@@ -7,11 +7,9 @@ expects (see ``txmorph.section.import_spots``).
 import json
 from pathlib import Path
 
-import pandas as pd
-
 from txmorph.outputs import atomic_path
 from txmorph.scripting import run_rule
-from txmorph.section import import_spots
+from txmorph.section import import_spots, write_spots
 
 
 def main(smk, log):
@@ -20,9 +18,8 @@ def main(smk, log):
     spots, summary = import_spots(smk.input.spots, params, image_info, smk.params.genes, log.info)
     summary["fingerprints"] = smk.params.fingerprint  # contents of the spot and side files
     log.info("spots of section %s: %s", params["name"], json.dumps(summary))
-    frame = pd.DataFrame({"gene": spots["gene"].astype(str), "x": spots["x"], "y": spots["y"]})
     with atomic_path(smk.output.spots) as tmp:
-        frame.to_parquet(tmp, index=False)
+        write_spots(spots, tmp)
     with atomic_path(smk.output.summary) as tmp:
         tmp.write_text(json.dumps(summary, indent=2) + "\n")
 

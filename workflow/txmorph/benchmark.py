@@ -13,6 +13,10 @@ In one run, on synthetic sections and randomly initialised models of every patch
    (native) strides, in a child process: its time and peak RSS, read tile by tile from a
    memory-mapped TIFF and written tile by tile to chunked HDF5, as the rules do.
 
+``--spots N`` instead measures only the import of a synthetic N-row CSV spot table (about
+300 gene names, x/y in pixels) by the rule ``import_spots``'s own script, in a child process:
+its time and peak RSS.
+
 The last line printed is all figures as one JSON object. Timings are wall-clock on a shared
 machine: compare the ratios within one run, not absolute numbers across runs.
 """
@@ -233,6 +237,74 @@ def scale_run(side: int, workdir: Path, tile_size: int, seed: int) -> dict[str, 
     }
 
 
+def write_spot_table(path: Path, rows: int, seed: int = 0, genes: int = 300,
+                     side: float = 20000.0) -> list[str]:
+    """A CSV spot table: gene (``genes`` names, Zipf-like frequencies), x, y (pixels with 3
+    decimals in [0, side)); written 1M rows at a time. Returns the names, most frequent first."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    rng = np.random.default_rng(seed)
+    letters = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
+    names: list[str] = []
+    while len(names) < genes:
+        name = "".join(rng.choice(letters, rng.integers(3, 6))) + str(rng.integers(1, 20))
+        names += [] if name in names else [name]
+    weights = 1.0 / np.arange(1, genes + 1)
+    labels = np.array(names, dtype=object)
+    schema = pa.schema([("gene", pa.string()), ("x", pa.float64()), ("y", pa.float64())])
+    options = pacsv.WriteOptions(quoting_style="none")
+    with pacsv.CSVWriter(path, schema, write_options=options) as writer:
+        for start in range(0, rows, 1_000_000):
+            n = min(1_000_000, rows - start)
+            gene = labels[rng.choice(genes, n, p=weights / weights.sum())]
+            xy = np.floor(rng.uniform(0, side, (2, n)) * 1000) / 1000
+            writer.write_table(pa.table({"gene": pa.array(gene, pa.string()), "x": xy[0],
+                                         "y": xy[1]}, schema=schema))
+    return names
+
+
+# The child process of the spot-import run: the rule's script on a stand-in for Snakemake's
+# `snakemake` object, then its time and peak RSS as JSON (argv: spots, workdir, genes...).
+SPOT_IMPORT_CHILD = """
+import json, resource, runpy, sys, time
+from pathlib import Path
+from types import SimpleNamespace as NS
+import txmorph
+spots, work, genes = sys.argv[1], Path(sys.argv[2]), sys.argv[3:]
+(work / "image.json").write_text(json.dumps(
+    {"level_scale": 1.0, "source_shape": [20000, 20000], "shape": [20000, 20000]}))
+section = {"name": "bench", "spots_format": "table", "units": "px", "pixel_size_um": 0.5,
+           "columns": {"gene": "gene", "x": "x", "y": "y"}, "origin_um": [0.0, 0.0],
+           "transform": None, "min_qv": 20, "fov_positions": None, "downsample": 1,
+           "region": None, "spots_outside_image": "error"}
+smk = NS(rule="import_spots", log=[str(work / "log.txt")],
+         input=NS(spots=spots, image_info=str(work / "image.json")),
+         params=NS(section=section, genes=genes, fingerprint={}),
+         output=NS(spots=str(work / "spots.parquet"), summary=str(work / "spots.json")))
+script = Path(txmorph.__file__).parents[1] / "scripts" / "import_spots.py"
+start = time.perf_counter()
+runpy.run_path(str(script), init_globals={"snakemake": smk})
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+print(json.dumps({"seconds": round(time.perf_counter() - start, 1),
+                  "peak_rss_mib": round(peak, 1),
+                  "spots_written": json.loads((work / "spots.json").read_text())["spots_total"]}))
+"""
+
+
+def spot_import_run(rows: int, workdir: Path, seed: int) -> dict[str, Any]:
+    """Rule import_spots on a synthetic ``rows``-row CSV, in a child process: time, peak RSS."""
+    path = workdir / "spots.csv"
+    start = time.perf_counter()
+    names = write_spot_table(path, rows, seed)
+    made = time.perf_counter() - start
+    child = subprocess.run([sys.executable, "-c", SPOT_IMPORT_CHILD, str(path), str(workdir),
+                            *names[:2]], check=True, capture_output=True, text=True)
+    figures = json.loads(child.stdout.strip().splitlines()[-1])
+    return {"rows": rows, "csv_mib": round(path.stat().st_size / 2**20, 1), **figures,
+            "seconds_making_input": round(made, 1)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m txmorph.benchmark", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -244,8 +316,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tile-size", type=int, default=1024)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--spots", type=int, default=0,
+                        help="only the spot-import run, on a CSV of this many rows")
     parser.add_argument("--scale-only", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.spots:
+        with tempfile.TemporaryDirectory(prefix="txmorph-bench-") as tmp:
+            run = spot_import_run(args.spots, Path(tmp), args.seed)
+        print(f"import_spots of a {run['rows']}-row CSV ({run['csv_mib']} MiB): "
+              f"{run['seconds']} s, peak RSS {run['peak_rss_mib']} MiB")
+        print(json.dumps({"spot_import": run}))
+        return 0
     torch.set_num_threads(args.threads)
     if args.scale_only:  # the child process of the scale run
         print(json.dumps(scale_run(args.section, args.scale_only, args.tile_size, args.seed)))

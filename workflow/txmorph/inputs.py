@@ -17,7 +17,7 @@ import gzip
 import importlib.util
 import re
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -87,10 +87,11 @@ def describe_row(path: str | Path, row: int) -> str:
 def read_spots(path: str | Path, columns: Mapping[str, str]) -> pd.DataFrame:
     """Read a spot table and return columns ``gene`` (str), ``x``, ``y`` (float64) in file order.
 
-    ``columns`` maps the roles "gene", "x", "y" to the file's column names. Text tables are
-    parsed in chunks of ``CHUNK_ROWS`` rows (memory for tens of millions of spots). Completely
-    blank lines are skipped; the index is the 0-based data row in the file, see
-    ``describe_row``. Gene names are stripped of surrounding spaces.
+    ``columns`` maps the roles "gene", "x", "y" to the file's column names. The table is read
+    in chunks of ``CHUNK_ROWS`` rows, each checked and reduced right away (``SpotCollector``),
+    so memory does not grow with the table's text. Completely blank lines are skipped; the
+    index is the 0-based data row in the file, see ``describe_row``. Gene names are stripped
+    of surrounding spaces.
     """
     where = f"spots file '{path}'"
     fix_columns = f"Set '{COLUMNS_KEY}' (gene, x, y) for this section in config.yaml."
@@ -102,13 +103,16 @@ def read_spots(path: str | Path, columns: Mapping[str, str]) -> pd.DataFrame:
         raise InputError(f"{where}: the same column is given for two roles ({names}). {fix_columns}")
     p = _existing_file(path, where, "spots")
     if spots_format(p) == "parquet":
-        table = _read_parquet(p, names, where)
+        chunks = _parquet_spot_chunks(p, names, where)
     else:
-        table = _read_text(p, spots_format(p), names, where)
-    return _clean_spots(table, names, p, where)
+        chunks = _text_spot_chunks(p, spots_format(p), names, where)
+    collector = SpotCollector(names, p, where)
+    for chunk in chunks:
+        collector.add(chunk)
+    return collector.finish()[0]
 
 
-def _read_parquet(p: Path, names: dict[str, str], where: str) -> pd.DataFrame:
+def _parquet_spot_chunks(p: Path, names: dict[str, str], where: str) -> Iterator[pd.DataFrame]:
     if importlib.util.find_spec("pyarrow") is None:
         raise InputError(
             f"{where}: reading Parquet needs the 'pyarrow' package, which is not installed. "
@@ -122,13 +126,25 @@ def _read_parquet(p: Path, names: dict[str, str], where: str) -> pd.DataFrame:
     except Exception as error:
         raise _unreadable(where, error, "read as Parquet") from error
     _check_columns(present, names, where, sep=None)
-    table = pd.read_parquet(p, columns=list(names.values()))
-    gene = table[names["gene"]]
-    if gene.dtype == object:  # some instruments store gene names as bytes
-        table[names["gene"]] = gene.map(
-            lambda v: v.decode("utf-8", "replace") if isinstance(v, bytes) else v
-        )
-    return table
+    return parquet_chunks(p, where, list(names.values()), CHUNK_ROWS)
+
+
+def parquet_chunks(
+    p: Path, where: str, columns: list[str], chunk_rows: int
+) -> Iterator[pd.DataFrame]:
+    """A Parquet file's ``columns`` in record batches of ``chunk_rows`` rows; index = row."""
+    import pyarrow.parquet as pq
+
+    try:
+        source = pq.ParquetFile(p)
+        offset = 0
+        for batch in source.iter_batches(batch_size=chunk_rows, columns=columns):
+            frame = batch.to_pandas()
+            frame.index = pd.RangeIndex(offset, offset + len(frame))
+            offset += len(frame)
+            yield frame[columns]
+    except (OSError, ValueError, RuntimeError) as error:  # pyarrow's errors derive from these
+        raise _unreadable(where, error, "read as Parquet") from error
 
 
 def _first_line(p: Path, where: str) -> tuple[str, str | None]:
@@ -150,7 +166,10 @@ def _first_line(p: Path, where: str) -> tuple[str, str | None]:
         raise _unreadable(where, error) from error
 
 
-def _read_text(p: Path, kind: str, names: dict[str, str], where: str) -> pd.DataFrame:
+def _text_spot_chunks(
+    p: Path, kind: str, names: dict[str, str], where: str
+) -> Iterator[pd.DataFrame]:
+    """The wanted columns of a text table in chunks of ``CHUNK_ROWS`` rows (index = data row)."""
     first, compression = _first_line(p, where)
     if not first.strip():
         raise InputError(
@@ -168,18 +187,22 @@ def _read_text(p: Path, kind: str, names: dict[str, str], where: str) -> pd.Data
     try:
         header = pd.read_csv(p, nrows=0, **options)
         _check_columns([str(c) for c in header.columns], names, where, sep=sep)
-        # Nothing is turned into NaN, so the checks below see the raw values. All columns are
-        # parsed because with ``usecols`` pandas silently cuts rows that have too many fields;
+        # Nothing is turned into NaN, so the checks see the raw values. All columns are parsed
+        # because with ``usecols`` pandas silently cuts rows that have too many fields;
         # index_col=False tolerates a trailing separator on every line.
         wanted = list(names.values())
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", pd.errors.ParserWarning)
-            with pd.read_csv(
-                p, dtype={names["gene"]: str}, keep_default_na=False, skip_blank_lines=False,
-                index_col=False, chunksize=CHUNK_ROWS, **options,
-            ) as reader:
-                chunks = [chunk[wanted] for chunk in reader]
-        return pd.concat(chunks) if chunks else pd.DataFrame(columns=wanted)
+        with pd.read_csv(
+            p, dtype={names["gene"]: str}, keep_default_na=False, skip_blank_lines=False,
+            index_col=False, chunksize=CHUNK_ROWS, **options,
+        ) as reader:
+            while True:
+                with warnings.catch_warnings():  # not around the yield: the caller's warnings
+                    warnings.simplefilter("ignore", pd.errors.ParserWarning)
+                    try:
+                        chunk = reader.get_chunk()
+                    except StopIteration:
+                        return
+                yield chunk[wanted]
     except pd.errors.ParserError as error:
         raise parse_error(
             where, sep, error, "That row probably has an extra separator (e.g. a gene name with "
@@ -229,10 +252,16 @@ def _check_columns(present: list[str], names: dict[str, str], where: str, sep: s
 
 def _bad_rows(where: str, column: str, path: Path, rows: pd.Index, problem: str, fix: str) -> InputError:
     """"column 'x', line 18 (data row 17): <problem> (3 rows are affected). <fix> those rows.\""""
-    many = len(rows) > 1
+    return _bad_rows_at(where, column, path, int(rows[0]), len(rows), problem, fix)
+
+
+def _bad_rows_at(where: str, column: str, path: Path, first: int, count: int, problem: str,
+                 fix: str) -> InputError:
+    """``_bad_rows`` from the first bad data row and the number of bad rows."""
+    many = count > 1
     return InputError(
-        f"{where}: column {column!r}, {describe_row(path, int(rows[0]))}: {problem}"
-        f"{f' ({len(rows)} rows are affected)' if many else ''}. "
+        f"{where}: column {column!r}, {describe_row(path, first)}: {problem}"
+        f"{f' ({count} rows are affected)' if many else ''}. "
         f"{fix} {'those rows' if many else 'that row'}."
     )
 
@@ -243,40 +272,123 @@ def _blank(col: pd.Series) -> np.ndarray:
     return (col.isna() | (col.astype(str).str.strip() == "")).to_numpy(dtype=bool)
 
 
-def _clean_spots(table: pd.DataFrame, names: dict[str, str], p: Path, where: str) -> pd.DataFrame:
-    """Validate gene names and coordinates; returns the gene/x/y table (index = data row)."""
-    raw = {role: table[names[role]] for role in ROLES}
-    # Blank lines were kept so that row numbers stay file line numbers; now they go.
-    blank_line = _blank(raw["gene"]) & _blank(raw["x"]) & _blank(raw["y"])
-    if blank_line.any():
-        raw = {role: column[~blank_line] for role, column in raw.items()}
-    if len(raw["gene"]) == 0:
-        raise InputError(f"{where}: the table has no data rows (only a header). Is it the right file?")
-    coords = {}
-    for role in ("x", "y"):
-        column = raw[role]
-        values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-        if (bad := ~np.isfinite(values)).any():
-            text = str(column[bad].iloc[0]).strip()
-            if text in ("", "None"):
-                problem = "the value is empty"
-            elif text.lower().lstrip("+-") in ("nan", "na", "inf", "infinity", "null"):
-                problem = f"value {text!r} is not a finite number"
-            else:
-                problem = f"value {text!r} is not a number"
-                problem += " (it has a decimal comma; use a decimal point)" if "," in text else ""
-            raise _bad_rows(where, names[role], p, column.index[bad], problem, "Fix or remove")
-        coords[role] = values
-    gene = raw["gene"].astype(str).str.strip()
-    if (bad := _blank(raw["gene"]) | (gene == "").to_numpy(dtype=bool)).any():
-        raise _bad_rows(
-            where, names["gene"], p, gene.index[bad], "the gene name is empty",
-            "Fill in the gene name or remove",
+def _coordinate_problem(text: str) -> str:
+    """What is wrong with a coordinate that is not a finite number (its text, stripped)."""
+    if text in ("", "None"):
+        return "the value is empty"
+    if text.lower().lstrip("+-") in ("nan", "na", "inf", "infinity", "null"):
+        return f"value {text!r} is not a finite number"
+    problem = f"value {text!r} is not a number"
+    return problem + (" (it has a decimal comma; use a decimal point)" if "," in text else "")
+
+
+def _name_text(uniques: pd.Index) -> pd.Series:
+    """Distinct raw gene values as stripped text (bytes, as some Parquet exports store, decoded)."""
+    if uniques.dtype == object or isinstance(uniques.dtype, pd.CategoricalDtype):
+        uniques = pd.Index(
+            [v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in uniques],
+            dtype=object,
         )
-    return pd.DataFrame(
-        {"gene": gene.to_numpy(dtype=object), "x": coords["x"], "y": coords["y"]},
-        index=pd.Index(gene.index.to_numpy(dtype=np.int64)),
-    ).astype({"gene": str})
+    return pd.Series(uniques, dtype=uniques.dtype).astype(str).str.strip()
+
+
+def _text_column(codes: np.ndarray, names: list[str]) -> Any:
+    """The names ``names[codes]`` as pandas' text (str) array, without a Python str per row."""
+    try:
+        import pyarrow as pa
+    except ImportError:  # pandas' own string storage
+        return pd.array(np.asarray(names, dtype=object)[codes], dtype=str)
+    dictionary = pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(names, pa.large_string()))
+    return pd.array(dictionary.cast(pa.large_string()), dtype=str)
+
+
+class SpotCollector:
+    """A spot table's gene, x and y, checked and reduced chunk by chunk to compact arrays.
+
+    ``add(chunk)`` takes the next rows of the table (index = 0-based data row, file order). It
+    drops blank lines, parses x and y as float64 and turns the gene names (stripped) into codes
+    against a dictionary of the names seen so far, so that each kept spot costs two floats, a
+    code and a row number however long the table's text is. Bad values are counted and the
+    first of each kind is remembered; ``finish()`` reports them as a check of the whole table
+    would (x, then y, then gene; first row and number of rows) or returns the table, with the
+    ``extra`` columns of the kept rows (e.g. CosMx fov) as raw values.
+    """
+
+    def __init__(self, names: Mapping[str, str], p: Path, where: str, extra: Sequence[str] = ()):
+        self.names, self.p, self.where, self.extra = dict(names), p, where, tuple(extra)
+        self.codes: dict[str, int] = {}  # gene name -> code, in order of first appearance
+        self.parts: dict[str, list[Any]] = {k: [] for k in ("gene", "x", "y", "row", *self.extra)}
+        self.problems: dict[str, list[Any]] = {}  # role -> [first row, count, first text]
+        self.rows = 0
+
+    def _note(self, role: str, rows: np.ndarray, text: str = "") -> None:
+        if role not in self.problems:
+            self.problems[role] = [int(rows[0]), 0, text]
+        self.problems[role][1] += len(rows)
+
+    def add(self, chunk: pd.DataFrame) -> None:
+        codes, uniques = pd.factorize(chunk[self.names["gene"]])  # missing values: -1
+        text = _name_text(uniques)
+        empty = np.append((text == "").to_numpy(dtype=bool), True)  # the last: missing values
+        no_gene = empty[codes]
+        if no_gene.any():  # blank lines were kept so that row numbers stay line numbers
+            rows = np.flatnonzero(no_gene)
+            line = np.zeros(len(chunk), dtype=bool)
+            line[rows] = (_blank(chunk[self.names["x"]].iloc[rows])
+                          & _blank(chunk[self.names["y"]].iloc[rows]))
+            if line.any():
+                chunk, codes, no_gene = chunk.loc[~line], codes[~line], no_gene[~line]
+        if not len(chunk):
+            return
+        self.rows += len(chunk)
+        index = chunk.index
+        coords = {}
+        for role in ("x", "y"):
+            column = chunk[self.names[role]]
+            values = pd.to_numeric(column, errors="coerce").to_numpy(np.float64, na_value=np.nan)
+            if (bad := ~np.isfinite(values)).any():
+                self._note(role, index[bad], str(column[bad].iloc[0]).strip())
+            # a view into the chunk's block would keep the chunk's other columns alive
+            coords[role] = values if values.base is None else values.copy()
+        if no_gene.any():
+            self._note("gene", index[no_gene])
+        if self.problems:  # the table will be refused: only the problems are counted on
+            return
+        known = [-1 if blank else self.codes.setdefault(name, len(self.codes))
+                 for name, blank in zip(text, empty)]
+        self.parts["gene"].append(np.asarray(known + [-1], dtype=np.int32)[codes])
+        self.parts["x"].append(coords["x"])
+        self.parts["y"].append(coords["y"])
+        self.parts["row"].append(index)  # a RangeIndex where no line was left out: no array
+        for column in self.extra:
+            self.parts[column].append(chunk[column].copy())
+
+    def finish(self) -> tuple[pd.DataFrame, dict[str, pd.Series]]:
+        """(gene/x/y table, extra columns), both indexed by data row; or the first problem.
+        Called once, after the last chunk."""
+        if self.rows == 0:
+            raise InputError(
+                f"{self.where}: the table has no data rows (only a header). Is it the right file?"
+            )
+        for role in ("x", "y"):
+            if role in self.problems:
+                first, count, text = self.problems[role]
+                raise _bad_rows_at(self.where, self.names[role], self.p, first, count,
+                                   _coordinate_problem(text), "Fix or remove")
+        if "gene" in self.problems:
+            first, count, _ = self.problems["gene"]
+            raise _bad_rows_at(self.where, self.names["gene"], self.p, first, count,
+                               "the gene name is empty", "Fill in the gene name or remove")
+        parts = self.parts  # each column joined in turn, its chunks freed before the next
+        rows = parts.pop("row")
+        index = rows[0].append(rows[1:]).astype(np.int64)  # consecutive ranges stay a range
+        del rows
+        gene = _text_column(np.concatenate(parts.pop("gene")), list(self.codes))
+        x = np.concatenate(parts.pop("x"))
+        y = np.concatenate(parts.pop("y"))
+        spots = pd.DataFrame({"gene": gene, "x": x, "y": y}, index=index, copy=False)
+        extra = {c: pd.concat(parts.pop(c)) for c in self.extra}
+        return spots, extra
 
 
 # ----------------------------------------------------------------------------- checks

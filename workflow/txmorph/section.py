@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -80,6 +81,7 @@ def crop_spots(
     Returns the spots in pixels of the canonical image and how many lay outside the region.
     A spot at continuous position x belongs to source pixel ``floor(x)``, hence to
     downsampled pixel ``floor(x / f)``: dividing keeps it in the block it was averaged into.
+    The input is not modified (the result may share its columns).
     """
     x, y = spots["x"].to_numpy(), spots["y"].to_numpy()
     x0, y0 = 0, 0
@@ -91,9 +93,10 @@ def crop_spots(
         if "y" in region:
             y0, y1 = region["y"]
             inside &= (y >= y0) & (y < y1)
-    kept = spots.loc[inside].copy()
-    kept["x"] = (kept["x"] - x0) / downsample
-    kept["y"] = (kept["y"] - y0) / downsample
+    kept = spots.copy(deep=False) if inside.all() else spots.loc[inside]  # no data copied
+    if (x0, y0, downsample) != (0, 0, 1):  # (v - 0) / 1 == v: nothing to compute
+        kept = kept.assign(x=(kept["x"].to_numpy() - x0) / downsample,
+                           y=(kept["y"].to_numpy() - y0) / downsample)
     return kept, int((~inside).sum())
 
 
@@ -129,3 +132,12 @@ def import_spots(
         "filtered": {**table.filtered, "outside_image": outside, "outside_region": outside_region},
     }
     return spots, summary
+
+
+def write_spots(spots: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Write the canonical spot table (rule import_spots): Parquet columns gene (text), x, y
+    (float64), in the order of ``spots``, without its index. The columns are written as they
+    are, not copied first."""
+    frame = pd.DataFrame({"gene": spots["gene"].astype(str), "x": spots["x"], "y": spots["y"]},
+                         copy=False)
+    frame.to_parquet(path, index=False)

@@ -24,6 +24,7 @@ from txmorph.inputs import (
     _blank,
     _first_line,
     _unreadable,
+    parquet_chunks,
     parse_error,
     spots_format,
 )
@@ -75,18 +76,7 @@ def read_chunks(
     numbers); the caller drops them.
     """
     if spots_format(p) == "parquet":
-        import pyarrow.parquet as pq
-
-        try:
-            source = pq.ParquetFile(p)
-            offset = 0
-            for batch in source.iter_batches(batch_size=chunk_rows, columns=columns):
-                frame = batch.to_pandas()
-                frame.index = pd.RangeIndex(offset, offset + len(frame))
-                offset += len(frame)
-                yield frame[columns]
-        except (OSError, ValueError, RuntimeError) as error:  # pyarrow's errors derive from these
-            raise _unreadable(where, error, "read as Parquet") from error
+        yield from parquet_chunks(p, where, columns, chunk_rows)
         return
     options = text_options(p, where)
     try:

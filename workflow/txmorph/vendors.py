@@ -19,8 +19,9 @@ pixel coordinates (cosmx, table in px) are multiplied by ``image_scale``; see
 ``txmorph.coordinates``.
 
 Vendor tables are read column-selectively and in chunks of ``CHUNK_ROWS`` rows
-(``txmorph.tables``); rows that are dropped are discarded chunk by chunk, so tens of millions
-of transcripts fit in memory. The index of the result is the 0-based data row in the file (see
+(``txmorph.tables``); rows that are dropped are discarded chunk by chunk and the kept ones are
+reduced right away to compact arrays (``inputs.SpotCollector``), so tens of millions of
+transcripts fit in memory. The index of the result is the 0-based data row in the file (see
 ``inputs.describe_row``), so later checks can still name the line.
 """
 
@@ -47,7 +48,7 @@ from txmorph.coordinates import (
     um_to_pixels,
 )
 from txmorph.errors import InputError
-from txmorph.inputs import _clean_spots, _existing_file, read_spots, spots_format
+from txmorph.inputs import SpotCollector, _existing_file, read_spots, spots_format
 from txmorph.tables import (
     drop_blank_rows,
     flag_column,
@@ -284,11 +285,15 @@ def _has_prefix(gene: pd.Series, prefixes: Sequence[str]) -> np.ndarray:
 
 
 def _collect(
-    p: Path, where: str, layout: _Layout, columns: list[str], drop, filtered: dict[str, int],
-) -> pd.DataFrame:
-    """Read ``columns`` chunk by chunk; returns the rows that none of ``drop(chunk)``'s
-    {reason: mask} drops, counting the dropped ones into ``filtered``."""
-    kept, total = [], 0
+    p: Path, where: str, layout: _Layout, columns: list[str], names: dict[str, str], drop,
+    filtered: dict[str, int], extra: Sequence[str] = (),
+) -> tuple[pd.DataFrame, dict[str, pd.Series]]:
+    """Read ``columns`` chunk by chunk; returns the gene/x/y table (``names``: role -> column)
+    of the rows that none of ``drop(chunk)``'s {reason: mask} drops, counting the dropped ones
+    into ``filtered``, and the ``extra`` columns of those rows. Each chunk is reduced to compact
+    arrays right away (``inputs.SpotCollector``), so memory does not grow with the table's text.
+    """
+    kept, total = SpotCollector(names, p, where, extra), 0
     for chunk in read_chunks(p, where, columns, [layout.gene], CHUNK_ROWS):
         chunk = drop_blank_rows(chunk)
         if chunk.empty:
@@ -300,7 +305,7 @@ def _collect(
             mask = mask & ~dropped  # each spot counted once, under its first reason
             filtered[reason] += int(mask.sum())
             dropped |= mask
-        kept.append(chunk.loc[~dropped])
+        kept.add(chunk.loc[~dropped] if dropped.any() else chunk)
     if total == 0:
         raise InputError(
             f"{where}: the table has no data rows (only a header). Is it the right file?"
@@ -311,7 +316,7 @@ def _collect(
             f"{where}: all {total} transcripts were dropped ({reasons}); none is left to use. "
             "Is it the right file? For Xenium, check 'min_qv'."
         )
-    return pd.concat(kept)
+    return kept.finish()
 
 
 def _describe_filtered(filtered: Mapping[str, int]) -> str:
@@ -372,8 +377,8 @@ def _read_merscope(p: Path, opts: _Options, where: str) -> SpotTable:
 def _micrometre_table(p: Path, opts: _Options, where: str, layout: _Layout, columns: list[str],
                       drop: Any, filtered: dict[str, int], note: str = "") -> SpotTable:
     """Collect, check and convert a vendor table in micrometres (Xenium, MERSCOPE)."""
-    table = _collect(p, where, layout, columns, drop, filtered)
-    spots = _clean_spots(table, {"gene": layout.gene, "x": layout.x, "y": layout.y}, p, where)
+    names = {"gene": layout.gene, "x": layout.x, "y": layout.y}
+    spots, _ = _collect(p, where, layout, columns, names, drop, filtered)
     spots, how = um_to_pixels(spots, opts.coords, where)
     return SpotTable(spots, filtered, (
         f"{opts.format} {where}: {len(spots)} transcripts kept, dropped "
@@ -408,14 +413,14 @@ def _read_cosmx(p: Path, opts: _Options, where: str) -> SpotTable:
     def drop(chunk: pd.DataFrame) -> dict[str, np.ndarray]:
         return {NEGATIVE: _has_prefix(chunk[layout.gene], layout.controls)}
 
-    table = _collect(p, where, layout, columns, drop, filtered)
-    spots = _clean_spots(table, {"gene": layout.gene, "x": x, "y": y}, p, where)
+    spots, extra = _collect(p, where, layout, columns, {"gene": layout.gene, "x": x, "y": y},
+                            drop, filtered, extra=[] if has_global else ["fov"])
     if has_global:
         placed = "x_global_px/y_global_px"
         placed += " (fov_positions not needed, ignored)" if opts.fov_positions is not None else ""
     else:
         spots, placed = place_fovs(
-            spots, table.loc[spots.index, "fov"], p, opts.fov_positions, opts.coords, where
+            spots, extra["fov"], p, opts.fov_positions, opts.coords, where
         )
     spots, how = scale_pixels(spots, opts.coords, where, "CosMx coordinates")
     return SpotTable(spots, filtered, (
