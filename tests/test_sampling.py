@@ -3,76 +3,112 @@ import pandas as pd
 import pytest
 
 from txmorph.errors import InputError
-from txmorph.sampling import class_names, extract_patches, sample_centres
+from txmorph.sampling import (
+    AREA_PER_CANDIDATE_UM2,
+    choose_classes,
+    class_names,
+    extract_patches,
+    sample_centres,
+)
+
+NAMES = class_names(["A", "B"])
 
 
-def _section(seed=0, shape=(120, 160)):
+def _section(seed=0, shape=(120, 160), n_b=70):
+    """A section: tissue in [20:100, 20:140], class A's region top left, B's bottom right,
+    reference labels as the truth rule would give them, and the spots of A, B and C."""
     rng = np.random.default_rng(seed)
-    mask = np.zeros(shape, dtype=bool)
-    mask[20:100, 20:140] = True
-    rows = []
+    reference = np.zeros(shape, dtype=np.uint8)
+    reference[20:100, 20:140] = 1
+    reference[25:50, 25:60] = 2
+    reference[70:95, 100:135] = 3
+    spots = {}
     for gene, (r0, r1, c0, c1), n in [
         ("A", (25, 50, 25, 60), 80),
-        ("B", (70, 95, 100, 135), 70),
+        ("B", (70, 95, 100, 135), n_b),
         ("C", (20, 100, 20, 140), 300),
     ]:
-        rows.append(pd.DataFrame({
-            "gene": gene, "y": rng.uniform(r0, r1, n), "x": rng.uniform(c0, c1, n)}))
-    return pd.concat(rows, ignore_index=True), mask
+        spots[gene] = np.column_stack([rng.uniform(c0, c1, n), rng.uniform(r0, r1, n)])
+    return reference, {"A": spots["A"], "B": spots["B"]}, spots["C"]
 
 
-def test_classes_balanced_and_in_the_right_places():
-    spots, mask = _section()
-    sampled = sample_centres(spots, mask, ["A", "B"], per_class=30, exclusion_radius_px=8,
-                             rng=np.random.default_rng(1))
-    counts = np.bincount(sampled.labels, minlength=4)
-    assert counts.tolist() == [30, 30, 30, 30]
-    names = class_names(["A", "B"])
+PIXEL_UM = 2.0  # so that each class region holds more than 30 cell-sized candidates
+
+
+def _sample(mode="spots", per_class=30, seed=1, **kwargs):
+    reference, class_spots, other = _section(**kwargs)
+    return reference, sample_centres(reference, class_spots, other, per_class=per_class,
+                                     pixel_size_um=PIXEL_UM, rng=np.random.default_rng(seed),
+                                     mode=mode)
+
+
+@pytest.mark.parametrize("mode", ["spots", "regions"])
+def test_centres_lie_in_their_class_places(mode):
+    reference, sampled = _sample(mode)
+    assert np.bincount(sampled.labels, minlength=4).tolist() == [30, 30, 30, 30]
     rows, cols = sampled.centres.T
-    background = sampled.labels == names.index("background")
-    assert not mask[rows[background], cols[background]].any()
-    assert mask[rows[~background], cols[~background]].all()
-    # General tissue keeps its distance from every gene A/B spot.
-    ab = spots[spots.gene.isin(["A", "B"])][["y", "x"]].to_numpy()
-    tissue = sampled.centres[sampled.labels == names.index("tissue")]
-    distances = np.sqrt(((tissue[:, None, :] - np.floor(ab)[None]) ** 2).sum(-1)).min(1)
-    assert distances.min() > 8
-    # Gene centres sit on that gene's spots.
-    gene_a = sampled.centres[sampled.labels == names.index("A")]
-    assert (gene_a[:, 0] < 50).all() and (gene_a[:, 1] < 60).all()
+    at = reference[rows, cols]
+    for label, name in enumerate(NAMES):
+        mine = at[sampled.labels == label]
+        if name in ("background", "tissue") or mode == "regions":
+            assert (mine == label).all(), name  # inside its own reference region
+        else:
+            assert (mine >= 1).all(), name  # a gene's spots anywhere in the tissue
 
 
-def test_balance_follows_the_rarest_class_and_cap():
-    spots, mask = _section()
-    sampled = sample_centres(spots, mask, ["A", "B"], per_class=1000, exclusion_radius_px=8,
-                             rng=np.random.default_rng(1))
+def test_general_tissue_exists_at_real_spot_densities():
+    # Dense spots of the chosen genes everywhere (the case where a distance rule found no
+    # tissue at all): general tissue is what lies outside the class regions.
+    reference, class_spots, other = _section()
+    rng = np.random.default_rng(5)
+    everywhere = np.column_stack([rng.uniform(20, 140, 5000), rng.uniform(20, 100, 5000)])
+    class_spots["A"] = np.concatenate([class_spots["A"], everywhere])
+    sampled = sample_centres(reference, class_spots, other, per_class=30, pixel_size_um=1.0,
+                             rng=np.random.default_rng(0))
+    assert (sampled.labels == NAMES.index("tissue")).sum() == 30
+
+
+def test_each_class_keeps_its_own_count_no_starvation():
+    reference, sampled = _sample(per_class=1000, n_b=12)
     counts = np.bincount(sampled.labels, minlength=4)
-    assert len(set(counts.tolist())) == 1
-    assert counts[0] == min(sampled.available.values()) == 70
+    assert counts[NAMES.index("B")] == 12
+    assert counts[NAMES.index("A")] == 80  # not cut down to the rarest class
+    # Areas count one candidate per AREA_PER_CANDIDATE_UM2.
+    background_area = int((reference == 0).sum())
+    expected = int(background_area * PIXEL_UM**2 / AREA_PER_CANDIDATE_UM2)
+    assert sampled.available["background"] == expected
+    assert counts[0] == sampled.available["background"]
 
 
 def test_sampling_is_reproducible_and_seed_dependent():
-    spots, mask = _section()
-    run = lambda seed: sample_centres(spots, mask, ["A", "B"], 25, 8, np.random.default_rng(seed))
-    first, again, other = run(3), run(3), run(4)
+    _, first = _sample(seed=3)
+    _, again = _sample(seed=3)
+    _, other = _sample(seed=4)
     assert np.array_equal(first.centres, again.centres)
     assert np.array_equal(first.labels, again.labels)
     assert not np.array_equal(first.centres, other.centres)
 
 
 def test_tissue_is_topped_up_with_pixels_when_other_genes_are_rare():
-    spots, mask = _section()
-    spots = spots[spots.gene != "C"]
-    sampled = sample_centres(spots, mask, ["A", "B"], 30, 8, np.random.default_rng(0))
-    assert np.bincount(sampled.labels).tolist() == [30, 30, 30, 30]
+    reference, class_spots, other = _section()
+    sampled = sample_centres(reference, class_spots, other[:3], per_class=30,
+                             pixel_size_um=1.0, rng=np.random.default_rng(0))
+    assert (sampled.labels == NAMES.index("tissue")).sum() == 30
 
 
-def test_too_few_candidates_is_a_clear_error():
-    spots, mask = _section()
-    spots = pd.concat([spots[spots.gene != "B"], spots[spots.gene == "B"].head(3)])
+def test_class_set_drops_missing_background_and_refuses_missing_genes():
+    full = {"background": 500, "tissue": 900, "A": 80, "B": 70}
+    kept, dropped = choose_classes([full], NAMES, min_per_class=50)
+    assert kept == NAMES and dropped == {}
+    inside_tissue = dict(full, background=0)
+    kept, dropped = choose_classes([inside_tissue, inside_tissue], NAMES, 50, ["s1", "s2"])
+    assert kept == ["tissue", "A", "B"]
+    assert "tissue throughout" in dropped["background"] and "s1: 0" in dropped["background"]
+    # Counts add up over sections.
+    kept, _ = choose_classes([dict(full, B=30), dict(full, B=30)], NAMES, 50)
+    assert "B" in kept
     with pytest.raises(InputError, match="class 'B' has only 3 candidate"):
-        sample_centres(spots, mask, ["A", "B"], 30, 8, np.random.default_rng(0),
-                       min_per_class=10, source="train")
+        choose_classes([dict(full, B=3)], NAMES, 50, ["train"])
 
 
 @pytest.mark.parametrize("patch_size", [8, 9, 32])

@@ -152,3 +152,39 @@ def test_2048_uint16_at_fine_and_coarse_pixels() -> None:
     for pixel_size in (0.5, 2.0):  # fine (downsampled) and coarse (no downsampling) images
         mask = tissue_mask(image, pixel_size_um=pixel_size)
         assert mask[1000, 1000] and not mask[100, 100]
+
+
+def _cells(rng, n, box):
+    """``n`` spots in clusters of ~20 (cells of ~5 µm radius) uniformly inside ``box``."""
+    x0, x1, y0, y1 = box
+    centres = np.column_stack([rng.uniform(x0, x1, n // 20), rng.uniform(y0, y1, n // 20)])
+    return np.repeat(centres, 20, axis=0) + rng.normal(0, 5, (len(centres) * 20, 2))
+
+
+def test_tissue_from_spots_crop_inside_tissue_is_all_tissue() -> None:
+    rng = np.random.default_rng(0)
+    spots = _cells(rng, 20000, (0, 400, 0, 300))
+    # A nucleus-poor patch (few transcripts, not none) stays tissue.
+    sparse = (spots[:, 0] > 100) & (spots[:, 0] < 160) & (spots[:, 1] > 100) & (spots[:, 1] < 160)
+    spots = spots[~sparse | (rng.random(len(spots)) < 0.15)]
+    mask = tissue.tissue_from_spots(spots, (300, 400), pixel_size_um=1.0)
+    assert mask.all()
+
+
+def test_tissue_from_spots_finds_glass_whatever_the_spot_density() -> None:
+    rng = np.random.default_rng(1)
+    for n in (3000, 60000):  # a small panel and a large one: the threshold is relative
+        spots = _cells(rng, n, (0, 250, 0, 300))  # tissue: x < 250; glass to the right
+        mask = tissue.tissue_from_spots(spots, (300, 500), pixel_size_um=1.0,
+                                        min_area_um2=2000.0)
+        assert mask[:, :230].mean() > 0.97 and not mask[:, 300:].any()
+
+
+def test_tissue_from_spots_without_spots_and_bad_settings() -> None:
+    assert not tissue.tissue_from_spots(np.empty((0, 2)), (50, 60), 1.0).any()
+    outside = np.array([[-5.0, 3.0], [700.0, 2.0]])
+    assert not tissue.tissue_from_spots(outside, (50, 60), 1.0).any()
+    with pytest.raises(InputError, match="spot_sigma_um"):
+        tissue.tissue_from_spots(np.zeros((3, 2)), (50, 60), 1.0, spot_sigma_um=0)
+    with pytest.raises(InputError, match="min_relative_density"):
+        tissue.tissue_from_spots(np.zeros((3, 2)), (50, 60), 1.0, min_relative_density=1.5)

@@ -24,8 +24,14 @@ if PACKAGE_DIR.resolve().is_relative_to(Path.cwd().resolve()):
 
 SECTIONS = list(config["sections"])
 PATCH_SIZES = sorted(config["patches"]["sizes"])
-GENES = list(config["genes"])
-CLASSES = ["background", "tissue", *GENES]
+# Gene classes: {class name: its genes}. A plain list of genes is one class per gene.
+GROUPS = (
+    {name: list(genes) for name, genes in config["genes"].items()}
+    if isinstance(config["genes"], dict) else {gene: [gene] for gene in config["genes"]}
+)
+# Every gene named in `genes` (the import checks that each is in the spot tables).
+GENES = [gene for genes in GROUPS.values() for gene in genes]
+CLASSES = ["background", "tissue", *GROUPS]
 MODELS = [f"size{size}" for size in PATCH_SIZES] + ["ensemble"]
 
 
@@ -51,6 +57,12 @@ def check_config():
                 f"patches.sizes: {size} is not a multiple of patches.network_input "
                 f"({network_input}); patches are average-pooled by an integer factor"
             )
+    repeated = sorted({gene for gene in GENES if GENES.count(gene) > 1})
+    if repeated:
+        problems.append(
+            f"genes: {', '.join(repeated)} belong to more than one class; each gene may mark "
+            "one class only"
+        )
     for key in config["training"]["per_size"]:
         if str(key) not in {str(size) for size in PATCH_SIZES}:
             problems.append(
@@ -268,6 +280,13 @@ def final_outputs():
         f"results/report/probmaps/{name}/{model}.png" for name in TEST_SECTIONS for model in MODELS
     ]
     return outputs
+
+
+def tissue_spots_input(name):
+    """The spots the tissue mask is made from: none where it comes from DAPI alone."""
+    if config["tissue_mask"]["source"] == "dapi" or not section_config(name).get("spots"):
+        return []
+    return f"results/sections/{name}/spots.parquet"
 
 
 def check_settings():

@@ -1,4 +1,5 @@
-# Reference regions from each test section's own spots, Dice scores and the summary report.
+# Reference regions from each section's own spots (test sections: to score the models;
+# training sections: where patch centres are drawn), Dice scores and the summary report.
 
 
 rule truth:
@@ -12,6 +13,7 @@ rule truth:
     params:
         section=lambda wildcards: section_params(wildcards.section),
         genes=GENES,
+        groups=GROUPS,
         sigma_um=config["truth"]["sigma_um"],
         rule=config["truth"]["rule"],
         enrichment=config["truth"]["enrichment"],
@@ -31,6 +33,7 @@ rule dice:
     input:
         truth="results/truth/{section}.tif",
         checks="results/sections/{section}/checks.json",
+        classes="results/patches/classes.json",
         probmaps=expand(
             "results/probmaps/{{section}}/{model}.h5",
             model=MODELS,
@@ -57,6 +60,7 @@ rule summary:
     input:
         dice=expand("results/report/dice/{section}.csv", section=TEST_SECTIONS),
         checks=checks_of(SECTIONS),
+        classes="results/patches/classes.json",
         images=expand("results/sections/{section}/image.tif", section=TEST_SECTIONS),
         truths=expand("results/truth/{section}.tif", section=TEST_SECTIONS),
         probmaps=expand(

@@ -56,11 +56,16 @@ rule import_spots:
 rule tissue_mask:
     input:
         image="results/sections/{section}/image.tif",
+        spots=lambda wildcards: tissue_spots_input(wildcards.section),
         code=script_code("tissue_mask.py"),
     output:
-        "results/masks/{section}.tif",
+        mask="results/masks/{section}.tif",
+        dapi="results/masks/{section}.dapi.tif",
     params:
         section=lambda wildcards: section_params(wildcards.section),
+        source=config["tissue_mask"]["source"],
+        spot_sigma_um=config["tissue_mask"]["spot_sigma_um"],
+        min_relative_density=config["tissue_mask"]["min_relative_density"],
         smoothing_um=config["tissue_mask"]["smoothing_um"],
         min_area_um2=config["tissue_mask"]["min_area_um2"],
     log:
@@ -79,7 +84,8 @@ rule check_section:
     # Do image, tissue and spots belong together? Errors stop the run before heavy work;
     # warnings and not-evaluable classes go to the log, the JSON and the report.
     input:
-        mask="results/masks/{section}.tif",
+        # The DAPI mask: independent of the spots, so it can reveal spots at the wrong scale.
+        mask="results/masks/{section}.dapi.tif",
         spots="results/sections/{section}/spots.parquet",
         spots_summary="results/sections/{section}/spots.json",
         code=script_code("check_section.py"),
@@ -88,7 +94,7 @@ rule check_section:
     params:
         section=lambda wildcards: section_params(wildcards.section),
         role=lambda wildcards: section_config(wildcards.section)["role"],
-        genes=GENES,
+        groups=GROUPS,
         patch_sizes=PATCH_SIZES,
         sigma_um=config["truth"]["sigma_um"],
         settings=lambda wildcards: check_settings(),

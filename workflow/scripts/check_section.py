@@ -21,6 +21,9 @@ def main(smk, log):
     params = smk.params
     mask = tifffile.imread(smk.input.mask).astype(bool)
     spots = pd.read_parquet(smk.input.spots, columns=["gene", "x", "y"])
+    # Checks are per class: a marker set's spots count together ("" = no chosen gene).
+    gene_class = {gene: name for name, genes in params.groups.items() for gene in genes}
+    spots["gene"] = spots["gene"].astype(str).map(gene_class).fillna("")
     summary = json.loads(Path(smk.input.spots_summary).read_text())
     filtered = summary.get("filtered", {})
     off_image = int(filtered.get("outside_image", 0))
@@ -29,7 +32,7 @@ def main(smk, log):
         role=params.role,
         tissue_mask=mask,
         spots=spots,
-        genes=params.genes,
+        genes=list(params.groups),
         pixel_size_um=params.section["pixel_size_um"],
         patch_sizes=params.patch_sizes,
         sigma_um=params.sigma_um,

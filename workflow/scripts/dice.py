@@ -3,11 +3,12 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import tifffile
 
 from txmorph.mapsio import read_probability_map
-from txmorph.metrics import sample_labels_on_grid, score_labels
+from txmorph.metrics import relabel, sample_labels_on_grid, score_labels
 from txmorph.outputs import atomic_path
 from txmorph.scripting import run_rule
 
@@ -17,15 +18,24 @@ def main(smk, log):
     classes = list(smk.params.classes)
     section = smk.wildcards.section
     checks = json.loads(Path(smk.input.checks).read_text())
-    # Classes the input checks found not evaluable (a test gene too sparse for a region).
+    learned = json.loads(Path(smk.input.classes).read_text())
+    # Classes the input checks found not evaluable (a test gene too sparse for a region), and
+    # classes the models never learned (the training sections hold none): their reference
+    # pixels are left out, since no model could have named them.
     not_evaluable = {f["gene"]: f["message"] for f in checks["findings"]
                      if f["severity"] == "not_evaluable" and f["gene"]}
+    unlearned = [name for name in classes if name not in learned["classes"]]
+    for name in unlearned:
+        not_evaluable[name] = f"not learned: {learned['dropped'].get(name, 'no training data')}"
+    unlearned_labels = [classes.index(name) for name in unlearned]
     tables = []
     for model, path in zip(smk.params.models, smk.input.probmaps):
         prob_map = read_probability_map(path)
-        predicted = prob_map.probabilities.argmax(axis=0)
+        predicted = relabel(prob_map.probabilities.argmax(axis=0), prob_map.classes, classes)
         reference = sample_labels_on_grid(truth, prob_map.stride, predicted.shape)
-        table = score_labels(section, model, predicted, reference, classes, not_evaluable)
+        scored = ~np.isin(reference, unlearned_labels)
+        table = score_labels(section, model, predicted[scored], reference[scored], classes,
+                             not_evaluable)
         log.info("%s: %s", model, dict(zip(table["class"], table["dice"].round(3))))
         tables.append(table)
     for row in tables[0].itertuples(index=False):

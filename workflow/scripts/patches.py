@@ -1,48 +1,38 @@
-"""Rule patches: class-balanced patches of one size from every training section."""
+"""Rule patches: the training patches of one size, cut at the centres of rule centres."""
+
+import json
+from pathlib import Path
 
 import numpy as np
-import tifffile
+import pandas as pd
 
+from txmorph.images import read_image
 from txmorph.intensity import intensity_range
 from txmorph.patchdata import PatchSet, concatenate, write_patch_set
-from txmorph.sampling import class_names, extract_patches, sample_centres
+from txmorph.sampling import extract_patches
 from txmorph.scripting import run_rule
-from txmorph.section import load_section
 
 
 def main(smk, log):
     size = smk.params.size
-    genes = smk.params.genes
+    centres = pd.read_parquet(smk.input.centres)
+    classes = json.loads(Path(smk.input.classes).read_text())["classes"]
     parts = []
     for index, params in enumerate(smk.params.sections):
-        section = load_section(smk.input.images[index], smk.input.spots[index], params, genes)
-        mask = tifffile.imread(smk.input.masks[index]).astype(bool)
-        # The seed does not depend on the patch size: every size sees the same centres.
-        rng = np.random.default_rng([smk.params.seed, index])
-        sampled = sample_centres(
-            section.spots,
-            mask,
-            genes,
-            per_class=smk.params.per_class,
-            exclusion_radius_px=smk.params.tissue_exclusion_um / section.pixel_size_um,
-            rng=rng,
-            min_per_class=smk.params.min_per_class,
-            source=f"training section '{section.name}'",
-        )
-        log.info(
-            "section %s: candidates per class %s; %d patches of %d px",
-            section.name, sampled.available, len(sampled.labels), size,
-        )
+        image = read_image(smk.input.images[index])
+        mine = centres[centres["section"] == index]
+        points = mine[["row", "col"]].to_numpy(np.int64)
+        log.info("section %s: %d patches of %d px", params["name"], len(points), size)
         parts.append(
             PatchSet(
-                images=extract_patches(section.image, sampled.centres, size),
-                labels=sampled.labels,
-                centres=sampled.centres,
-                section=np.zeros(len(sampled.labels), dtype=np.int64),
-                classes=class_names(genes),
-                sections=[section.name],
-                section_intensity=np.array([intensity_range(section.image)]),
-                pixel_size=np.array([section.pixel_size_um]),
+                images=extract_patches(image, points, size),
+                labels=mine["label"].to_numpy(np.int64),
+                centres=points,
+                section=np.zeros(len(points), dtype=np.int64),
+                classes=list(classes),
+                sections=[params["name"]],
+                section_intensity=np.array([intensity_range(image)]),
+                pixel_size=np.array([params["pixel_size_um"]]),
                 patch_size=size,
                 config={key: value for key, value in smk.params.items()},
             )

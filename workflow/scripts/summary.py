@@ -10,10 +10,20 @@ from txmorph.figures import (checks_markdown, dice_markdown, not_evaluable_markd
                               summary_figure)
 from txmorph.images import read_image
 from txmorph.mapsio import read_probability_map
+from txmorph.metrics import relabel
 from txmorph.outputs import atomic_path
 from txmorph.scripting import run_rule
 
 REFERENCE_DICE = 0.51  # mean Dice of Andersson et al., ISBI 2020
+
+
+def learned_lines(learned):
+    """What the models learned: the class set, how labels were placed, what was left out."""
+    lines = [f"Models learned {', '.join(learned['classes'])} (patch centres: "
+             f"`patches.labels: {learned['labels']}`; per class "
+             f"{learned['centres_per_class']})."]
+    lines += [f"- `{name}` left out: {reason}" for name, reason in learned["dropped"].items()]
+    return lines + [""]
 
 
 def main(smk, log):
@@ -33,6 +43,7 @@ def main(smk, log):
         "classes are left out of the mean, and a section without an evaluable gene class has "
         "no mean.",
         "",
+        *learned_lines(json.loads(Path(smk.input.classes).read_text())),
         "## Input checks",
         "",
         checks_markdown([json.loads(Path(path).read_text()) for path in smk.input.checks]),
@@ -46,7 +57,8 @@ def main(smk, log):
             path = next(p for p in smk.input.probmaps if Path(p).parent.name == section
                         and Path(p).stem == model)
             prob_map = read_probability_map(path)
-            predictions[model] = prob_map.probabilities.argmax(axis=0)
+            predictions[model] = relabel(prob_map.probabilities.argmax(axis=0),
+                                         prob_map.classes, smk.params.classes)
         figure = Path(smk.output.figures[index])
         summary_figure(image, truth, predictions, list(smk.params.classes), figure)
         section_table = table[table["section"] == section]

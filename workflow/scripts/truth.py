@@ -8,7 +8,7 @@ import tifffile
 
 from txmorph.outputs import write_label_tiff
 from txmorph.scripting import run_rule
-from txmorph.section import load_spots, spots_by_gene
+from txmorph.section import load_spots, spots_by_class
 from txmorph.truth import truth_labels
 
 
@@ -17,12 +17,12 @@ def main(smk, log):
     mask = tifffile.imread(smk.input.mask).astype(bool)
     spots, _ = load_spots(smk.input.spots, params, mask.shape, smk.params.genes)
     sigma_px = smk.params.sigma_um / params["pixel_size_um"]
-    by_gene = spots_by_gene(spots, smk.params.genes)
+    by_gene = spots_by_class(spots, smk.params.groups)
     # A gene too sparse for the reference rule (checks.json) gets no region: it is reported
     # as not evaluable rather than scored against a region drawn around a handful of spots.
     checks = json.loads(Path(smk.input.checks).read_text())
-    for gene in set(by_gene) - set(checks["evaluable_genes"]):
-        log.warning("%s: no reference region (not evaluable, see the section's checks)", gene)
+    for gene in [name for name in by_gene if name not in checks["evaluable_genes"]]:
+        log.warning("%s: no reference region (too sparse, see the section's checks)", gene)
         by_gene[gene] = np.empty((0, 2))
     labels = truth_labels(
         mask, by_gene, sigma_px,
@@ -30,7 +30,7 @@ def main(smk, log):
     )
     fractions = {
         name: round(float((labels == index).mean()), 4)
-        for index, name in enumerate(["background", "tissue", *smk.params.genes])
+        for index, name in enumerate(["background", "tissue", *smk.params.groups])
     }
     log.info("reference regions (sigma %.1f px, rule %s): area fractions %s",
              sigma_px, smk.params.rule, fractions)

@@ -183,3 +183,17 @@ def score_labels(
     cm = confusion_matrix(predicted, reference, len(classes))
     return dice_table(section, model, classes, dice_from_confusion(cm), cm.sum(axis=1),
                       not_evaluable)
+
+
+def relabel(predicted: np.ndarray, model_classes: Sequence[str], classes: Sequence[str]) -> np.ndarray:
+    """Arg-max indices into ``model_classes`` -> indices into the full ``classes`` (uint8).
+
+    A model learns only the classes its training sections hold (e.g. no background in a crop
+    inside tissue); its outputs are mapped by name onto the class list of the reference.
+    """
+    unknown = [name for name in model_classes if name not in classes]
+    if unknown:
+        raise ValueError(f"model classes {unknown} are not among {list(classes)}")
+    lookup = np.array([list(classes).index(name) for name in model_classes], dtype=np.uint8)
+    return lookup[np.asarray(predicted)]
+

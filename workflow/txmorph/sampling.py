@@ -1,41 +1,49 @@
-"""Where training patches are cut: class-balanced, reproducible patch centres.
+"""Where training patches are cut: reproducible patch centres per class, and the class set.
 
-Labels come from the transcriptome alone. For each class we collect candidate centres and
-draw the same number from each:
+Labels come from the transcriptome alone, through the training section's own reference
+regions (``txmorph.truth``, the rule that scores test sections): label 0 background (no
+tissue), 1 general tissue (tissue outside every class region), 2 + k class k. Two ways to
+place centres (``patches.labels``):
 
-- gene classes: the pixel position of every spot of that gene inside the tissue mask;
-- ``tissue`` (general tissue): tissue-mask positions *away* from gene expression, i.e. the
-  positions of spots of all *other* genes that lie inside the tissue mask and farther than
-  ``exclusion_radius_px`` from every spot of the chosen genes. Using other genes' spots
-  (rather than random pixels) centres tissue patches on cells exactly as gene patches are,
-  so a model cannot tell the classes apart by "patch centred on a cell or not". If a table
-  has too few other-gene spots, random tissue pixels obeying the same distance rule are
-  added;
-- ``background``: random pixels outside the tissue mask.
+- ``spots`` (the paper's): a gene class's centres are the pixels of its genes' spots inside the
+  tissue; general tissue's are the spots of the *other* genes that lie outside every class
+  region (so that tissue patches are centred on cells just as gene patches are), topped up
+  with random general-tissue pixels; background's are random pixels outside the tissue.
+- ``regions``: random pixels inside each class's reference region (background and general
+  tissue included): the label says what the neighbourhood expresses, not what one spot is.
 
-Each class contributes ``min(per_class, smallest class's candidate count)`` centres drawn
-without replacement, so classes are balanced exactly. Centres are never out of bounds:
-patches that reach past the image border are completed by reflection (see
-``extract_patches``), the same rule the probability maps use.
+General tissue is thus defined by density (outside the regions where the chosen genes are
+enriched), which exists at any spot density, rather than by a distance to every single spot.
+
+Each class keeps up to ``per_class`` centres per section: a rare class does not starve the
+others (training balances the classes). An area counts one candidate per
+``AREA_PER_CANDIDATE_UM2`` (about a cell): more centres than cells would only repeat patches.
+A class with fewer than ``min_per_class`` candidates over all training sections is left out
+of the models when it is background or general tissue (a crop inside tissue has no
+background), with the reason logged and reported; a gene class is an error. Centres are never
+out of bounds: patches reaching past the image border are completed by reflection
+(``extract_patches``), the rule the probability maps use.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import ndimage
 
 from txmorph.errors import InputError
 
 BACKGROUND = "background"
 TISSUE = "tissue"
+LABEL_MODES = ("spots", "regions")
+#: Area that counts as one candidate centre (about one cell).
+AREA_PER_CANDIDATE_UM2 = 100.0
 
 
 def class_names(genes: Sequence[str]) -> list[str]:
-    """The ordered class names: background, tissue, then one class per gene."""
+    """The ordered class names: background, tissue, then one class per gene (or marker set)."""
     return [BACKGROUND, TISSUE, *genes]
 
 
@@ -44,31 +52,24 @@ class PatchCentres:
     """Sampled patch centres (row, col) with their class labels."""
 
     centres: np.ndarray  # (N, 2) int64, (row, col)
-    labels: np.ndarray  # (N,) int64, index into class_names(genes)
-    available: dict[str, int]  # candidate count per class before balancing
+    labels: np.ndarray  # (N,) int64, index into the class list
+    available: dict[str, int]  # candidate count per class
 
 
-def spot_pixels(spots: pd.DataFrame, shape: tuple[int, int]) -> np.ndarray:
-    """(row, col) pixel of each spot, clipped into the image (int64, (N, 2))."""
-    rows = np.clip(np.floor(spots["y"].to_numpy(np.float64)), 0, shape[0] - 1)
-    cols = np.clip(np.floor(spots["x"].to_numpy(np.float64)), 0, shape[1] - 1)
+def spot_pixels(spots: pd.DataFrame | np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """(row, col) pixel of each spot ((x, y) array or a frame with x, y), clipped (int64)."""
+    if isinstance(spots, pd.DataFrame):
+        x, y = spots["x"].to_numpy(np.float64), spots["y"].to_numpy(np.float64)
+    else:
+        xy = np.asarray(spots, dtype=np.float64).reshape(-1, 2)
+        x, y = xy[:, 0], xy[:, 1]
+    rows = np.clip(np.floor(y), 0, shape[0] - 1)
+    cols = np.clip(np.floor(x), 0, shape[1] - 1)
     return np.stack([rows, cols], axis=1).astype(np.int64)
 
 
-def _far_from(points: np.ndarray, shape: tuple[int, int], radius_px: float) -> np.ndarray:
-    """Boolean image: pixels farther than ``radius_px`` from every point (row, col)."""
-    near = np.zeros(shape, dtype=bool)
-    if len(points):
-        near[points[:, 0], points[:, 1]] = True
-    else:
-        return np.ones(shape, dtype=bool)
-    # A distance transform on the complement gives every pixel's distance to the nearest point.
-    distance = ndimage.distance_transform_edt(~near)
-    return distance > radius_px
-
-
 def _draw(rng: np.random.Generator, candidates: np.ndarray, n: int) -> np.ndarray:
-    """``n`` distinct candidates in a random order, reproducible from ``rng``."""
+    """``n`` distinct candidates (rows of ``candidates``), reproducible from ``rng``."""
     pick = rng.choice(len(candidates), size=n, replace=False)
     return candidates[np.sort(pick)]
 
@@ -83,70 +84,61 @@ def _random_pixels(rng: np.random.Generator, allowed: np.ndarray, n: int) -> np.
 
 
 def sample_centres(
-    spots: pd.DataFrame,
-    tissue_mask: np.ndarray,
-    genes: Sequence[str],
+    reference: np.ndarray,
+    class_spots: Mapping[str, np.ndarray],
+    other_spots: np.ndarray,
+    *,
     per_class: int,
-    exclusion_radius_px: float,
+    pixel_size_um: float,
     rng: np.random.Generator,
-    min_per_class: int = 1,
-    source: str = "section",
+    mode: str = "spots",
 ) -> PatchCentres:
-    """Class-balanced patch centres for one section (see the module docstring for the rules).
+    """Patch centres of one training section for every class (see the module docstring).
 
-    Raises ``InputError`` when a class has fewer than ``min_per_class`` candidates, naming
-    the class and how many there are, since a model cannot learn a class it never sees.
+    ``reference`` is the section's reference label image (0 background, 1 general tissue,
+    2 + k the k-th of ``class_spots``); ``class_spots`` the (x, y) pixels of each gene class's
+    spots, ``other_spots`` those of every other gene. Labels index
+    ``class_names(list(class_spots))``; ``available`` counts each class's candidates (spots,
+    or area / ``AREA_PER_CANDIDATE_UM2``). Each class keeps ``min(per_class, available)``.
     """
-    shape = tissue_mask.shape
-    pixels = spot_pixels(spots, shape)
-    in_tissue = tissue_mask[pixels[:, 0], pixels[:, 1]]
-    gene_of_spot = spots["gene"].to_numpy()
+    if mode not in LABEL_MODES:
+        raise ValueError(f"mode must be one of {LABEL_MODES}, got {mode!r}")
+    if per_class < 1:
+        raise ValueError(f"per_class must be >= 1, got {per_class}")
+    reference = np.asarray(reference)
+    shape = reference.shape
+    cells_per_pixel = pixel_size_um ** 2 / AREA_PER_CANDIDATE_UM2
+    names = class_names(list(class_spots))
 
-    candidates: dict[str, np.ndarray] = {}
-    is_chosen_gene = np.isin(gene_of_spot, list(genes))
-    far_from_genes = _far_from(pixels[is_chosen_gene], shape, exclusion_radius_px)
-    tissue_far = tissue_mask & far_from_genes
-    other = pixels[~is_chosen_gene & in_tissue]
-    other = other[tissue_far[other[:, 0], other[:, 1]]]
-    # Several spots often share a pixel; one candidate per pixel keeps draws independent.
-    candidates[TISSUE] = np.unique(other, axis=0)
-    candidates[BACKGROUND] = np.zeros((0, 2), dtype=np.int64)  # drawn from pixels below
-    for gene in genes:
-        candidates[gene] = pixels[(gene_of_spot == gene) & in_tissue]
+    def area_count(label: int) -> int:
+        return int(np.count_nonzero(reference == label) * cells_per_pixel)
 
-    background_pixels = int((~tissue_mask).sum())
-    available = {
-        BACKGROUND: background_pixels,
-        # Random tissue pixels top up the other-gene spots, so the pixel count is the limit.
-        TISSUE: max(len(candidates[TISSUE]), int(tissue_far.sum())),
-        **{gene: len(candidates[gene]) for gene in genes},
-    }
-    for name, count in available.items():
-        if count < min_per_class:
-            raise InputError(
-                f"{source}: class '{name}' has only {count} candidate patch centres "
-                f"(need at least {min_per_class}). "
-                + _advice(name)
-            )
-    n = int(min(per_class, *available.values()))
+    def on(pixels: np.ndarray, keep) -> np.ndarray:
+        return pixels[keep(reference[pixels[:, 0], pixels[:, 1]])]
 
+    available: dict[str, int] = {}
     chosen: list[np.ndarray] = []
     labels: list[np.ndarray] = []
-    for label, name in enumerate(class_names(genes)):
-        if name == BACKGROUND:
-            picked = _random_pixels(rng, ~tissue_mask, n)
+    for label, name in enumerate(names):
+        if mode == "regions" or name == BACKGROUND:
+            available[name] = area_count(label)
+            picked = _random_pixels(rng, reference == label, min(per_class, available[name]))
         elif name == TISSUE:
-            from_spots = candidates[TISSUE]
-            if len(from_spots) >= n:
-                picked = _draw(rng, from_spots, n)
+            # Other genes' spots in general tissue, one per pixel; random tissue pixels top up.
+            spots = np.unique(on(spot_pixels(other_spots, shape), lambda v: v == label), axis=0)
+            available[name] = max(len(spots), area_count(label))
+            n = min(per_class, available[name])
+            if len(spots) >= n:
+                picked = _draw(rng, spots, n)
             else:
-                allowed = tissue_far.copy()
-                allowed[from_spots[:, 0], from_spots[:, 1]] = False
-                extra = _random_pixels(rng, allowed, n - len(from_spots))
-                picked = np.concatenate([from_spots, extra])
+                allowed = reference == label
+                allowed[spots[:, 0], spots[:, 1]] = False
+                picked = np.concatenate([spots, _random_pixels(rng, allowed, n - len(spots))])
         else:
-            picked = _draw(rng, candidates[name], n)
-        chosen.append(picked)
+            spots = on(spot_pixels(class_spots[name], shape), lambda v: v >= 1)
+            available[name] = len(spots)
+            picked = _draw(rng, spots, min(per_class, len(spots)))
+        chosen.append(picked.reshape(-1, 2))
         labels.append(np.full(len(picked), label, dtype=np.int64))
     return PatchCentres(
         centres=np.concatenate(chosen).astype(np.int64),
@@ -155,15 +147,43 @@ def sample_centres(
     )
 
 
-def _advice(name: str) -> str:
-    if name == BACKGROUND:
-        return ("The tissue mask covers the whole image: use an image with some background "
-                "around the tissue, or check the tissue-mask settings.")
-    if name == TISSUE:
-        return ("Every tissue position lies close to the chosen genes: lower "
-                "patches.tissue_exclusion_um in config.yaml.")
-    return ("Check that the gene name matches the spots table and that its spots fall inside "
-            "the tissue, or choose a gene with more spots.")
+def choose_classes(
+    available: Sequence[Mapping[str, int]], names: Sequence[str], min_per_class: int,
+    sources: Sequence[str] | None = None,
+) -> tuple[list[str], dict[str, str]]:
+    """The classes the models learn, and why the others were left out.
+
+    ``available`` holds each training section's candidate counts. Background or general
+    tissue with fewer than ``min_per_class`` candidates over all sections is left out (a
+    crop inside tissue has no background); a gene class that short raises ``InputError``,
+    since it was asked for by name and cannot be learned.
+    """
+    sources = list(sources or [f"section {i}" for i in range(len(available))])
+    kept: list[str] = []
+    dropped: dict[str, str] = {}
+    for name in names:
+        total = sum(int(counts.get(name, 0)) for counts in available)
+        if total >= min_per_class:
+            kept.append(name)
+            continue
+        per_section = ", ".join(f"{s}: {int(c.get(name, 0))}" for s, c in zip(sources, available))
+        if name in (BACKGROUND, TISSUE):
+            dropped[name] = (
+                f"only {total} candidate centres in the training sections ({per_section}; at "
+                f"least patches.min_per_class = {min_per_class} needed): "
+                + ("the sections are tissue throughout" if name == BACKGROUND else
+                   "the class regions cover the whole tissue"))
+        else:
+            raise InputError(
+                f"class '{name}' has only {total} candidate patch centres in the training "
+                f"sections ({per_section}; need at least patches.min_per_class = "
+                f"{min_per_class}). Check that its genes match the spot table and lie in the "
+                "tissue, choose genes with more spots (see the gene_candidates target), or "
+                "lower patches.min_per_class.")
+    if len(kept) < 2:
+        raise InputError(f"only {kept} can be learned from the training sections; at least two "
+                         f"classes are needed ({'; '.join(f'{k}: {v}' for k, v in dropped.items())})")
+    return kept, dropped
 
 
 def extract_patches(image: np.ndarray, centres: np.ndarray, patch_size: int) -> np.ndarray:

@@ -54,6 +54,17 @@ def spots_by_gene(spots: pd.DataFrame, genes: Sequence[str]) -> dict[str, np.nda
     }
 
 
+def spots_by_class(
+    spots: pd.DataFrame, groups: Mapping[str, Sequence[str]]
+) -> dict[str, np.ndarray]:
+    """(x, y) coordinates of each class's spots (the spots of all its genes), in the order of
+    ``groups`` (``{class name: [genes]}``; a single gene is ``{gene: [gene]}``)."""
+    return {
+        name: spots.loc[spots["gene"].isin(list(genes)), ["x", "y"]].to_numpy(np.float64)
+        for name, genes in groups.items()
+    }
+
+
 def spot_options(params: Mapping[str, Any], level_scale: float) -> dict[str, Any]:
     """The ``txmorph.vendors.read_spot_table`` options of a section (its rule params).
 
