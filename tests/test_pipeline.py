@@ -13,8 +13,8 @@ from conftest import run_snakemake, tiny_config
 
 pytestmark = pytest.mark.e2e
 
-RULES = ["demo_data", "import_image", "import_spots", "tissue_mask", "check_section", "patches",
-         "train", "probmap", "ensemble", "truth", "dice", "summary"]
+RULES = ["demo_data", "import_image", "import_spots", "dapi_mask", "tissue_mask", "check_section",
+         "centres", "patches", "train", "probmap", "ensemble", "truth", "dice", "summary"]
 
 
 def test_every_rule_ran_and_logged(tiny_run):

@@ -28,9 +28,9 @@ PARTITION = os.environ.get("TXMORPH_SLURM_PARTITION", "debug")
 # The test cluster has no job accounting: sacct does not work, squeue does (MinJobAge=600).
 NO_ACCOUNTING = ["--slurm-status-command", "squeue", "--slurm-no-account"]
 # The pipeline's core rules: each must have run as a SLURM job (so must any other rule that ran).
-CORE_RULES = {"demo_data", "import_image", "import_spots", "tissue_mask", "check_section",
-              "patches", "train", "probmap", "ensemble", "truth", "dice", "summary",
-              "demo_truth_check"}
+CORE_RULES = {"demo_data", "import_image", "import_spots", "dapi_mask", "tissue_mask",
+              "check_section", "centres", "patches", "train", "probmap", "ensemble", "truth",
+              "dice", "summary", "demo_truth_check"}
 
 
 def _required() -> bool:

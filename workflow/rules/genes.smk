@@ -6,7 +6,9 @@ rule gene_candidates:
     input:
         images=expand("results/sections/{section}/image.tif", section=SECTIONS),
         image_info=expand("results/sections/{section}/image.json", section=SECTIONS),
-        masks=expand("results/masks/{section}.tif", section=SECTIONS),
+        # DAPI masks: the spot-based tissue is made in the rule from the raw tables, since
+        # the imported spots are checked against `genes`, which this rule helps to choose.
+        masks=expand("results/masks/{section}.dapi.tif", section=SECTIONS),
         spots=[section_config(s)["spots"] for s in SECTIONS],
         side_files=[f for s in SECTIONS for f in side_files_of(s)],
         code=script_code("gene_candidates.py"),
@@ -20,6 +22,7 @@ rule gene_candidates:
     params:
         sections=[import_params(s) for s in SECTIONS],
         sigma_um=config["truth"]["sigma_um"],
+        tissue=config["tissue_mask"],
         rule=config["truth"]["rule"],
         enrichment=config["truth"]["enrichment"],
         # Enough spots for the patch sampler's minimum per class, twice over.

@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import tifffile
 
 from txmorph.genechoice import plot_gene_pair, rank_gene_pairs
@@ -10,6 +11,7 @@ from txmorph.images import read_image
 from txmorph.outputs import atomic_path
 from txmorph.scripting import run_rule
 from txmorph.section import import_spots
+from txmorph.tissue import tissue_from_spots
 
 
 def main(smk, log):
@@ -20,6 +22,13 @@ def main(smk, log):
         # No genes to check yet: that is what this rule is for.
         spots, _ = import_spots(smk.input.spots[index], params, image_info, (), log.info)
         mask = tifffile.imread(smk.input.masks[index]).astype(bool)
+        if smk.params.tissue["source"] != "dapi":  # as rule tissue_mask does
+            tissue = tissue_from_spots(
+                spots[["x", "y"]].to_numpy(np.float64), mask.shape, image_info["pixel_size_um"],
+                spot_sigma_um=smk.params.tissue["spot_sigma_um"],
+                min_relative_density=smk.params.tissue["min_relative_density"],
+                min_area_um2=smk.params.tissue["min_area_um2"])
+            mask = tissue & mask if smk.params.tissue["source"] == "spots_and_dapi" else tissue
         sections.append((mask, spots))
         images[params["name"]] = read_image(smk.input.images[index])
         all_spots[params["name"]] = spots
