@@ -15,6 +15,7 @@ from txmorph.metrics import (
     score_labels,
     dice_table,
     grid_positions,
+    label_map,
     sample_labels_on_grid,
 )
 
@@ -154,3 +155,17 @@ def test_class_named_not_evaluable_by_checks() -> None:
                          not_evaluable={"B": "too few spots"}).set_index("class")
     assert not table.loc["B", "evaluable"] and table.loc["B", "note"] == "too few spots"
     assert table.loc["A", "evaluable"] and table.loc["mean", "dice"] == 1.0
+
+
+def test_label_map_relabels_by_name_and_context_removes_specks() -> None:
+    classes = ["background", "tissue", "A", "B"]
+    probabilities = np.zeros((3, 20, 20), np.float32)  # a model without background
+    probabilities[0] = 0.6  # tissue
+    probabilities[1, :, :10] = 0.7  # A on the left half
+    probabilities[2, 5, 15] = 0.9  # one B pixel: noise at the scale of a region
+    plain = label_map(probabilities, ["tissue", "A", "B"], classes)
+    assert plain[0, 0] == 2 and plain[0, 19] == 1 and plain[5, 15] == 3
+    smoothed = label_map(probabilities, ["tissue", "A", "B"], classes, context_px=2.0)
+    assert smoothed[5, 15] == 1 and smoothed[10, 2] == 2 and smoothed[10, 17] == 1
+    with pytest.raises(ValueError, match="not among"):
+        label_map(probabilities, ["tissue", "A", "C"], classes)

@@ -44,6 +44,8 @@ rule dice:
     params:
         models=MODELS,
         classes=CLASSES,
+        context_um=config["probmap"]["context_um"],
+        pixel_size_um=lambda wildcards: section_params(wildcards.section)["pixel_size_um"],
     log:
         "results/logs/dice/{section}.log",
     threads: 1
@@ -92,6 +94,8 @@ rule summary:
         sections=TEST_SECTIONS,
         models=MODELS,
         classes=CLASSES,
+        context_um=config["probmap"]["context_um"],
+        pixel_sizes_um=[section_params(s)["pixel_size_um"] for s in TEST_SECTIONS],
     log:
         "results/logs/summary/summary.log",
     threads: 1

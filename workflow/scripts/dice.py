@@ -8,7 +8,7 @@ import pandas as pd
 import tifffile
 
 from txmorph.mapsio import read_probability_map
-from txmorph.metrics import relabel, sample_labels_on_grid, score_labels
+from txmorph.metrics import label_map, sample_labels_on_grid, score_labels
 from txmorph.outputs import atomic_path
 from txmorph.scripting import run_rule
 
@@ -31,7 +31,8 @@ def main(smk, log):
     tables = []
     for model, path in zip(smk.params.models, smk.input.probmaps):
         prob_map = read_probability_map(path)
-        predicted = relabel(prob_map.probabilities.argmax(axis=0), prob_map.classes, classes)
+        context_px = smk.params.context_um / (smk.params.pixel_size_um * prob_map.stride)
+        predicted = label_map(prob_map.probabilities, prob_map.classes, classes, context_px)
         reference = sample_labels_on_grid(truth, prob_map.stride, predicted.shape)
         scored = ~np.isin(reference, unlearned_labels)
         table = score_labels(section, model, predicted[scored], reference[scored], classes,

@@ -10,7 +10,7 @@ from txmorph.figures import (checks_markdown, dice_markdown, not_evaluable_markd
                               summary_figure)
 from txmorph.images import read_image
 from txmorph.mapsio import read_probability_map
-from txmorph.metrics import relabel
+from txmorph.metrics import label_map
 from txmorph.outputs import atomic_path
 from txmorph.scripting import run_rule
 
@@ -57,8 +57,10 @@ def main(smk, log):
             path = next(p for p in smk.input.probmaps if Path(p).parent.name == section
                         and Path(p).stem == model)
             prob_map = read_probability_map(path)
-            predictions[model] = relabel(prob_map.probabilities.argmax(axis=0),
-                                         prob_map.classes, smk.params.classes)
+            context_px = smk.params.context_um / (smk.params.pixel_sizes_um[index]
+                                                  * prob_map.stride)
+            predictions[model] = label_map(prob_map.probabilities, prob_map.classes,
+                                           smk.params.classes, context_px)
         figure = Path(smk.output.figures[index])
         summary_figure(image, truth, predictions, list(smk.params.classes), figure)
         section_table = table[table["section"] == section]

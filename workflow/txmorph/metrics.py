@@ -197,3 +197,26 @@ def relabel(predicted: np.ndarray, model_classes: Sequence[str], classes: Sequen
     lookup = np.array([list(classes).index(name) for name in model_classes], dtype=np.uint8)
     return lookup[np.asarray(predicted)]
 
+
+def label_map(
+    probabilities: np.ndarray,
+    model_classes: Sequence[str],
+    classes: Sequence[str],
+    context_px: float = 0.0,
+) -> np.ndarray:
+    """Arg-max labels (indices into ``classes``) of a ``(C, H, W)`` probability map.
+
+    With ``context_px > 0`` each class's probabilities are first smoothed with a Gaussian of
+    that sigma (map pixels; reflected at the border): the class of a region is a property of
+    its neighbourhood, and the reference regions are themselves densities at a kernel scale.
+    """
+    from scipy import ndimage
+
+    probabilities = np.asarray(probabilities)
+    if context_px > 0:
+        probabilities = np.stack([
+            ndimage.gaussian_filter(np.asarray(channel, dtype=np.float32), context_px,
+                                    mode="reflect")
+            for channel in probabilities])
+    return relabel(probabilities.argmax(axis=0), model_classes, classes)
+
