@@ -77,7 +77,7 @@ def test_each_class_keeps_its_own_count_no_starvation():
     background_area = int((reference == 0).sum())
     expected = int(background_area * PIXEL_UM**2 / AREA_PER_CANDIDATE_UM2)
     assert sampled.available["background"] == expected
-    assert counts[0] == sampled.available["background"]
+    assert counts[0] == min(1000, sampled.available["background"])
 
 
 def test_sampling_is_reproducible_and_seed_dependent():

@@ -17,7 +17,7 @@ enriched), which exists at any spot density, rather than by a distance to every 
 
 Each class keeps up to ``per_class`` centres per section: a rare class does not starve the
 others (training balances the classes). An area counts one candidate per
-``AREA_PER_CANDIDATE_UM2`` (about a cell): more centres than cells would only repeat patches.
+``AREA_PER_CANDIDATE_UM2`` (about a nucleus): centres closer than that give the same patch.
 A class with fewer than ``min_per_class`` candidates over all training sections is left out
 of the models when it is background or general tissue (a crop inside tissue has no
 background), with the reason logged and reported; a gene class is an error. Centres are never
@@ -38,8 +38,8 @@ from txmorph.errors import InputError
 BACKGROUND = "background"
 TISSUE = "tissue"
 LABEL_MODES = ("spots", "regions")
-#: Area that counts as one candidate centre (about one cell).
-AREA_PER_CANDIDATE_UM2 = 100.0
+#: Area that counts as one candidate centre (about one nucleus, 5 x 5 µm).
+AREA_PER_CANDIDATE_UM2 = 25.0
 
 
 def class_names(genes: Sequence[str]) -> list[str]:
