@@ -4,7 +4,7 @@ VENV ?= .venv
 CORES ?= all
 BIN := $(VENV)/bin
 
-.PHONY: run test vizgen benchmark lint clean
+.PHONY: run test vizgen benchmark realbench lint clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,13 @@ vizgen: $(VENV)/.installed
 ## benchmark: dense vs per-patch probability maps, and a 20000 x 20000 section (~5 min)
 benchmark: $(VENV)/.installed
 	$(BIN)/python -m txmorph.benchmark
+
+## realbench: every real example config (resources/*/config.yaml but the demo) through the whole
+## pipeline, each in a scratch directory ($TMPDIR/txmorph-realbench); Dice, baseline and wall time
+## to docs/realdata.md and docs/realdata.csv (under 15 min with CORES=2). REALBENCH_ARGS: e.g.
+## --set xenium_breast_crop:patches.per_class=500 (see python -m txmorph.realbench -h)
+realbench: $(VENV)/.installed
+	$(BIN)/python -m txmorph.realbench --cores $(CORES) $(REALBENCH_ARGS)
 
 ## test: set up the environment and run the test suite
 test: $(VENV)/.installed

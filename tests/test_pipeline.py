@@ -14,7 +14,8 @@ from conftest import run_snakemake, tiny_config
 pytestmark = pytest.mark.e2e
 
 RULES = ["demo_data", "import_image", "import_spots", "dapi_mask", "tissue_mask", "check_section",
-         "centres", "patches", "train", "probmap", "ensemble", "truth", "dice", "summary"]
+         "centres", "patches", "train", "probmap", "ensemble", "baseline_train",
+         "baseline_probmap", "truth", "dice", "summary"]
 
 
 def test_every_rule_ran_and_logged(tiny_run):
@@ -46,7 +47,7 @@ def test_models_and_metrics(tiny_run):
 
 def test_probability_maps(tiny_run):
     image = tifffile.imread(tiny_run / "resources/demo/test/nuclei.tif")
-    for name in ("size32", "size64", "ensemble"):
+    for name in ("size32", "size64", "ensemble", "baseline"):
         with h5py.File(tiny_run / f"results/probmaps/test/{name}.h5") as f:
             probabilities = f["probabilities"][...]
             stride = int(f.attrs["stride"])
@@ -58,7 +59,7 @@ def test_probability_maps(tiny_run):
 def test_dice_report(tiny_run):
     table = pd.read_csv(tiny_run / "results/report/dice.csv")
     assert list(table.columns) == ["section", "model", "class", "dice", "evaluable", "note"]
-    assert set(table["model"]) == {"size32", "size64", "ensemble"}
+    assert set(table["model"]) == {"size32", "size64", "ensemble", "baseline"}
     assert table["evaluable"].all() and table["dice"].notna().all()  # the demo has every class
     assert set(table["class"]) == {"background", "tissue", "Prox1", "Mbp", "mean"}
     assert table["dice"].dropna().between(0, 1).all()

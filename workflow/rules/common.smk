@@ -33,6 +33,9 @@ GROUPS = (
 GENES = [gene for genes in GROUPS.values() for gene in genes]
 CLASSES = ["background", "tissue", *GROUPS]
 MODELS = [f"size{size}" for size in PATCH_SIZES] + ["ensemble"]
+# The non-CNN baseline (workflow/rules/baseline.smk): scored like the CNNs, not in the ensemble.
+BASELINE = "baseline"
+SCORED_MODELS = MODELS + [BASELINE]
 
 
 def sections_with_role(role):

@@ -36,13 +36,13 @@ rule dice:
         classes="results/patches/classes.json",
         probmaps=expand(
             "results/probmaps/{{section}}/{model}.h5",
-            model=MODELS,
+            model=SCORED_MODELS,
         ),
         code=script_code("dice.py"),
     output:
         "results/report/dice/{section}.csv",
     params:
-        models=MODELS,
+        models=SCORED_MODELS,
         classes=CLASSES,
         context_um=config["probmap"]["context_um"],
         pixel_size_um=lambda wildcards: section_params(wildcards.section)["pixel_size_um"],
@@ -68,7 +68,7 @@ rule summary:
         probmaps=expand(
             "results/probmaps/{section}/{model}.h5",
             section=TEST_SECTIONS,
-            model=MODELS,
+            model=SCORED_MODELS,
         ),
         code=script_code("summary.py"),
     output:
@@ -92,7 +92,7 @@ rule summary:
         ],
     params:
         sections=TEST_SECTIONS,
-        models=MODELS,
+        models=SCORED_MODELS,
         classes=CLASSES,
         context_um=config["probmap"]["context_um"],
         pixel_sizes_um=[section_params(s)["pixel_size_um"] for s in TEST_SECTIONS],

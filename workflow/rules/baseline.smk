@@ -1,0 +1,71 @@
+# A non-CNN baseline (txmorph.baseline): local intensity and nuclear-density statistics at three
+# window sizes tied to the patch sizes, classified by multinomial logistic regression. Trained
+# on the CNNs' patch centres and labels, painted on the CNNs' grid and scored by the same Dice
+# rule as model `baseline` (SCORED_MODELS in common.smk); it is not part of the ensemble.
+
+BASELINE_NUCLEUS_UM = 8.0  # nucleus diameter for the nuclear-density feature
+BASELINE_L2 = 1e-3  # L2 penalty of the logistic regression (standardised features)
+
+
+def baseline_windows():
+    """Window sides (pixels): the smallest, middle and largest patch size."""
+    from txmorph.baseline import window_sizes
+
+    return list(window_sizes(PATCH_SIZES))
+
+
+def baseline_stride():
+    """The grid of the finest CNN map: that of the smallest patch size (or probmap.output_stride)."""
+    stride = config["probmap"]["output_stride"]
+    if stride != "native":
+        return int(stride)
+    return max(1, 4 * PATCH_SIZES[0] // config["patches"]["network_input"])
+
+
+rule baseline_train:
+    input:
+        # Every size holds the same centres and labels; the smallest file is read.
+        patches=f"results/patches/size{PATCH_SIZES[0]}.h5",
+        images=expand("results/sections/{section}/image.tif", section=TRAIN_SECTIONS),
+        code=script_code("baseline_train.py"),
+    output:
+        "results/models/baseline.npz",
+    params:
+        windows=baseline_windows(),
+        nucleus_diameter_um=BASELINE_NUCLEUS_UM,
+        l2=BASELINE_L2,
+        pixel_size_um={s: section_params(s)["pixel_size_um"] for s in TRAIN_SECTIONS},
+    log:
+        "results/logs/baseline_train/baseline.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/baseline_train.py"
+
+
+rule baseline_probmap:
+    input:
+        image="results/sections/{section}/image.tif",
+        model="results/models/baseline.npz",
+        code=script_code("baseline_probmap.py"),
+    output:
+        f"results/probmaps/{{section}}/{BASELINE}.h5",
+    params:
+        stride=baseline_stride(),
+        tile_size=config["probmap"]["tile_size"],
+        nucleus_diameter_um=BASELINE_NUCLEUS_UM,
+        pixel_size_um=lambda wildcards: section_params(wildcards.section)["pixel_size_um"],
+    log:
+        "results/logs/baseline_probmap/{section}.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/baseline_probmap.py"

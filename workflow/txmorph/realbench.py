@@ -1,0 +1,416 @@
+"""Real-data benchmark: ``python -m txmorph.realbench`` (``make realbench``).
+
+Runs every real example config under ``resources/`` (each ``resources/*/config.yaml`` except
+the demo) through the whole pipeline, each in its own scratch working directory outside the
+checkout (default: ``$TMPDIR/txmorph-realbench/<dataset>``, wiped first, so every run starts
+from nothing and its wall time is the whole pipeline's). The example configs name their data
+relative to the repository root; the scratch copy of each config gets absolute paths, so the
+checkout's ``results/`` is never written.
+
+A run that fails does not stop the benchmark: its dataset gets one ``failed`` row whose note
+is the first line of the error (the rule's one-line message, or Snakemake's).
+
+Outputs: one long table (``dataset, section, model, class, dice, evaluable, wall_time_s,
+status, note``) as CSV and, with a table per dataset and the truth-vs-prediction figures
+(``results/report/<section>.png``, copied next to it), as Markdown.
+
+``--set KEY=VALUE`` (repeatable, dotted keys, YAML values) overrides a config key of every
+dataset for development runs, ``--set DATASET:KEY=VALUE`` of one dataset, e.g. ``--set
+xenium_breast_crop:patches.per_class=500``; the overrides are written into the
+Markdown so a table is never mistaken for one of the example configs as they are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+PATH_KEYS = ("image", "spots", "transform", "fov_positions")
+COLUMNS = ["dataset", "section", "model", "class", "dice", "evaluable", "wall_time_s", "status",
+           "note"]
+DICE_CSV = Path("results/report/dice.csv")
+CNN_SUMMARY_MODEL = "ensemble"
+BASELINE_MODEL = "baseline"
+MEAN_CLASS = "mean"
+GENERAL_CLASSES = ("background", "tissue")
+
+
+def example_configs(resources: Path) -> list[tuple[str, Path]]:
+    """(dataset name, config path) of every ``resources/*/config.yaml`` but the demo's."""
+    return [(path.parent.name, path) for path in sorted(Path(resources).glob("*/config.yaml"))
+            if path.parent.name != "demo"]
+
+
+def parse_overrides(items: Sequence[str], dataset: str | None = None) -> dict[str, Any]:
+    """``["a.b=1", "c=[x, y]"]`` -> ``{"a": {"b": 1}, "c": ["x", "y"]}`` (values are YAML).
+
+    ``DATASET:KEY=VALUE`` applies to that dataset only: kept when ``dataset`` is DATASET,
+    skipped otherwise (and always skipped when ``dataset`` is None).
+    """
+    result: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"override {item!r} is not KEY=VALUE or DATASET:KEY=VALUE")
+        only, colon, key = key.rpartition(":")
+        if colon and only.strip() != dataset:
+            continue
+        node = result
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = yaml.safe_load(value)
+    return result
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+    return base
+
+
+def scratch_config(config: Mapping[str, Any], root: Path,
+                   overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The config with every section file path made absolute (relative to ``root``), then the
+    overrides merged in."""
+    result = copy.deepcopy(dict(config))
+    for section in result.get("sections", {}).values():
+        for key in PATH_KEYS:
+            value = section.get(key)
+            if isinstance(value, str) and not Path(value).is_absolute():
+                section[key] = str((Path(root) / value).resolve())
+    return _merge(result, overrides or {})
+
+
+_LOG_ERROR = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ERROR (.+)$")
+_EXCEPTION = re.compile(r"^(\w*(?:Error|Exception))\b(.*)$")
+
+
+def failure_reason(output: str, rule_logs: Sequence[str] = ()) -> str:
+    """The first line of the error of a failed Snakemake run.
+
+    In order: the first ``ERROR`` line a rule logged (``txmorph.scripting.run_rule``: the
+    one-line message of bad input, or the first line of a bug report), in the run's output or
+    its rule logs; the first exception Snakemake reported (``WorkflowError:`` then its
+    message, or ``KeyError in file ...:`` then the key); the last line of the output.
+    """
+    lines = [line.rstrip() for line in output.splitlines()]
+    for text in [lines, *[log.splitlines() for log in rule_logs]]:
+        for line in text:
+            if match := _LOG_ERROR.match(line.strip()):
+                return match.group(1).strip()
+    for index, line in enumerate(lines):
+        match = _EXCEPTION.match(line.strip())
+        if not match:
+            continue
+        name, rest = match.group(1), match.group(2).strip()
+        if rest.startswith(":") and rest[1:].strip():
+            return f"{name}: {rest[1:].strip()}"
+        following = next((l.strip() for l in lines[index + 1:] if l.strip()), "")
+        if name == "WorkflowError" and following:
+            return following
+        return f"{name}: {following}" if following else name
+    return next((line.strip() for line in reversed(lines) if line.strip()), "no output")
+
+
+@dataclass
+class RunResult:
+    """One dataset's pipeline run: its wall time and Dice table, or why it failed."""
+
+    dataset: str
+    wall_time_s: float
+    dice: pd.DataFrame | None = None
+    error: str | None = None
+    figures: list[Path] = field(default_factory=list)
+    workdir: Path | None = None
+
+
+def collect_run(dataset: str, workdir: Path, wall_time_s: float, error: str | None = None
+                ) -> RunResult:
+    """A run's result from its working directory: ``results/report/dice.csv`` and the
+    truth-vs-prediction figure of each test section, unless ``error`` (or no table)."""
+    workdir = Path(workdir)
+    table_path = workdir / DICE_CSV
+    if error is None and not table_path.is_file():
+        error = f"no {DICE_CSV} after the run"
+    if error is not None:
+        return RunResult(dataset, wall_time_s, error=error, workdir=workdir)
+    dice = pd.read_csv(table_path)
+    figures = [workdir / "results/report" / f"{section}.png"
+               for section in dict.fromkeys(dice["section"])]
+    return RunResult(dataset, wall_time_s, dice=dice,
+                     figures=[f for f in figures if f.is_file()], workdir=workdir)
+
+
+def benchmark_table(results: Sequence[RunResult]) -> pd.DataFrame:
+    """The long table: every Dice row of every dataset, or one ``failed`` row with the reason."""
+    parts = []
+    for result in results:
+        wall = round(float(result.wall_time_s), 1)
+        if result.error is not None or result.dice is None:
+            parts.append(pd.DataFrame([{
+                "dataset": result.dataset, "section": "", "model": "", "class": "",
+                "dice": np.nan, "evaluable": False, "wall_time_s": wall, "status": "failed",
+                "note": result.error or "no Dice table"}]))
+            continue
+        dice = result.dice
+        note = (dice["note"].astype(object).where(dice["note"].notna(), "")
+                if "note" in dice else "")
+        parts.append(pd.DataFrame({
+            "dataset": result.dataset, "section": dice["section"], "model": dice["model"],
+            "class": dice["class"], "dice": dice["dice"].astype(float),
+            "evaluable": dice["evaluable"].astype(bool) if "evaluable" in dice
+            else dice["dice"].notna(),
+            "wall_time_s": wall, "status": "ok",
+            "note": pd.Series(note, index=dice.index).astype(str)}))
+    if not parts:
+        return pd.DataFrame(columns=COLUMNS)
+    return pd.concat(parts, ignore_index=True)[COLUMNS]
+
+
+def _value(table: pd.DataFrame, model: str, klass: str) -> float:
+    rows = table[(table["model"] == model) & (table["class"] == klass)]
+    return float(rows["dice"].mean()) if len(rows) and rows["dice"].notna().any() else np.nan
+
+
+def _cell(value: float) -> str:
+    return "n/e" if not np.isfinite(value) else f"{value:.3f}"
+
+
+def _minutes(seconds: float) -> str:
+    seconds = float(seconds)
+    return f"{int(seconds // 60)} min {seconds % 60:02.0f} s" if seconds >= 60 else f"{seconds:.0f} s"
+
+
+def summary_markdown(table: pd.DataFrame) -> str:
+    """One row per dataset (and test section): ensemble Dice per gene class and mean, the
+    baseline's mean, the best single CNN's mean and the wall time; failed runs with the reason."""
+    lines = ["| dataset | ensemble: genes | ensemble mean | best single CNN mean | baseline mean "
+             "| wall time |", "|---|---|---|---|---|---|"]
+    for dataset, rows in table.groupby("dataset", sort=False):
+        wall = _minutes(rows["wall_time_s"].iloc[0])
+        if (rows["status"] == "failed").any():
+            reason = str(rows["note"].iloc[0]).replace("|", "\\|")
+            lines.append(f"| {dataset} | failed: {reason} | | | | {wall} |")
+            continue
+        for section, part in rows.groupby("section", sort=False):
+            name = dataset if rows["section"].nunique() == 1 else f"{dataset} / {section}"
+            genes = [c for c in dict.fromkeys(part["class"])
+                     if c not in (*GENERAL_CLASSES, MEAN_CLASS)]
+            gene_text = ", ".join(f"{g} {_cell(_value(part, CNN_SUMMARY_MODEL, g))}" for g in genes)
+            cnns = [m for m in dict.fromkeys(part["model"]) if str(m).startswith("size")]
+            means = [(m, _value(part, m, MEAN_CLASS)) for m in cnns]
+            means = [(m, v) for m, v in means if np.isfinite(v)]
+            best = max(means, key=lambda mv: mv[1]) if means else None
+            best_text = f"{_cell(best[1])} ({best[0]})" if best else "n/e"
+            lines.append(
+                f"| {name} | {gene_text} | {_cell(_value(part, CNN_SUMMARY_MODEL, MEAN_CLASS))} | "
+                f"{best_text} | {_cell(_value(part, BASELINE_MODEL, MEAN_CLASS))} | {wall} |")
+    return "\n".join(lines)
+
+
+def dataset_markdown(rows: pd.DataFrame) -> str:
+    """Dice per model (rows) and class (columns) of one dataset's successful run."""
+    from txmorph.figures import dice_markdown
+
+    return dice_markdown(rows[["section", "model", "class", "dice"]])
+
+
+def report_markdown(table: pd.DataFrame, figures: Mapping[str, Sequence[str]],
+                    context: Mapping[str, str]) -> str:
+    """The whole docs/realdata.md: how it was made, the summary, then a section per dataset."""
+    lines = [
+        "# Real-data benchmark",
+        "",
+        "Written by `make realbench` (`python -m txmorph.realbench`): every real example config "
+        "under `resources/` (each `resources/*/config.yaml` except the demo) run through the whole "
+        "pipeline from nothing, each in its own scratch directory, on the settings of its config "
+        "and the schema's defaults. Dice of each model's arg-max labels against the reference "
+        "regions from the test section's own spots (`results/report/dice.csv`); `mean` is over "
+        "the evaluable classes, `n/e` not evaluable. `baseline` is the non-CNN baseline "
+        "(`txmorph.baseline`: local intensity and nuclear-density statistics at three window "
+        "sizes, multinomial logistic regression on the CNNs' patch centres), not part of the "
+        "ensemble. Wall time: the whole pipeline, all rules, on the cores given below. "
+        "Full table: [realdata.csv](realdata.csv).",
+        "",
+    ]
+    lines += [f"- {key}: {value}" for key, value in context.items()]
+    lines += ["", "## Summary", "", summary_markdown(table), ""]
+    for dataset, rows in table.groupby("dataset", sort=False):
+        lines += [f"## {dataset}", ""]
+        if (rows["status"] == "failed").any():
+            lines += [f"**Failed** after {_minutes(rows['wall_time_s'].iloc[0])}: "
+                      f"{rows['note'].iloc[0]}", ""]
+            continue
+        lines += [f"Wall time {_minutes(rows['wall_time_s'].iloc[0])}.", "",
+                  dataset_markdown(rows), ""]
+        lines += [f"![{dataset}: image, reference regions and predictions]({path})" for path in
+                  figures.get(dataset, [])]
+        lines += [""]
+    return "\n".join(lines)
+
+
+def _run_snakemake(workdir: Path, cores: int | str, timeout_s: float, log_path: Path
+                   ) -> tuple[int | None, float]:
+    """Run the pipeline in ``workdir``; (return code or None after a timeout, wall seconds)."""
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+               "--directory", str(workdir), "--cores", str(cores)]
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    start = time.perf_counter()
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                   start_new_session=True)
+        try:
+            code: int | None = process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            _stop(process)
+            code = None
+        except BaseException:  # e.g. Ctrl-C: the run is in its own session, stop it too
+            _stop(process)
+            raise
+    return code, time.perf_counter() - start
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """End the Snakemake run started here (its process group): TERM, then KILL after 30 s."""
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def run_dataset(dataset: str, config_path: Path, workdir: Path, cores: int | str,
+                overrides: Mapping[str, Any], timeout_s: float, data_root: Path = REPO,
+                say: Callable[[str], None] = print) -> RunResult:
+    """Run one example config from nothing in ``workdir`` (wiped first)."""
+    workdir = Path(workdir)
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    try:
+        config = scratch_config(yaml.safe_load(Path(config_path).read_text()), data_root,
+                                overrides)
+    except (OSError, yaml.YAMLError) as error:
+        return RunResult(dataset, 0.0, error=f"cannot read {config_path}: {error}",
+                         workdir=workdir)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    log_path = workdir / "snakemake.log"
+    say(f"[realbench] {dataset}: running in {workdir} (log: {log_path})")
+    code, wall = _run_snakemake(workdir, cores, timeout_s, log_path)
+    error = None
+    if code is None:
+        error = f"timed out after {timeout_s:.0f} s"
+    elif code != 0:
+        logs = [p.read_text(errors="replace")
+                for p in sorted((workdir / "results/logs").glob("*/*.log"),
+                                key=lambda p: p.stat().st_mtime)]
+        error = failure_reason(log_path.read_text(errors="replace"), logs)
+    result = collect_run(dataset, workdir, wall, error)
+    say(f"[realbench] {dataset}: {'failed: ' + result.error if result.error else 'ok'} "
+        f"in {wall:.0f} s")
+    return result
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain",
+                                "--untracked-files=no"], capture_output=True, text=True,
+                               timeout=10).stdout.strip()
+        return (out.stdout.strip() or "unknown") + (" (with uncommitted changes)" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cores", default="2", help="Snakemake's --cores: a number or all")
+    parser.add_argument("--workdir", type=Path,
+                        default=Path(tempfile.gettempdir()) / "txmorph-realbench",
+                        help="scratch root; each dataset runs in <workdir>/<dataset> (wiped)")
+    parser.add_argument("--resources", type=Path, default=REPO / "resources")
+    parser.add_argument("--data-root", type=Path, default=REPO,
+                        help="what the configs' relative data paths are relative to")
+    parser.add_argument("--only", nargs="*", help="dataset names to run (default: all)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="[DATASET:]KEY=VALUE",
+                        help="config override for every dataset (or one: DATASET:KEY=VALUE)")
+    parser.add_argument("--timeout", type=float, default=1200, help="seconds per dataset")
+    parser.add_argument("--csv", type=Path, default=REPO / "docs/realdata.csv")
+    parser.add_argument("--markdown", type=Path, default=REPO / "docs/realdata.md")
+    args = parser.parse_args(argv)
+
+    workdir = args.workdir.resolve()
+    if workdir == REPO or REPO in workdir.parents:
+        ignored = subprocess.run(["git", "-C", str(REPO), "check-ignore", "-q", str(workdir)])
+        if ignored.returncode != 0:
+            parser.error(f"--workdir {workdir} is inside the checkout and not git-ignored")
+    try:
+        parse_overrides(args.overrides, dataset="")  # syntax check before any run
+    except ValueError as error:
+        parser.error(str(error))
+    datasets = example_configs(args.resources)
+    if args.only:
+        datasets = [(name, path) for name, path in datasets if name in args.only]
+    if not datasets:
+        parser.error(f"no example configs under {args.resources}")
+
+    started = time.perf_counter()
+    results = [run_dataset(name, path, workdir / name, args.cores,
+                           parse_overrides(args.overrides, dataset=name), args.timeout,
+                           args.data_root) for name, path in datasets]
+    total = time.perf_counter() - started
+    table = benchmark_table(results)
+
+    figure_dir = args.markdown.with_suffix("")  # docs/realdata/
+    if figure_dir.exists():
+        shutil.rmtree(figure_dir)
+    figures: dict[str, list[str]] = {}
+    for result in results:
+        for path in result.figures:
+            target = figure_dir / f"{result.dataset}_{path.name}"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
+            figures.setdefault(result.dataset, []).append(
+                os.path.relpath(target, args.markdown.parent))
+    context = {
+        "run": f"{datetime.date.today().isoformat()}, commit {_git_commit()}, "
+               f"`--cores {args.cores}` on a machine with {os.cpu_count()} CPUs, "
+               f"{_minutes(total)} in all",
+        "config overrides": ", ".join(f"`{item}`" for item in args.overrides) or "none",
+    }
+    args.csv.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.csv, index=False, float_format="%.4f")
+    args.markdown.write_text(report_markdown(table, figures, context))
+    print(summary_markdown(table))
+    print(f"[realbench] {len(results)} datasets in {total:.0f} s; wrote {args.csv}, "
+          f"{args.markdown}, {figure_dir}/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
