@@ -1,19 +1,23 @@
-# Optional target, not part of `all`: which genes to put in `genes` for a new dataset.
+# Optional target, not part of `all`: which genes or marker sets to put in `genes` for a new
+# dataset, checked against this config's settings and ranked by a DAPI hold-out probe.
 #   snakemake --cores 2 gene_candidates
+# (then paste results/report/gene_candidates.yaml into the config).
 
 
 rule gene_candidates:
     input:
         images=expand("results/sections/{section}/image.tif", section=SECTIONS),
         image_info=expand("results/sections/{section}/image.json", section=SECTIONS),
-        # DAPI masks: the spot-based tissue is made in the rule from the raw tables, since
-        # the imported spots are checked against `genes`, which this rule helps to choose.
+        # DAPI masks: the tissue of the input checks (evaluable test genes); the spot-based
+        # tissue is made in the rule from the raw tables, since the imported spots are
+        # checked against `genes`, which this rule helps to choose.
         masks=expand("results/masks/{section}.dapi.tif", section=SECTIONS),
         spots=[section_config(s)["spots"] for s in SECTIONS],
         side_files=[f for s in SECTIONS for f in side_files_of(s)],
         code=script_code("gene_candidates.py"),
     output:
         table="results/report/gene_candidates.csv",
+        snippet="results/report/gene_candidates.yaml",
         figure=report(
             "results/report/gene_candidates.png",
             category="0. Inputs",
@@ -21,12 +25,23 @@ rule gene_candidates:
         ),
     params:
         sections=[import_params(s) for s in SECTIONS],
-        sigma_um=config["truth"]["sigma_um"],
+        roles=[section_config(s)["role"] for s in SECTIONS],
         tissue=config["tissue_mask"],
-        rule=config["truth"]["rule"],
-        enrichment=config["truth"]["enrichment"],
-        # Enough spots for the patch sampler's minimum per class, twice over.
-        min_spots=max(100, 2 * config["patches"]["min_per_class"]),
+        # What the choice must agree with (txmorph.genechoice.Settings): the reference rule,
+        # the input checks, the patch sampler and the baseline that the probe uses.
+        settings={
+            "sigma_um": config["truth"]["sigma_um"],
+            "rule": config["truth"]["rule"],
+            "enrichment": config["truth"]["enrichment"],
+            "min_spots_per_region": config["truth"]["min_spots_per_region"],
+            "labels": config["patches"]["labels"],
+            "per_class": config["patches"]["per_class"],
+            "min_per_class": config["patches"]["min_per_class"],
+            "seed": config["seed"],
+            "windows": baseline_windows(),
+            "nucleus_diameter_um": BASELINE_NUCLEUS_UM,
+            "probe_stride": max(1, 4 * PATCH_SIZES[0] // config["patches"]["network_input"]),
+        },
     log:
         "results/logs/gene_candidates/all.log",
     threads: 1

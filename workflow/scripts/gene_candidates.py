@@ -1,12 +1,16 @@
-"""Rule gene_candidates: rank gene pairs for `genes` in config.yaml, with a figure."""
+"""Rule gene_candidates: which genes or marker sets to put in `genes`, checked against the
+configured settings and ranked by a DAPI hold-out probe (txmorph.genechoice), with a figure
+and a ready-to-paste `genes:` block."""
 
+import datetime
 import json
+import time
 from pathlib import Path
 
 import numpy as np
 import tifffile
 
-from txmorph.genechoice import plot_gene_pair, rank_gene_pairs
+from txmorph.genechoice import Section, Settings, choose_genes, plot_choice, yaml_snippet
 from txmorph.images import read_image
 from txmorph.outputs import atomic_path
 from txmorph.scripting import run_rule
@@ -15,32 +19,52 @@ from txmorph.tissue import tissue_from_spots
 
 
 def main(smk, log):
-    names = [params["name"] for params in smk.params.sections]
-    sections, images, all_spots, sigmas = [], {}, {}, []
+    start = time.perf_counter()
+    sections, images = [], {}
     for index, params in enumerate(smk.params.sections):
         image_info = json.loads(Path(smk.input.image_info[index]).read_text())
         # No genes to check yet: that is what this rule is for.
         spots, _ = import_spots(smk.input.spots[index], params, image_info, (), log.info)
-        mask = tifffile.imread(smk.input.masks[index]).astype(bool)
+        dapi = tifffile.imread(smk.input.masks[index]).astype(bool)
+        tissue = dapi
         if smk.params.tissue["source"] != "dapi":  # as rule tissue_mask does
             tissue = tissue_from_spots(
-                spots[["x", "y"]].to_numpy(np.float64), mask.shape, image_info["pixel_size_um"],
+                spots[["x", "y"]].to_numpy(np.float64), dapi.shape, image_info["pixel_size_um"],
                 spot_sigma_um=smk.params.tissue["spot_sigma_um"],
                 min_relative_density=smk.params.tissue["min_relative_density"],
                 min_area_um2=smk.params.tissue["min_area_um2"])
-            mask = tissue & mask if smk.params.tissue["source"] == "spots_and_dapi" else tissue
-        sections.append((mask, spots))
+            if smk.params.tissue["source"] == "spots_and_dapi":
+                tissue = tissue & dapi
         images[params["name"]] = read_image(smk.input.images[index])
-        all_spots[params["name"]] = spots
-        sigmas.append(smk.params.sigma_um / image_info["pixel_size_um"])
-    table, regions = rank_gene_pairs(sections, sigmas, smk.params.min_spots,
-                                     rule=smk.params.rule, enrichment=smk.params.enrichment)
-    log.info("best gene pairs:\n%s", table.head(10).to_string(index=False))
+        sections.append(Section(
+            name=params["name"], role=smk.params.roles[index], tissue=tissue, dapi=dapi,
+            spots=spots, pixel_size_um=image_info["pixel_size_um"],
+            image=images[params["name"]] if smk.params.roles[index] == "train" else None))
+    read = time.perf_counter() - start
+    settings = Settings(**smk.params.settings)
+    choice = choose_genes(sections, settings, log=log.info)
+    table = choice.table
+    shown = ["gene_a", "gene_b", "usable", "probe_score", "probe_dice", "probe_dice_a",
+             "probe_dice_b", "overlap_dice", "spots_a", "spots_b"]
+    log.info("best pairs (probe: hold-out Dice of the DAPI baseline on the training sections; "
+             "score: corrected for chance):\n%s", table[shown].head(10).to_string(index=False))
+    for name, genes in choice.candidates.items():
+        if len(genes) > 1 and name in set(table.head(10)[["gene_a", "gene_b"]].values.ravel()):
+            log.info("%s: %s", name, " ".join(genes))
+    log.info("%d pairs of %d candidates (%d marker sets): %d usable, all probed, %d with both "
+             "classes scored; %.1f s reading, %.1f s choosing", len(table),
+             len(choice.candidates), sum(len(g) > 1 for g in choice.candidates.values()),
+             int(table["usable"].sum()), int(table["probe_score"].notna().sum()), read,
+             time.perf_counter() - start - read)
     with atomic_path(smk.output.table) as tmp:
         table.to_csv(tmp, index=False)
-    best = (table.iloc[0]["gene_a"], table.iloc[0]["gene_b"])
+    header = (f"gene_candidates, {datetime.date.today().isoformat()}: the best of "
+              f"{len(table)} candidate pairs ({smk.output.table})")
+    with atomic_path(smk.output.snippet) as tmp:
+        tmp.write_text(yaml_snippet(choice, header))
+    log.info("best choice (%s):\n%s", smk.output.snippet, yaml_snippet(choice))
     with atomic_path(smk.output.figure) as tmp:
-        plot_gene_pair(images, dict(zip(names, regions)), all_spots, best, table, str(tmp))
+        plot_choice(images, sections, choice, str(tmp))
 
 
 run_rule(main, snakemake)  # noqa: F821 (injected by Snakemake)

@@ -1,131 +1,430 @@
-"""Which two genes to learn: rank gene pairs by spot counts and spatial separation.
+"""Which classes to learn: candidate genes and marker sets, checked and ranked by learnability.
 
-A gene is a good class when the model can see where it is expressed: it needs enough spots in
-every section (patches are cut around them) and an expression *region* (the same regions the
-truth rule scores against, ``txmorph.truth.gene_regions``) that is neither a speck nor the
-whole tissue. A pair is good when the two regions overlap little, since overlapping regions
-make the two classes ambiguous by construction. Nothing here is tuned to a dataset: the
-thresholds are the truth rule's own and the ranking is by overlap, then by spot count.
+A pair of classes (single genes, or marker sets whose spots form one class) is offered only
+when it can run with the configured settings and is ranked by how well the DAPI image shows
+it:
+
+1. **Candidates.** Marker sets are spatial co-expression modules of the data: every gene with
+   at least ``truth.min_spots_per_region`` spots in the training tissue (fewer cannot make a
+   region anywhere) gets its share of all transcripts (its kernel density, ``truth.sigma_um``,
+   over that of all spots: genes are not grouped merely because cells are denser somewhere)
+   on a grid of sigma/4 over the tissue of the training sections; genes are clustered by
+   average linkage on 1 - Pearson correlation of these shares and the tree is cut where the
+   mean correlation between members falls below ``MODULE_MIN_CORRELATION`` = 0.5 (Cohen's
+   "large" correlation, midway between unrelated and identical; the first value tried).
+   Modules of at least two genes are candidates, named after their most abundant gene
+   (``Gfap_set``), besides the ``max_genes`` single genes with the most spots (fewest over
+   the sections), those that pass the checks below first.
+2. **Usable** means the pipeline runs with it, by the pipeline's own rules: in the training
+   sections enough patch-centre candidates for ``patches.min_per_class`` under
+   ``patches.labels`` (``txmorph.sampling.sample_centres`` and ``choose_classes`` on the pair's
+   reference regions: spots in tissue, or region area / ``AREA_PER_CANDIDATE_UM2``), and in
+   every test section evaluable (``txmorph.checks``: some disk of radius 2 sigma holds
+   ``truth.min_spots_per_region`` of the class's spots on the DAPI tissue) with a non-empty
+   reference region. What depends on one class alone is checked for every pair; the
+   reference regions of a pair together (the more enriched class wins a pixel) only for the
+   ``max_probed`` least overlapping pairs: the others are "not checked", never "usable".
+3. **Overlap**: Dice of the two classes' own regions (each computed alone, as the truth rule
+   does), mean over all sections; overlapping regions make the classes ambiguous by
+   construction.
+4. **Probe** (``txmorph.geneprobe``): the usable pairs among the ``max_probed`` least
+   overlapping are ranked by ``probe_score``, the mean over their two classes of the hold-out
+   Dice of the DAPI baseline corrected for chance: (Dice - c) / (1 - c), with c = 2fq/(f+q)
+   the Dice of a guess that ignores the image (f the class's share of the held-out points, q
+   that of its predictions), as Cohen's kappa corrects agreement: raw Dice grows with a
+   region's area whatever the image shows (a guess at the right rate scores f), so it would
+   rank large regions as learnable. Ties (to 3 decimals) by overlap, then by the fewest
+   spots. The raw Dice is in the table too.
+
+Nothing here is tuned to a dataset: the thresholds are the pipeline's own settings.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
+from scipy import ndimage
+from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.spatial.distance import squareform
 
-from txmorph.metrics import dice_scores
-from txmorph.truth import gene_regions
+from txmorph.baseline import FeatureSettings
+from txmorph.checks import densest_disk_count, spots_in_mask
+from txmorph.errors import InputError
+from txmorph.geneprobe import prepare_section, probe_pair
+from txmorph.sampling import choose_classes, class_names, sample_centres, spot_pixels
+from txmorph.truth import gene_regions, truth_labels
 
-# A region covering less than this fraction of the tissue is too small to learn, more than
-# the other fraction is not a region but the tissue.
-MIN_REGION_FRACTION = 0.02
-MAX_REGION_FRACTION = 0.7
-
-
-def candidate_genes(counts: Sequence[pd.Series], min_spots: int, max_genes: int) -> list[str]:
-    """Genes with at least ``min_spots`` spots in every section, most spots (minimum) first."""
-    table = pd.concat(list(counts), axis=1).fillna(0)
-    least = table.min(axis=1)
-    least = least[least >= min_spots].sort_values(ascending=False, kind="stable")
-    return [str(g) for g in least.index[:max_genes]]
-
-
-def _dice(a: np.ndarray, b: np.ndarray) -> float:
-    """Dice of two boolean regions (0 when both are empty)."""
-    score = dice_scores(a.astype(np.uint8), b.astype(np.uint8), 2)[1]
-    return 0.0 if np.isnan(score) else float(score)
+#: Genes whose densities correlate less than this on average do not form a module.
+MODULE_MIN_CORRELATION = 0.5
+#: At most this many grid bins per gene enter the correlations (an even stride).
+MODULE_MAX_BINS = 50_000
 
 
-def rank_gene_pairs(
-    sections: Sequence[tuple[np.ndarray, pd.DataFrame]],
-    sigma_px: Sequence[float],
-    min_spots: int,
-    max_genes: int = 40,
-    rule: str = "otsu",
-    enrichment: float = 2.0,
-) -> tuple[pd.DataFrame, list[dict[str, np.ndarray]]]:
-    """Gene pairs ranked best first, and each section's gene regions.
+@dataclass
+class Section:
+    """One section as the pipeline sees it: its pixel grid, tissue, DAPI tissue and spots."""
 
-    ``sections`` are (tissue_mask, spots) per section, spots with ``gene``, ``x``, ``y`` in
-    pixels of the mask; ``sigma_px`` is each section's kernel width (the truth rule's). The
-    table has per pair: the spot counts (minimum over sections), the regions' tissue fractions
-    (mean over sections), their overlap (Dice, mean over sections) and ``usable`` (both
-    regions sized within [MIN_REGION_FRACTION, MAX_REGION_FRACTION] in every section).
+    name: str
+    role: str  # "train" or "test"
+    tissue: np.ndarray  # bool, the pipeline's tissue mask (results/masks/{section}.tif)
+    dapi: np.ndarray  # bool, the DAPI mask the input checks use
+    spots: pd.DataFrame  # gene, x, y in pixels
+    pixel_size_um: float
+    image: np.ndarray | None = None  # the DAPI image (training sections: for the probe)
+
+    @cached_property
+    def _by_gene(self) -> dict[str, np.ndarray]:
+        codes, names = pd.factorize(self.spots["gene"].astype(str))
+        order = np.argsort(codes, kind="stable")
+        bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
+        xy = self.spots[["x", "y"]].to_numpy(np.float64)[order]
+        return {str(name): xy[bounds[i]:bounds[i + 1]] for i, name in enumerate(names)}
+
+    def xy(self, genes: Sequence[str]) -> np.ndarray:
+        """(N, 2) x, y pixels of the spots of ``genes``."""
+        parts = [self._by_gene[g] for g in genes if g in self._by_gene]
+        return np.concatenate(parts) if parts else np.zeros((0, 2))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The pipeline settings the choice must agree with (config keys in comments)."""
+
+    sigma_um: float = 15.0  # truth.sigma_um
+    rule: str = "otsu"  # truth.rule
+    enrichment: float = 2.0  # truth.enrichment
+    min_spots_per_region: int = 10  # truth.min_spots_per_region
+    labels: str = "spots"  # patches.labels
+    per_class: int = 1000  # patches.per_class
+    min_per_class: int = 50  # patches.min_per_class
+    seed: int = 0  # seed
+    windows: tuple[int, ...] = (32, 96, 160)  # the baseline's windows (patch sizes)
+    nucleus_diameter_um: float = 8.0  # the baseline's nucleus
+    probe_stride: int = 4  # the finest CNN map's stride (px)
+    max_genes: int = 40
+    max_probed: int = 40
+
+
+@dataclass
+class Choice:
+    table: pd.DataFrame  # one row per pair, best first
+    candidates: dict[str, list[str]]  # class name -> genes
+    best: dict[str, list[str]] | None  # the best usable pair, {class: genes}
+    references: dict[str, np.ndarray] = field(default_factory=dict)  # best pair, per section
+
+
+def _gene_counts(sections: Sequence[Section]) -> pd.Series:
+    """Spots per gene over the sections."""
+    return pd.concat([s.spots["gene"].astype(str).value_counts() for s in sections]
+                     ).groupby(level=0).sum()
+
+
+def _in_tissue(xy: np.ndarray, mask: np.ndarray) -> int:
+    """Spots whose pixel (as the sampler clips it) lies in ``mask``."""
+    pixels = spot_pixels(xy, mask.shape)
+    return int(mask[pixels[:, 0], pixels[:, 1]].sum())
+
+
+def gene_modules(sections: Sequence[Section], genes: Sequence[str], sigma_um: float,
+                 min_correlation: float = MODULE_MIN_CORRELATION) -> dict[str, list[str]]:
+    """Spatial co-expression modules (>= 2 genes) of ``genes`` over the sections' tissue.
+
+    Each gene's share of all transcripts (its kernel density over that of all spots; Gaussian
+    kernel, sigma = ``sigma_um``) on a grid of sigma/4 px over the tissue of every section,
+    concatenated; average-linkage clusters on 1 - correlation, cut at 1 - ``min_correlation``.
+    Named after the gene with the most spots (``X_set``), genes ordered by spots; modules
+    ordered by their spots.
     """
-    counts = [spots["gene"].value_counts() for _, spots in sections]
-    genes = candidate_genes(counts, min_spots, max_genes)
+    genes = list(genes)
     if len(genes) < 2:
-        best = pd.concat(counts, axis=1).fillna(0).min(axis=1).sort_values(ascending=False)
-        raise ValueError(
-            f"fewer than two genes have >= {min_spots} spots in every section; the best are "
-            + ", ".join(f"{g} ({int(n)})" for g, n in best.head(5).items())
-        )
-    regions, fractions = [], []
-    for (mask, spots), sigma in zip(sections, sigma_px):
-        # One gene at a time: together, gene_regions would give overlaps to the stronger gene.
-        found = {}
-        for gene in genes:
-            xy = spots.loc[spots["gene"] == gene, ["x", "y"]].to_numpy(np.float64)
-            found[gene] = gene_regions(mask.astype(bool), {gene: xy}, sigma, rule, enrichment)[gene]
-        regions.append(found)
-        tissue = max(int(mask.sum()), 1)
-        fractions.append({g: float(found[g].sum()) / tissue for g in genes})
+        return {}
+    columns = []
+    for s in sections:
+        sigma = sigma_um / s.pixel_size_um
+        b = max(1, int(sigma // 4))
+        shape = (-(-s.tissue.shape[0] // b), -(-s.tissue.shape[1] // b))
+        centres = np.minimum(np.arange(shape[0]) * b + b // 2, s.tissue.shape[0] - 1)
+        inside = s.tissue[np.ix_(centres, np.minimum(np.arange(shape[1]) * b + b // 2,
+                                                     s.tissue.shape[1] - 1))]
+        keep = np.flatnonzero(inside.ravel())
+        keep = keep[:: max(1, -(-len(keep) * len(sections) // MODULE_MAX_BINS))]
+        def density(xy: np.ndarray) -> np.ndarray:
+            at = spot_pixels(xy, s.tissue.shape) // b
+            counts = np.zeros(shape, np.float32)
+            np.add.at(counts, (at[:, 0], at[:, 1]), 1.0)
+            return ndimage.gaussian_filter(counts, sigma / b, mode="constant").ravel()[keep]
+
+        total = density(s.spots[["x", "y"]].to_numpy(np.float64))
+        total = np.where(total > 0, total, np.inf)
+        columns.append(np.array([density(s.xy([gene])) / total for gene in genes]))
+    corr = np.nan_to_num(np.corrcoef(np.concatenate(columns, axis=1)), nan=0.0)
+    distance = np.clip(1.0 - corr, 0.0, 2.0)
+    np.fill_diagonal(distance, 0.0)
+    tree = linkage(squareform(distance, checks=False), method="average")
+    cluster = fcluster(tree, t=1.0 - min_correlation, criterion="distance")
+    spots = _gene_counts(sections)
+    modules = []
+    for k in np.unique(cluster):
+        members = sorted((genes[i] for i in np.flatnonzero(cluster == k)),
+                         key=lambda g: (-spots.get(g, 0), g))
+        if len(members) >= 2:
+            modules.append(members)
+    modules.sort(key=lambda m: (-sum(spots.get(g, 0) for g in m), m[0]))
+    return {f"{m[0]}_set": m for m in modules}
+
+
+def class_facts(sections: Sequence[Section], genes: Sequence[str], settings: Settings
+                ) -> dict[str, object]:
+    """What one class (its genes' spots) gives alone: training spots in tissue, per test
+    section the densest 2-sigma disk on the DAPI tissue, and the reasons it cannot run."""
+    train_spots, fewest, disks, reasons = 0, None, {}, []
+    for s in sections:
+        xy = s.xy(genes)
+        in_tissue = _in_tissue(xy, s.tissue)
+        fewest = in_tissue if fewest is None else min(fewest, in_tissue)
+        if s.role == "train":
+            train_spots += in_tissue
+        else:
+            on_dapi = spots_in_mask(xy[:, 0], xy[:, 1], s.dapi) if len(xy) else np.zeros(0, bool)
+            disks[s.name] = densest_disk_count(xy[on_dapi], 2 * settings.sigma_um / s.pixel_size_um)
+            if disks[s.name] < settings.min_spots_per_region or not s.dapi.any():
+                reasons.append(f"at most {disks[s.name]} spots in a 2-sigma disk in test section "
+                               f"{s.name} (truth.min_spots_per_region = "
+                               f"{settings.min_spots_per_region}): not evaluable")
+    if settings.labels == "spots" and train_spots < settings.min_per_class:
+        reasons.append(f"{train_spots} spots in the training tissue (patches.min_per_class = "
+                       f"{settings.min_per_class})")
+    return {"train_spots": train_spots, "fewest_spots": fewest or 0, "disks": disks,
+            "reasons": reasons}
+
+
+def pair_references(sections: Sequence[Section], pair: Mapping[str, Sequence[str]],
+                    settings: Settings) -> dict[str, np.ndarray]:
+    """Each section's reference labels of a pair, as rule truth draws them."""
+    return {s.name: truth_labels(s.tissue, {n: s.xy(g) for n, g in pair.items()},
+                                 settings.sigma_um / s.pixel_size_um, settings.rule,
+                                 settings.enrichment)
+            for s in sections}
+
+
+def pair_problems(sections: Sequence[Section], pair: Mapping[str, Sequence[str]],
+                  references: Mapping[str, np.ndarray], settings: Settings) -> list[str]:
+    """Why the pipeline could not run a pair (empty: it can), by the sampler's own counts
+    (``sample_centres``, ``choose_classes``) and the test sections' reference regions."""
+    problems, available, names = [], [], class_names(list(pair))
+    chosen = [g for genes in pair.values() for g in genes]
+    train = [s for s in sections if s.role == "train"]
+    for index, s in enumerate(train):
+        other = s.spots.loc[~s.spots["gene"].isin(chosen), ["x", "y"]].to_numpy(np.float64)
+        sampled = sample_centres(references[s.name], {n: s.xy(g) for n, g in pair.items()},
+                                 other, per_class=1, pixel_size_um=s.pixel_size_um,
+                                 rng=np.random.default_rng([settings.seed, index]),
+                                 mode=settings.labels)
+        available.append(sampled.available)
+    try:
+        choose_classes(available, names, settings.min_per_class, [s.name for s in train])
+    except InputError as error:
+        problems.append(str(error).split(". Check")[0])
+    for s in sections:
+        if s.role == "test":
+            for k, name in enumerate(pair):
+                if not (references[s.name] == 2 + k).any():
+                    problems.append(f"{name}: empty reference region in test section {s.name}")
+    return problems
+
+
+def choose_genes(sections: Sequence[Section], settings: Settings = Settings(),
+                 log: Callable[[str], None] = lambda message: None) -> Choice:
+    """Candidates, their pairs checked, overlapped and probed, best first (module docstring).
+
+    Table columns: ``gene_a``/``gene_b`` the class names (a gene, or a marker set's name),
+    ``genes_a``/``genes_b`` their genes; ``usable`` and ``why_not``; ``probe_score`` (the
+    ranking key: mean chance-corrected hold-out Dice of the two classes), ``probe_dice`` (mean
+    of the raw ``probe_dice_a``/``_b``) and ``probe_note`` (why a class was not scored);
+    ``overlap_dice``; ``spots_a``/``_b`` in the training tissue, ``fewest_spots`` in the
+    tissue of any section; ``region_a_fraction``/``_b`` of the tissue (mean over sections).
+    """
+    train = [s for s in sections if s.role == "train"]
+    if not train:
+        raise ValueError("no training section")
+    # Every gene with enough spots for one region in the training tissue.
+    totals = _gene_counts(train)
+    tissue_spots = {}
+    for gene in totals[totals >= settings.min_spots_per_region].index:
+        tissue_spots[str(gene)] = sum(_in_tissue(s.xy([gene]), s.tissue) for s in train)
+    pool = sorted((g for g, n in tissue_spots.items() if n >= settings.min_spots_per_region),
+                  key=lambda g: (-tissue_spots[g], g))
+    modules = gene_modules(train, pool, settings.sigma_um)
+    log(f"{len(pool)} genes with >= {settings.min_spots_per_region} spots in the training "
+        f"tissue; {len(modules)} modules: "
+        + "; ".join(f"{n} ({len(g)}: {', '.join(g[:6])}{', ...' if len(g) > 6 else ''})"
+                    for n, g in modules.items()))
+    facts = {g: class_facts(sections, [g], settings) for g in pool}
+    singles = sorted(pool, key=lambda g: (bool(facts[g]["reasons"]),
+                                          -facts[g]["fewest_spots"], g))[: settings.max_genes]
+    candidates = {g: [g] for g in singles} | modules
+    facts |= {n: class_facts(sections, g, settings) for n, g in modules.items()}
+    if len(candidates) < 2:
+        raise ValueError(f"fewer than two candidate classes: only {len(pool)} genes have >= "
+                         f"{settings.min_spots_per_region} spots in the training tissue")
+
+    # Each candidate's own region per section: tissue fraction, and a sigma/4 grid for overlaps.
+    fraction, grids, empty_in_test = {}, [], {n: [] for n in candidates}
+    for s in sections:
+        sigma = settings.sigma_um / s.pixel_size_um
+        step = max(1, int(sigma // 4))
+        tissue = max(int(s.tissue.sum()), 1)
+        grid = {}
+        for name, genes in candidates.items():
+            region = gene_regions(s.tissue, {name: s.xy(genes)}, sigma, settings.rule,
+                                  settings.enrichment)[name]
+            fraction.setdefault(name, []).append(region.sum() / tissue)
+            grid[name] = region[::step, ::step].ravel()
+            if s.role == "test" and not region.any():
+                empty_in_test[name].append(s.name)
+        grids.append(np.array([grid[n] for n in candidates], np.float32))
+    names = list(candidates)
+    overlap = np.zeros((len(names), len(names)))
+    for g in grids:
+        inter, size = g @ g.T, g.sum(axis=1)
+        total = size[:, None] + size[None, :]
+        overlap += np.where(total > 0, 2 * inter / np.maximum(total, 1), 0.0) / len(grids)
+
     rows = []
-    for a, b in itertools.combinations(genes, 2):
-        fa = [f[a] for f in fractions]
-        fb = [f[b] for f in fractions]
-        usable = all(MIN_REGION_FRACTION <= f <= MAX_REGION_FRACTION for f in fa + fb)
+    for i, j in itertools.combinations(range(len(names)), 2):
+        a, b = names[i], names[j]
+        if set(candidates[a]) & set(candidates[b]):
+            continue
+        reasons = [f"{n}: {r}" for n in (a, b) for r in facts[n]["reasons"]]
+        reasons += [f"{n}: empty region in test section {t}" for n in (a, b)
+                    for t in empty_in_test[n]]
         rows.append({
             "gene_a": a, "gene_b": b,
-            "spots_a": int(min(c.get(a, 0) for c in counts)),
-            "spots_b": int(min(c.get(b, 0) for c in counts)),
-            "region_a_fraction": round(float(np.mean(fa)), 4),
-            "region_b_fraction": round(float(np.mean(fb)), 4),
-            "overlap_dice": round(float(np.mean([_dice(r[a], r[b]) for r in regions])), 4),
-            "usable": usable,
+            "genes_a": " ".join(candidates[a]), "genes_b": " ".join(candidates[b]),
+            "usable": False, "why_not": "; ".join(reasons),
+            "probe_score": np.nan, "probe_dice": np.nan, "probe_dice_a": np.nan,
+            "probe_dice_b": np.nan, "probe_note": "",
+            "overlap_dice": round(float(overlap[i, j]), 4),
+            "spots_a": facts[a]["train_spots"], "spots_b": facts[b]["train_spots"],
+            "fewest_spots": min(facts[a]["fewest_spots"], facts[b]["fewest_spots"]),
+            "region_a_fraction": round(float(np.mean(fraction[a])), 4),
+            "region_b_fraction": round(float(np.mean(fraction[b])), 4),
         })
-    table = pd.DataFrame(rows)
-    table["fewest_spots"] = table[["spots_a", "spots_b"]].min(axis=1)
-    table = table.sort_values(["usable", "overlap_dice", "fewest_spots"],
-                              ascending=[False, True, False], kind="stable")
-    return table.drop(columns="fewest_spots").reset_index(drop=True), regions
+    table = pd.DataFrame(rows).sort_values(["overlap_dice", "fewest_spots"],
+                                           ascending=[True, False], kind="stable")
+
+    # The least overlapping pairs that pass alone: checked together, then probed.
+    feature_settings = [FeatureSettings(tuple(int(w) for w in settings.windows),
+                                        settings.nucleus_diameter_um / s.pixel_size_um)
+                        for s in train]
+    probe_sections = [prepare_section(s.image, fs, settings.probe_stride)
+                      for s, fs in zip(train, feature_settings)]
+    passing = table.index[table["why_not"] == ""]
+    for index in passing[: settings.max_probed]:
+        pair = {table.at[index, c]: candidates[table.at[index, c]] for c in ("gene_a", "gene_b")}
+        references = pair_references(sections, pair, settings)
+        problems = pair_problems(sections, pair, references, settings)
+        if problems:
+            table.at[index, "why_not"] = "; ".join(problems)
+            continue
+        table.at[index, "usable"] = True
+        result = probe_pair(probe_sections, [references[s.name] for s in train],
+                            feature_settings[0], settings.per_class, settings.seed)
+        dice = result["dice"]
+        table.loc[index, ["probe_dice_a", "probe_dice_b"]] = np.round(dice[2:4], 4)
+        if np.isfinite(dice[2:4]).all():
+            table.at[index, "probe_dice"] = round(float(dice[2:4].mean()), 4)
+            table.at[index, "probe_score"] = round(float(result["excess"][2:4].mean()), 4)
+        table.at[index, "probe_note"] = "; ".join(
+            f"{name}: " + ("no reference region in the training sections"
+                           if not any((references[s.name] == 2 + k).any() for s in train)
+                           else "too small or too local in the training sections for the hold-out")
+            for k, name in enumerate(pair) if not np.isfinite(dice[2 + k]))
+    for index in passing[settings.max_probed:]:
+        table.at[index, "why_not"] = (f"not checked: beyond the {settings.max_probed} least "
+                                      "overlapping pairs that pass alone")
+
+    group = np.select([table["usable"] & table["probe_score"].notna(), table["usable"],
+                       table["why_not"].str.startswith("not checked")], [0, 1, 2], 3)
+    table = table.assign(_group=group, _probe=-table["probe_score"].round(3).fillna(0))
+    table = table.sort_values(["_group", "_probe", "overlap_dice", "fewest_spots"],
+                              ascending=[True, True, True, False], kind="stable")
+    table = table.drop(columns=["_group", "_probe"]).reset_index(drop=True)
+    best = None
+    references = {}
+    if bool(table.at[0, "usable"]):
+        best = {table.at[0, c]: candidates[table.at[0, c]] for c in ("gene_a", "gene_b")}
+        references = pair_references(sections, best, settings)
+    return Choice(table=table, candidates=candidates, best=best, references=references)
 
 
-def plot_gene_pair(
-    images: Mapping[str, np.ndarray], regions: Mapping[str, dict[str, np.ndarray]],
-    spots: Mapping[str, pd.DataFrame], pair: tuple[str, str], table: pd.DataFrame, path: str,
-) -> None:
-    """Each section's DAPI with the pair's regions and spots, beside the top of the ranking."""
+def yaml_snippet(choice: Choice, header: str = "") -> str:
+    """The best usable pair as a ``genes:`` block to paste into a config: a list of two genes,
+    or marker sets ``{name: [genes]}`` when either class is a set (a single gene as its own
+    set)."""
+    import yaml
+
+    lines = [f"# {line}" if line else "#" for line in header.splitlines()]
+    if choice.best is None:
+        lines.append("# No usable pair: see why_not in gene_candidates.csv.")
+        return "\n".join(lines) + "\n"
+    row = choice.table.iloc[0]
+    lines.append(f"# probe score {row.probe_score:.3f}, Dice {row.probe_dice:.3f} ({row.gene_a} "
+                 f"{row.probe_dice_a:.3f}, {row.gene_b} {row.probe_dice_b:.3f}), region overlap "
+                 f"{row.overlap_dice:.3f}, training spots {row.spots_a} and {row.spots_b}")
+    if all(genes == [name] for name, genes in choice.best.items()):
+        genes: object = list(choice.best)
+    else:
+        genes = {name: list(g) for name, g in choice.best.items()}
+    body = yaml.safe_dump({"genes": genes}, default_flow_style=None, sort_keys=False, width=10**6)
+    return "\n".join(lines) + "\n" + body
+
+
+def plot_choice(images: Mapping[str, np.ndarray], sections: Sequence[Section], choice: Choice,
+                path: str) -> None:
+    """Each section's DAPI with the best pair's reference regions (contours) and spots, beside
+    the top of the ranking."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = list(images)
-    fig, axes = plt.subplots(1, len(names) + 1, figsize=(5 * (len(names) + 1), 5),
-                             gridspec_kw={"width_ratios": [1] * len(names) + [1.1]})
+    fig, axes = plt.subplots(1, len(sections) + 1, figsize=(5 * (len(sections) + 1), 5.5),
+                             gridspec_kw={"width_ratios": [1] * len(sections) + [1.6]})
     colours = ("tab:orange", "tab:cyan")
-    for ax, name in zip(axes, names):
-        image = images[name]
+    for ax, s in zip(axes, sections):
+        image = images[s.name]
         low, high = np.percentile(image, [1, 99.5])
         ax.imshow(image, cmap="gray", vmin=low, vmax=high)
-        for gene, colour in zip(pair, colours):
-            ax.contour(regions[name][gene], levels=[0.5], colors=[colour], linewidths=1.2)
-            xy = spots[name].loc[spots[name]["gene"] == gene, ["x", "y"]].to_numpy()
-            ax.scatter(xy[:, 0], xy[:, 1], s=1, c=colour, alpha=0.5, label=f"{gene} ({len(xy)})")
-        ax.set_title(f"section {name}")
-        ax.legend(loc="lower right", fontsize=8, markerscale=6)
+        for k, (name, genes) in enumerate((choice.best or {}).items()):
+            ax.contour(choice.references[s.name] == 2 + k, levels=[0.5], colors=[colours[k]],
+                       linewidths=1.2)
+            xy = s.xy(genes)
+            label = name if len(genes) == 1 else f"{name} ({len(genes)} genes)"
+            ax.scatter(xy[:, 0], xy[:, 1], s=1, c=colours[k], alpha=0.5,
+                       label=f"{label}: {len(xy)}")
+        ax.set_title(f"{s.role} section {s.name}")
+        if choice.best:
+            ax.legend(loc="lower right", fontsize=8, markerscale=6)
         ax.set_axis_off()
-    top = table.head(12)
-    lines = [f"{'gene A':>10} {'gene B':>10} {'spots':>11} {'overlap':>7}"]
-    lines += [f"{r.gene_a:>10} {r.gene_b:>10} {r.spots_a:>5},{r.spots_b:>5} {r.overlap_dice:7.3f}"
-              + ("" if r.usable else " *") for r in top.itertuples()]
-    axes[-1].text(0, 1, "\n".join(lines), family="monospace", fontsize=8, va="top")
-    axes[-1].set_title("best pairs (fewest spots per section; * region too small/large)",
-                       fontsize=9)
+    lines = [f"{'class A':>14} {'class B':>14} {'score':>5} {'Dice':>5} {'ovl':>5} {'spots':>11}"]
+    for r in choice.table.head(15).itertuples():
+        probe = (f"{r.probe_score:5.3f} {r.probe_dice:5.3f}" if np.isfinite(r.probe_score)
+                 else "  -     -  ")
+        lines.append(f"{r.gene_a[:14]:>14} {r.gene_b[:14]:>14} {probe} {r.overlap_dice:5.3f} "
+                     f"{r.spots_a:>5},{r.spots_b:>5}" + ("" if r.usable else " *"))
+    shown = set(choice.table.head(15)[["gene_a", "gene_b"]].to_numpy().ravel())
+    for name, genes in choice.candidates.items():
+        if len(genes) > 1 and name in shown:
+            lines.append(f"{name}: {' '.join(genes[:8])}{' ...' if len(genes) > 8 else ''}")
+    axes[-1].text(0, 1, "\n".join(lines), family="monospace", fontsize=7, va="top")
+    axes[-1].set_title("best pairs: hold-out Dice of the DAPI baseline (score: corrected for "
+                       "chance)\n(ovl: region overlap; * not usable or not checked)", fontsize=9)
     axes[-1].set_axis_off()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
