@@ -67,3 +67,17 @@ def test_dockerfile_is_what_snakemake_containerize_writes():
         "Dockerfile is stale: regenerate it with `snakemake --containerize > Dockerfile`")
     for env_file in (REPO / "envs").glob("*.yaml"):
         assert f"COPY envs/{env_file.name} " in result.stdout
+
+
+def test_rules_in_envs_without_torch_do_not_import_it():
+    # Rules of the data and report envs (baseline, gene choice, checks, sampling) must run
+    # without torch, which only envs/torch.yaml has.
+    import subprocess
+    import sys
+
+    code = ("import sys; import txmorph.baseline, txmorph.genechoice, txmorph.checks, "
+            "txmorph.sampling, txmorph.grid, txmorph.metrics; print('torch' in sys.modules)")
+    env = {"PYTHONPATH": str(REPO / "workflow")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"

@@ -8,7 +8,7 @@ from txmorph.canonical import MappedImage
 from txmorph.intensity import intensity_range
 from txmorph.mapsio import create_probability_dataset
 from txmorph.outputs import atomic_path
-from txmorph.probmap import outputs_per_tile, probability_grid_shape
+from txmorph.grid import outputs_per_tile, probability_grid_shape
 from txmorph.scripting import run_rule
 
 

@@ -35,7 +35,7 @@ from skimage.filters import threshold_otsu
 
 from txmorph.intensity import MAX_SAMPLES, normalise
 from txmorph.outputs import atomic_path
-from txmorph.probmap import probability_grid_shape, reflect_indices
+from txmorph.grid import probability_grid_shape, reflect_indices
 
 STATISTICS = ("mean", "std", "above_otsu", "nuclei")
 FORMAT = "txmorph-baseline-1"

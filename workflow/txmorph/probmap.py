@@ -20,40 +20,11 @@ import torch
 
 from txmorph.dense import computed_stride, dense_logits
 from txmorph.errors import InputError
+from txmorph.grid import outputs_per_tile, probability_grid_shape, reflect_indices  # noqa: F401 (re-exported)
 from txmorph.intensity import normalise
 from txmorph.model import INTENSITY_METHOD, PatchClassifier, fused_for_inference
 
 _LOG_EVERY_SECONDS = 30.0
-
-
-def probability_grid_shape(image_shape: Sequence[int], stride: int) -> tuple[int, int]:
-    """Shape ``(ceil(H/s), ceil(W/s))`` of the probability map of an (H, W) image."""
-    height, width = int(image_shape[0]), int(image_shape[1])
-    return -(-height // stride), -(-width // stride)
-
-
-def outputs_per_tile(tile_size: int, stride: int) -> int:
-    """Output pixels per tile side: a tile spans about ``tile_size`` input pixels.
-
-    Counting the tile in input pixels keeps memory (~``(tile_size + S)**2`` pixels of
-    input and feature maps) the same for every patch size; an h5py ``out`` chunked in
-    multiples of this is written without re-compressing partly filled chunks.
-    """
-    return max(1, int(tile_size) // int(stride))
-
-
-def reflect_indices(index: np.ndarray, size: int) -> np.ndarray:
-    """Map indices outside ``[0, size)`` into it as ``numpy.pad(mode="reflect")`` does.
-
-    Reflection (edge not repeated) is periodic with period ``2 * (size - 1)``, which also
-    covers pads wider than the image; numpy extends a single pixel as a constant.
-    """
-    index = np.asarray(index, dtype=np.int64)
-    if size == 1:
-        return np.zeros_like(index)
-    period = 2 * (size - 1)
-    folded = np.mod(index, period)
-    return np.where(folded >= size, period - folded, folded)
 
 
 def _read_window(image: Any, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:

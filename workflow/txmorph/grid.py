@@ -1,0 +1,41 @@
+"""The probability-map grid (docs/CONVENTIONS.md), without torch: shapes, tiles, reflection.
+
+Shared by the CNN maps (``txmorph.probmap``) and the torch-free baseline and gene probe, whose
+rules run in environments without torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def probability_grid_shape(image_shape: Sequence[int], stride: int) -> tuple[int, int]:
+    """Shape ``(ceil(H/s), ceil(W/s))`` of the probability map of an (H, W) image."""
+    height, width = int(image_shape[0]), int(image_shape[1])
+    return -(-height // stride), -(-width // stride)
+
+
+def outputs_per_tile(tile_size: int, stride: int) -> int:
+    """Output pixels per tile side: a tile spans about ``tile_size`` input pixels.
+
+    Counting the tile in input pixels keeps memory (~``(tile_size + S)**2`` pixels of
+    input and feature maps) the same for every patch size; an h5py ``out`` chunked in
+    multiples of this is written without re-compressing partly filled chunks.
+    """
+    return max(1, int(tile_size) // int(stride))
+
+
+def reflect_indices(index: np.ndarray, size: int) -> np.ndarray:
+    """Map indices outside ``[0, size)`` into it as ``numpy.pad(mode="reflect")`` does.
+
+    Reflection (edge not repeated) is periodic with period ``2 * (size - 1)``, which also
+    covers pads wider than the image; numpy extends a single pixel as a constant.
+    """
+    index = np.asarray(index, dtype=np.int64)
+    if size == 1:
+        return np.zeros_like(index)
+    period = 2 * (size - 1)
+    folded = np.mod(index, period)
+    return np.where(folded >= size, period - folded, folded)
