@@ -71,9 +71,16 @@ def test_dice_table_and_gene_choice(vizgen_run):
     dice = pd.read_csv(workdir / "results/report/dice.csv")
     assert set(dice["section"]) == {"right"}
     assert set(dice["class"]) == {"background", "tissue", *config["genes"], "mean"}
-    assert dice["dice"].between(0, 1).all()
-    ensemble = dice[dice["model"] == "ensemble"].set_index("class")["dice"]
-    assert ensemble["background"] > 0.6 and ensemble["mean"] > 0.15
+    assert dice["dice"].dropna().between(0, 1).all()
+    ensemble = dice[dice["model"] == "ensemble"].set_index("class")
+    # The crop lies wholly inside the brain: tissue from the transcripts leaves no background,
+    # so the models do not learn it and it is not evaluable, never a number.
+    learned = json.loads((workdir / "results/patches/classes.json").read_text())
+    assert learned["classes"] == ["tissue", *config["genes"]]
+    assert not ensemble.loc["background", "evaluable"]
+    assert ensemble.loc["background", "note"].startswith("not learned")
+    assert ensemble.loc[["tissue", *config["genes"], "mean"], "evaluable"].all()
+    assert ensemble.loc["mean", "dice"] > 0.25
     # The genes in the shipped config are the top-ranked pair of the gene_candidates target.
     ranking = pd.read_csv(workdir / "results/report/gene_candidates.csv")
     assert {ranking.iloc[0]["gene_a"], ranking.iloc[0]["gene_b"]} == set(config["genes"])
