@@ -30,8 +30,9 @@ def test_default_config_is_valid_and_defaults_fill_in():
 @pytest.mark.parametrize(
     "mutate, message",
     [
-        (lambda c: c["genes"].pop(), "too short"),
-        (lambda c: c["genes"].__setitem__(1, "tissue"), "should not be valid"),
+        (lambda c: c["genes"].pop(), "is not valid under any of the given schemas"),
+        (lambda c: c["genes"].__setitem__(1, "tissue"), "is not valid under any"),
+        (lambda c: c.update(genes={"a": ["X"], "b": []}), "is not valid under any"),
         (lambda c: c["training"].update(epochs=0), "less than the minimum"),
         (lambda c: c["training"].update(learing_rate=0.1), "learing_rate"),
         (lambda c: c["sections"]["train"].update(role="training"), "is not one of"),
@@ -154,6 +155,8 @@ def test_valid_config_has_no_problem():
         (lambda c: c["probmap"].update(output_stride="fast"),
          "`probmap.output_stride` is 'fast'; expected 'native' or an integer >= 1"),
         (lambda c: c["genes"].append(c["genes"][0]), "`genes` has non-unique elements"),
+        (lambda c: c["genes"].pop(), "`genes` has 1 entry; at least 2 are needed"),
+        (lambda c: c["genes"].__setitem__(1, "tissue"), "`genes[1]` is 'tissue', a reserved name"),
     ],
 )
 def test_config_problem_is_one_short_rule(mutate, expected):

@@ -187,6 +187,12 @@ def _explain(error: ValidationError, config: Mapping[str, Any],
         choices = ", ".join(str(value) for value in error.validator_value)
         return f"`{shown}` is {_short(error.instance)}; expected one of: {choices}", None
     if kind in ("oneOf", "anyOf"):
+        # For a list or mapping, the alternative of the value's own kind (e.g. a list of
+        # genes, not marker sets) says what is wrong; the others only say "not a dict".
+        # A scalar is best described by all alternatives ("'native' or an integer").
+        fitting = [sub for sub in error.context or () if sub.validator != "type"]
+        if fitting and isinstance(error.instance, (list, dict)):
+            return _explain(fitting[0], config, schema)
         return (f"`{shown}` is {_short(error.instance)}; "
                 f"expected {describe(error.schema, schema)}"), None
     if kind == "not" and isinstance(error.validator_value, Mapping) \
