@@ -5,8 +5,9 @@ rule centres:
     input:
         truths=expand("results/truth/{section}.tif", section=TRAIN_SECTIONS),
         spots=expand("results/sections/{section}/spots.parquet", section=TRAIN_SECTIONS),
-        # Not read: the input checks of every training section must pass first.
-        checks=checks_of(TRAIN_SECTIONS),
+        # Not read: the input checks of every section, test sections included, must pass
+        # before any patch is cut or model trained (no heavy work on inputs that are wrong).
+        checks=checks_of(SECTIONS),
         code=script_code("centres.py"),
     output:
         centres="results/patches/centres.parquet",
