@@ -6,6 +6,7 @@ import copy
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,17 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+# Snakemake's SLURM executor plugin runs `scontrol show config` whenever Snakemake starts. With
+# SLURM's client installed but no controller up (CI installs SLURM for tests/test_slurm.py, which
+# starts its cluster only for itself), that call blocks ~9 s, so every Snakemake start in the
+# suite waited 9 s for nothing. Outside test_slurm, tests see an `scontrol` that fails at once
+# (the plugin then falls back to its defaults); test_slurm puts the real PATH back.
+REAL_PATH = os.environ.get("PATH", "")
+_SHIMS = Path(tempfile.mkdtemp(prefix="txmorph-test-shims-"))
+(_SHIMS / "scontrol").write_text("#!/bin/sh\necho 'scontrol disabled in tests' >&2\nexit 1\n")
+(_SHIMS / "scontrol").chmod(0o755)
+os.environ["PATH"] = f"{_SHIMS}{os.pathsep}{REAL_PATH}"
 
 
 def tiny_config() -> dict:

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, run_snakemake, tiny_config
+from conftest import REAL_PATH, REPO, run_snakemake, tiny_config
 
 pytestmark = [pytest.mark.slurm, pytest.mark.e2e]
 
@@ -49,6 +49,15 @@ def slurm_cluster():
     """A running single-node cluster; stopped afterwards unless it was running before."""
     if os.geteuid() != 0:
         _skip_or_fail("needs root to install and start the SLURM and munge daemons")
+    # The real scontrol, for the cluster scripts and Snakemake alike (conftest shims it).
+    shimmed_path, os.environ["PATH"] = os.environ["PATH"], REAL_PATH
+    try:
+        yield from _running_cluster()
+    finally:
+        os.environ["PATH"] = shimmed_path
+
+
+def _running_cluster():
     start = time.perf_counter()
     result = subprocess.run(["bash", str(SCRIPTS / "start_slurm.sh")],
                             capture_output=True, text=True, timeout=900)
@@ -60,9 +69,11 @@ def slurm_cluster():
     assert result.returncode == 0, f"start_slurm.sh failed:\n{output[-4000:]}"
     print(f"SLURM cluster ready in {time.perf_counter() - start:.1f} s")
     started_here = "already running" not in output
-    yield
-    if started_here:
-        subprocess.run(["bash", str(SCRIPTS / "stop_slurm.sh")], check=True, timeout=120)
+    try:
+        yield
+    finally:
+        if started_here:
+            subprocess.run(["bash", str(SCRIPTS / "stop_slurm.sh")], check=True, timeout=120)
 
 
 def _slurm_profile(tmp_path: Path) -> Path:
