@@ -1,4 +1,5 @@
-"""Training: learns an easy task, is deterministic, stops early, restores the best weights."""
+"""Training: learns an easy task, is deterministic, stops early, restores the best weights;
+class-balanced draws and validation; the spatially held-out validation split."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ import torch.nn.functional as F
 
 from txmorph.errors import InputError
 from txmorph.model import INTENSITY_METHOD
+from txmorph.splits import balanced_order, class_weights, spatial_split
 from txmorph.training import (
     TrainingParams,
     _dihedral_permutations,
+    _evaluate,
     prepare_patches,
     resolve_device,
     stratified_split,
@@ -144,3 +147,142 @@ def test_resolve_device() -> None:
     if not torch.cuda.is_available():
         with pytest.raises(InputError, match="auto"):
             resolve_device("cuda")
+
+
+def test_balanced_order_draws_every_class_equally() -> None:
+    labels = torch.tensor([0] * 1000 + [1] * 1000 + [2] * 120)
+    generator = torch.Generator().manual_seed(0)
+    totals = torch.zeros(3)
+    for _ in range(5):
+        order = balanced_order(labels, labels.numel(), generator)
+        assert order.shape == (2120,) and order.dtype == torch.int64
+        counts = torch.bincount(labels[order], minlength=3)
+        assert counts.max() - counts.min() <= 1  # 2120 draws: 707, 707, 706
+        totals += counts
+        # the rare class cycles through all its samples, the common ones are drawn unrepeated
+        assert torch.unique(order[labels[order] == 2]).numel() == 120
+        assert torch.unique(order[labels[order] == 0]).numel() == counts[0]
+    assert torch.allclose(totals / totals.sum(), torch.full((3,), 1 / 3), atol=1e-3)
+    again = balanced_order(labels, 2120, torch.Generator().manual_seed(0))
+    first = balanced_order(labels, 2120, torch.Generator().manual_seed(0))
+    assert torch.equal(again, first)
+    # balanced classes: every sample exactly once, a plain shuffle
+    even = torch.arange(90) % 3
+    assert torch.equal(torch.sort(balanced_order(even, 90, generator)).values, torch.arange(90))
+
+
+def test_class_weights_equalise_the_classes() -> None:
+    labels = torch.tensor([0] * 100 + [1] * 25 + [3] * 5)
+    weights = class_weights(labels, 4)
+    counts = torch.bincount(labels, minlength=4).float()
+    total = weights * counts
+    assert weights[2] == 0 and torch.allclose(total[[0, 1, 3]], total[0].expand(3))
+    assert float((weights[labels]).mean()) == pytest.approx(1.0)
+
+
+class _Constant(torch.nn.Module):
+    """Predicts class 0 for everything, confidently."""
+
+    def forward_pooled(self, x: torch.Tensor) -> torch.Tensor:
+        logits = torch.zeros(x.shape[0], 3, 1, 1)
+        logits[:, 0] = 5.0
+        return logits
+
+
+def test_validation_metrics_are_class_balanced() -> None:
+    y = torch.tensor([0] * 90 + [1] * 10)
+    loss, accuracy = _evaluate(_Constant(), torch.zeros(100, 1, 4, 4), y, torch.device("cpu"), 3)
+    assert accuracy == pytest.approx(0.5)  # recall 1 for class 0, 0 for class 1; class 2 absent
+    per_class = F.cross_entropy(_Constant().forward_pooled(torch.zeros(2, 1))[:, :, 0, 0],
+                                torch.tensor([0, 1]), reduction="none")
+    assert loss == pytest.approx(float(per_class.mean()), rel=1e-6)
+
+
+def _clustered_patches(seed: int = 0):
+    """Patches on a 1000 x 800 px section and a smaller second section; classes in regions."""
+    rng = np.random.default_rng(seed)
+    centres, labels, sections = [], [], []
+    for section, (h, w) in enumerate([(1000, 800), (400, 400)]):
+        n = 1200 if section == 0 else 300
+        c = np.stack([rng.integers(0, h, n), rng.integers(0, w, n)], axis=1)
+        lab = np.where(c[:, 0] < h / 2, 0, 1)
+        lab[(c[:, 1] > w * 0.6) & (c[:, 0] > h * 0.3)] = 2
+        lab[rng.random(n) < 0.1] = 3  # scattered everywhere
+        centres.append(c)
+        labels.append(lab)
+        sections.append(np.full(n, section))
+    return np.concatenate(labels), np.concatenate(centres), np.concatenate(sections)
+
+
+def _chebyshev_gap(centres, sections, train, val) -> float:
+    gaps = []
+    for s in np.unique(sections[val]):
+        a = centres[train][sections[train] == s][:, None, :]
+        b = centres[val][sections[val] == s][None, :, :]
+        if a.size and b.size:
+            gaps.append(np.abs(a - b).max(-1).min())
+    return min(gaps)
+
+
+@pytest.mark.parametrize("patch_size", [32, 96])
+def test_spatial_split_leaves_a_patch_gap_and_keeps_every_class(patch_size: int) -> None:
+    labels, centres, sections = _clustered_patches()
+    messages: list[str] = []
+    split = spatial_split(labels, centres, sections, patch_size, block_px=192, fraction=0.2,
+                          seed=4, log=messages.append)
+    train, val = split.train, split.val
+    assert np.intersect1d(train, val).size == 0 and split.info["split"] == "spatial"
+    assert split.info["fallback"] is None
+    assert set(labels[val]) == set(labels) == set(labels[train])
+    assert _chebyshev_gap(centres, sections, train, val) >= patch_size
+    assert 0.1 < val.size / labels.size < 0.35
+    # whole blocks: every patch of a held-out block is validated
+    blocks = {(s, r // 192, c // 192) for s, (r, c) in zip(sections[val], centres[val])}
+    in_blocks = [i for i in range(labels.size)
+                 if (sections[i], centres[i, 0] // 192, centres[i, 1] // 192) in blocks]
+    assert np.array_equal(np.sort(in_blocks), val)
+    assert split.info["gap_dropped"] == labels.size - train.size - val.size > 0
+    assert any("spatial validation split" in m for m in messages)
+    again = spatial_split(labels, centres, sections, patch_size, 192, 0.2, seed=4)
+    assert np.array_equal(again.train, train) and np.array_equal(again.val, val)
+    other = spatial_split(labels, centres, sections, patch_size, 192, 0.2, seed=5)
+    assert not np.array_equal(other.val, val)
+
+
+def test_spatial_split_falls_back_for_a_class_in_one_place() -> None:
+    labels, centres, sections = _clustered_patches()
+    rare = np.flatnonzero(labels == 3)[:6]
+    labels[labels == 3] = 0
+    labels[rare] = 3
+    centres[rare] = [[500, 400]] * 6  # all in one spot: no block can hold it out and keep it
+    sections[rare] = 0
+    messages: list[str] = []
+    split = spatial_split(labels, centres, sections, 64, 192, 0.2, seed=1, log=messages.append)
+    assert set(labels[split.val]) == set(labels[split.train]) == {0, 1, 2, 3}
+    assert "3" in split.info["fallback"] and any("memory" in m for m in messages)
+
+
+def test_training_on_imbalanced_patches_with_a_spatial_split_is_reproducible() -> None:
+    rng = np.random.default_rng(2)
+    images, labels, sections = _bright_vs_dark(96, seed=2)
+    labels[np.flatnonzero(labels == 1)[12:]] = 0  # 12 bright patches, 84 dark
+    centres = rng.integers(0, 600, (96, 2))
+    messages: list[str] = []
+    runs = []
+    for balance in ("sampler", "loss", "sampler"):
+        params = TrainingParams(epochs=2, patience=2, batch_size=16, seed=5, balance=balance,
+                                augment={"intensity": 0.2, "blur_px": 1.0, "noise": 0.05})
+        runs.append(train_classifier(images, labels, sections, RANGES, CLASSES, 32, params,
+                                     threads=1, log=messages.append, centres=centres,
+                                     largest_patch_size=64))
+    (m1, rows1, meta1), (m2, _, _), (m3, rows3, _) = runs
+    assert rows1 == rows3
+    for (key, a), b in zip(m1.state_dict().items(), m3.state_dict().values()):
+        assert torch.equal(a, b), key
+    assert not all(torch.equal(a, b) for a, b in
+                   zip(m1.state_dict().values(), m2.state_dict().values()))
+    info = meta1["training"]
+    assert info["validation"]["split"] == "spatial" and info["validation"]["block_px"] == 128
+    assert all(count > 0 for count in info["val_class_counts"])
+    assert info["n_train"] + info["n_val"] + info["validation"]["gap_dropped"] == 96
+    assert meta1["training"]["params"]["augment"]["noise"] == 0.05

@@ -14,6 +14,8 @@ rule train:
         size=lambda wildcards: int(wildcards.size),
         training=lambda wildcards: training_params(wildcards.size),
         network_input=config["patches"]["network_input"],
+        # Sets the side of the spatially held-out validation blocks (training.validation_block_px).
+        largest_patch_size=max(config["patches"]["sizes"]),
         device=config["training"]["device"],
         seed=config["seed"],
         # CPU results are bitwise reproducible for a fixed thread count: part of the cache key.

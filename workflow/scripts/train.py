@@ -29,6 +29,8 @@ def main(smk, log):
         device=device,
         threads=smk.params.threads,
         log=log.info,
+        centres=patches.centres,
+        largest_patch_size=smk.params.largest_patch_size,
     )
     metadata["config"] = {
         "training": dict(smk.params.training),

@@ -5,6 +5,13 @@ size once, up front: the pooled patches are small (32 x 32), so even large patch
 fast and fit in memory. Training is deterministic on CPU for a given seed (seeded generators,
 deterministic algorithms, a fixed thread count), so a rerun of the pipeline reproduces the
 same weights bit for bit.
+
+Patch sets may be imbalanced (each class keeps up to ``per_class`` patches): ``balance``
+draws every epoch class-balanced (``sampler``, the default), weights the loss by inverse
+class frequency (``loss``) or does neither (``none``). Validation loss and accuracy are
+class-balanced (the mean over classes of each class's loss / recall), so early stopping does
+not favour the common classes. Validation is spatially held out by default
+(``txmorph.splits``), and ``txmorph.augment`` varies intensity, blur and noise.
 """
 
 from __future__ import annotations
@@ -18,9 +25,23 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from txmorph.augment import Augmentation, augment, dihedral_permutations
 from txmorph.errors import InputError
 from txmorph.intensity import normalise
 from txmorph.model import INTENSITY_METHOD, PatchClassifier
+from txmorph.splits import (  # noqa: F401 (stratified_split: re-exported)
+    Split,
+    balanced_order,
+    class_weights,
+    spatial_split,
+    stratified_split,
+)
+
+BALANCE_MODES = ("sampler", "loss", "none")
+VALIDATION_MODES = ("spatial", "random")
+# Side of the spatially held-out validation blocks, in multiples of the largest patch size,
+# when training.validation_block_px is not set.
+BLOCK_FACTOR = 2
 
 # Patches are normalised and pooled in chunks so that a large patch size never needs
 # the full float32 copy of all patches at once.
@@ -42,8 +63,22 @@ class TrainingParams:
     widths: tuple[int, ...] = (16, 32)
     hidden: int = 64
     dropout: float = 0.3
+    balance: str = "sampler"  # sampler | loss | none
+    validation: str = "spatial"  # spatial | random
+    validation_block_px: int | None = None  # None: BLOCK_FACTOR x the largest patch size
+    augment: Augmentation = Augmentation()  # also accepts a dict of its fields
 
     def __post_init__(self) -> None:
+        if isinstance(self.augment, dict):
+            object.__setattr__(self, "augment", Augmentation(**self.augment))
+        if self.balance not in BALANCE_MODES:
+            raise ValueError(f"balance must be one of {BALANCE_MODES}, got {self.balance!r}")
+        if self.validation not in VALIDATION_MODES:
+            raise ValueError(
+                f"validation must be one of {VALIDATION_MODES}, got {self.validation!r}"
+            )
+        if self.validation_block_px is not None and self.validation_block_px < 1:
+            raise ValueError(f"validation_block_px must be >= 1, got {self.validation_block_px}")
         if self.epochs < 1 or self.patience < 1 or self.batch_size < 1:
             raise ValueError(f"epochs, patience and batch_size must be >= 1: {self}")
         if not 0.0 < self.validation_fraction < 1.0:
@@ -100,49 +135,58 @@ def prepare_patches(
     return out
 
 
-def stratified_split(
-    labels: np.ndarray, fraction: float, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (train, validation), holding out ``fraction`` of every class.
-
-    Every class keeps at least one training sample; a class with one sample is not validated.
-    """
-    rng = np.random.default_rng(seed)
-    train, val = [], []
-    for label in np.unique(labels):
-        idx = rng.permutation(np.flatnonzero(labels == label))
-        n_val = min(int(round(fraction * idx.size)), idx.size - 1)
-        val.append(idx[:n_val])
-        train.append(idx[n_val:])
-    return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
-
-
-def _dihedral_permutations(size: int) -> torch.Tensor:
-    """(8, size*size) pixel permutations of the 4 rotations x 2 flips of a square image."""
-    grid = torch.arange(size * size).reshape(size, size)
-    perms = []
-    for flip in (False, True):
-        base = grid.flip(-1) if flip else grid
-        for k in range(4):
-            perms.append(torch.rot90(base, k, dims=(0, 1)).reshape(-1))
-    return torch.stack(perms)
+_dihedral_permutations = dihedral_permutations  # the name the tests knew
 
 
 def _evaluate(
-    model: PatchClassifier, x: torch.Tensor, y: torch.Tensor, device: torch.device
+    model: PatchClassifier, x: torch.Tensor, y: torch.Tensor, device: torch.device,
+    n_classes: int,
 ) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy of the model in eval mode."""
+    """Class-balanced cross-entropy and accuracy (recall) in eval mode: the mean over the
+    classes present of each class's mean loss and accuracy."""
     model.eval()
-    loss_sum, correct = 0.0, 0
+    loss_sum = torch.zeros(n_classes, dtype=torch.float64)
+    correct = torch.zeros(n_classes, dtype=torch.float64)
     with torch.no_grad():
         for start in range(0, x.shape[0], _EVAL_BATCH):
             xb = x[start : start + _EVAL_BATCH].to(device)
             yb = y[start : start + _EVAL_BATCH].to(device)
             logits = model.forward_pooled(xb)[:, :, 0, 0]
-            loss_sum += float(F.cross_entropy(logits, yb, reduction="sum"))
-            correct += int((logits.argmax(1) == yb).sum())
-    n = max(1, x.shape[0])
-    return loss_sum / n, correct / n
+            losses = F.cross_entropy(logits, yb, reduction="none").double().cpu()
+            hits = (logits.argmax(1) == yb).double().cpu()
+            loss_sum.index_add_(0, yb.cpu(), losses)
+            correct.index_add_(0, yb.cpu(), hits)
+    counts = torch.bincount(y.cpu(), minlength=n_classes).double()
+    present = counts > 0
+    if not bool(present.any()):
+        return float("nan"), float("nan")
+    loss = float((loss_sum[present] / counts[present]).mean())
+    accuracy = float((correct[present] / counts[present]).mean())
+    return loss, accuracy
+
+
+def validation_split(
+    labels: np.ndarray,
+    section_ids: np.ndarray,
+    centres: np.ndarray | None,
+    patch_size: int,
+    params: TrainingParams,
+    largest_patch_size: int | None = None,
+    log: Callable[[str], None] | None = None,
+) -> Split:
+    """The training/validation split that ``params.validation`` asks for.
+
+    ``spatial`` needs the patch ``centres``; without them it falls back to ``random`` (logged).
+    """
+    say = log or (lambda message: None)
+    if params.validation == "spatial" and centres is not None:
+        block = params.validation_block_px or BLOCK_FACTOR * (largest_patch_size or patch_size)
+        return spatial_split(labels, centres, section_ids, patch_size, block,
+                             params.validation_fraction, params.seed, log=say)
+    if params.validation == "spatial":
+        say("spatial validation split asked for without patch centres: random split instead")
+    train, val = stratified_split(labels, params.validation_fraction, params.seed)
+    return Split(train, val, {"split": "random", "fallback": None})
 
 
 def _check_inputs(
@@ -187,10 +231,15 @@ def train_classifier(
     device: str | torch.device = "cpu",
     threads: int | None = None,
     log: Callable[[str], None] | None = None,
+    centres: np.ndarray | None = None,
+    largest_patch_size: int | None = None,
 ) -> tuple[PatchClassifier, list[dict[str, Any]], dict[str, Any]]:
     """Train a ``PatchClassifier`` on (N, S, S) raw patches with integer labels.
 
     ``patch_size`` must be a multiple of ``network_input`` (the pooled side the convs see).
+    ``centres`` (N, 2) (row, col) in section pixels allow the spatial validation split, whose
+    blocks are ``BLOCK_FACTOR`` x ``largest_patch_size`` (of all sizes trained) unless
+    ``params.validation_block_px`` is set.
 
     Returns the model (weights of the epoch with the lowest validation loss, eval mode, on
     ``device``), one metrics row per epoch (``epoch, train_loss, train_accuracy, val_loss,
@@ -204,7 +253,9 @@ def train_classifier(
     dev = resolve_device(device)
     say = log or (lambda message: None)
 
-    train_idx, val_idx = stratified_split(labels, params.validation_fraction, params.seed)
+    split = validation_split(labels, section_ids, centres, patch_size, params,
+                             largest_patch_size, say)
+    train_idx, val_idx = split.train, split.val
     if val_idx.size == 0:
         raise InputError(
             f"only {labels.size} training patches of size {patch_size}: too few to hold out a "
@@ -226,7 +277,7 @@ def train_classifier(
             torch.manual_seed(params.seed)
             return _train(
                 images, labels, section_ids, section_ranges, classes, patch_size, params,
-                network_input, dev, train_idx, val_idx, say,
+                network_input, dev, split, say,
             )
     finally:
         torch.use_deterministic_algorithms(previous_deterministic, warn_only=previous_warn_only)
@@ -243,11 +294,11 @@ def _train(
     params: TrainingParams,
     network_input: int,
     dev: torch.device,
-    train_idx: np.ndarray,
-    val_idx: np.ndarray,
+    split: Split,
     say: Callable[[str], None],
 ) -> tuple[PatchClassifier, list[dict[str, Any]], dict[str, Any]]:
     """The training loop proper; runs inside the seeded, deterministic context."""
+    train_idx, val_idx = split.train, split.val
     model = PatchClassifier(
         patch_size, len(classes), network_input, params.widths, params.hidden,
         params.dropout,
@@ -265,14 +316,23 @@ def _train(
     x_train, y_train, x_val, y_val = (t.to(dev) for t in (x_train, y_train, x_val, y_val))
     generator = torch.Generator().manual_seed(params.seed)
     side = x_train.shape[-1]
-    perms = _dihedral_permutations(side).to(dev)
+    perms = dihedral_permutations(side).to(dev)
     optimiser = torch.optim.Adam(
         model.parameters(), lr=params.learning_rate, weight_decay=params.weight_decay
     )
     n_train = x_train.shape[0]
+    n_classes = len(classes)
+    y_train_cpu = y_all[train_idx]
+    loss_weight = (class_weights(y_train_cpu, n_classes).to(dev)
+                   if params.balance == "loss" else None)
+    train_counts = np.bincount(labels[train_idx], minlength=n_classes).tolist()
+    val_counts = np.bincount(labels[val_idx], minlength=n_classes).tolist()
     say(
-        f"patch {patch_size}: {n_train} training / {x_val.shape[0]} validation patches, "
-        f"{len(classes)} classes, pooled to {side}x{side}, stride {model.stride}, device {dev}"
+        f"patch {patch_size}: {n_train} training / {x_val.shape[0]} validation patches "
+        f"({split.info.get('split')} split; per class {dict(zip(classes, train_counts))} / "
+        f"{dict(zip(classes, val_counts))}), balance {params.balance}, augment "
+        f"{asdict(params.augment) if params.augment.enabled else 'off'}, pooled to "
+        f"{side}x{side}, stride {model.stride}, device {dev}"
     )
 
     rows: list[dict[str, Any]] = []
@@ -280,23 +340,28 @@ def _train(
     start = time.perf_counter()
     for epoch in range(1, params.epochs + 1):
         model.train()
-        order = torch.randperm(n_train, generator=generator).to(dev)
+        if params.balance == "sampler":
+            order = balanced_order(y_train_cpu, n_train, generator).to(dev)
+        else:
+            order = torch.randperm(n_train, generator=generator).to(dev)
         transforms = torch.randint(0, 8, (n_train,), generator=generator).to(dev)
         loss_sum, correct = 0.0, 0
         for first in range(0, n_train, params.batch_size):
             batch = order[first : first + params.batch_size]
-            # One random dihedral transform per sample: exact on the pooled patch, as d | S.
+            # One random dihedral transform per draw: exact on the pooled patch, as d | S.
             flat = x_train[batch].reshape(batch.numel(), -1)
-            xb = torch.gather(flat, 1, perms[transforms[batch]]).reshape(-1, 1, side, side)
+            xb = torch.gather(flat, 1, perms[transforms[first : first + batch.numel()]])
+            xb = augment(xb.reshape(-1, 1, side, side), params.augment, generator,
+                         model.downsample)
             yb = y_train[batch]
             logits = model.forward_pooled(xb)[:, :, 0, 0]
-            loss = F.cross_entropy(logits, yb)
+            loss = F.cross_entropy(logits, yb, weight=loss_weight)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
             loss_sum += float(loss.detach()) * batch.numel()
             correct += int((logits.detach().argmax(1) == yb).sum())
-        val_loss, val_accuracy = _evaluate(model, x_val, y_val, dev)
+        val_loss, val_accuracy = _evaluate(model, x_val, y_val, dev, n_classes)
         row = {
             "epoch": epoch,
             "train_loss": loss_sum / n_train,
@@ -346,6 +411,9 @@ def _train(
             "n_train": int(n_train),
             "n_val": int(x_val.shape[0]),
             "class_counts": np.bincount(labels, minlength=len(classes)).tolist(),
+            "train_class_counts": train_counts,
+            "val_class_counts": val_counts,
+            "validation": split.info,
             "best_epoch": best_epoch,
             "best_val_loss": best_loss,
             "epochs_run": len(rows),
