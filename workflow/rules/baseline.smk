@@ -19,7 +19,7 @@ def baseline_stride():
     stride = config["probmap"]["output_stride"]
     if stride != "native":
         return int(stride)
-    return max(1, 4 * PATCH_SIZES[0] // config["patches"]["network_input"])
+    return native_stride(PATCH_SIZES[0])
 
 
 rule baseline_train:

@@ -257,6 +257,13 @@ def training_params(size):
     return base
 
 
+def native_stride(size):
+    """Output stride of the CNN of one patch size at its native resolution: the patch is pooled
+    to patches.network_input, then each conv block halves the map (txmorph.model)."""
+    blocks = len(training_params(size)["widths"])
+    return max(1, 2**blocks * int(size) // config["patches"]["network_input"])
+
+
 def demo_seed(section):
     """A seed per demo section: the demo seed mixed with the section's name."""
     return [config["demo"]["seed"], zlib.crc32(section.encode())]

@@ -40,7 +40,7 @@ rule gene_candidates:
             "seed": config["seed"],
             "windows": baseline_windows(),
             "nucleus_diameter_um": BASELINE_NUCLEUS_UM,
-            "probe_stride": max(1, 4 * PATCH_SIZES[0] // config["patches"]["network_input"]),
+            "probe_stride": native_stride(PATCH_SIZES[0]),
         },
     log:
         "results/logs/gene_candidates/all.log",
