@@ -1,9 +1,9 @@
 FROM condaforge/miniforge3:latest
 LABEL io.github.snakemake.containerized="true"
-LABEL io.github.snakemake.conda_env_hash="09229c9da3c17b6957ddf295aa5153a3ad7f40f6ef5ad94d6d53ef85bee8dd84"
+LABEL io.github.snakemake.conda_env_hash="dfcdd2e447ddaa4af941d45540f5d6f8e497016dd34b83efbf3cea7a3593682e"
 # Conda environment:
 #   source: envs/data.yaml
-#   prefix: /conda-envs/448d359cefc4f25fbd92d0bc6fb75633
+#   prefix: /conda-envs/c9e334c6857dfc53864748d02391d23f
 #   # Image, spot and HDF5 handling: demo data, input checks, tissue masks, patches, truth, Dice.
 #   channels:
 #     - conda-forge
@@ -11,7 +11,7 @@ LABEL io.github.snakemake.conda_env_hash="09229c9da3c17b6957ddf295aa5153a3ad7f40
 #   dependencies:
 #     - python=3.11
 #     - numpy=2.4.6
-#     - pandas=3.1.1
+#     - pandas=2.3.3
 #     - scipy=1.17.1
 #     - scikit-image=0.26.0
 #     - tifffile=2026.3.3
@@ -19,11 +19,11 @@ LABEL io.github.snakemake.conda_env_hash="09229c9da3c17b6957ddf295aa5153a3ad7f40
 #     - h5py=3.16.0
 #     - pyarrow=26.0.1
 #     - pyyaml=6.0.4
-RUN mkdir -p /conda-envs/448d359cefc4f25fbd92d0bc6fb75633
-COPY envs/data.yaml /conda-envs/448d359cefc4f25fbd92d0bc6fb75633/environment.yaml
+RUN mkdir -p /conda-envs/c9e334c6857dfc53864748d02391d23f
+COPY envs/data.yaml /conda-envs/c9e334c6857dfc53864748d02391d23f/environment.yaml
 # Conda environment:
 #   source: envs/report.yaml
-#   prefix: /conda-envs/b3f8ed9e9fa2613c6315f6abef7ca4bb
+#   prefix: /conda-envs/081f70048c502babb1ebba180e3f3a6d
 #   # Summary tables and figures.
 #   channels:
 #     - conda-forge
@@ -31,7 +31,7 @@ COPY envs/data.yaml /conda-envs/448d359cefc4f25fbd92d0bc6fb75633/environment.yam
 #   dependencies:
 #     - python=3.11
 #     - numpy=2.4.6
-#     - pandas=3.1.1
+#     - pandas=2.3.3
 #     - scipy=1.17.1
 #     - scikit-image=0.26.0
 #     - tifffile=2026.3.3
@@ -39,11 +39,38 @@ COPY envs/data.yaml /conda-envs/448d359cefc4f25fbd92d0bc6fb75633/environment.yam
 #     - pyarrow=26.0.1
 #     - pyyaml=6.0.4
 #     - matplotlib=3.11.2
-RUN mkdir -p /conda-envs/b3f8ed9e9fa2613c6315f6abef7ca4bb
-COPY envs/report.yaml /conda-envs/b3f8ed9e9fa2613c6315f6abef7ca4bb/environment.yaml
+RUN mkdir -p /conda-envs/081f70048c502babb1ebba180e3f3a6d
+COPY envs/report.yaml /conda-envs/081f70048c502babb1ebba180e3f3a6d/environment.yaml
+# Conda environment:
+#   source: envs/spatialdata.yaml
+#   prefix: /conda-envs/0bb8a215060003d59bc08f2c4c0575da
+#   # SpatialData in and out (workflow/rules/spatialdata.smk): reading .zarr sections, writing the
+#   # per-section SpatialData stores. Same pins as requirements-spatialdata.txt.
+#   channels:
+#     - conda-forge
+#     - nodefaults
+#   dependencies:
+#     - python=3.11
+#     - numpy=2.4.6
+#     - pandas=2.3.3
+#     - scipy=1.17.1
+#     - scikit-image=0.26.0
+#     - tifffile=2026.3.3
+#     - imagecodecs=2026.3.6
+#     - h5py=3.16.0
+#     - pyarrow=26.0.1
+#     - pyyaml=6.0.4
+#     - spatialdata=0.7.3
+#     - anndata=0.12.19
+#     - zarr=3.1.6
+#     - dask=2026.1.1
+#     - xarray=2026.9.0
+#     - ome-zarr=0.15.0
+RUN mkdir -p /conda-envs/0bb8a215060003d59bc08f2c4c0575da
+COPY envs/spatialdata.yaml /conda-envs/0bb8a215060003d59bc08f2c4c0575da/environment.yaml
 # Conda environment:
 #   source: envs/torch.yaml
-#   prefix: /conda-envs/6efb90d85e484b0af1b7d6a73a0fa50d
+#   prefix: /conda-envs/7c3eef897c33b5a322bd3e3908678270
 #   # CNN training and probability maps (CPU or CUDA build of PyTorch, chosen by conda).
 #   channels:
 #     - conda-forge
@@ -51,17 +78,18 @@ COPY envs/report.yaml /conda-envs/b3f8ed9e9fa2613c6315f6abef7ca4bb/environment.y
 #   dependencies:
 #     - python=3.11
 #     - numpy=2.4.6
-#     - pandas=3.1.1
+#     - pandas=2.3.3
 #     - scipy=1.17.1
 #     - scikit-image=0.26.0
 #     - tifffile=2026.3.3
 #     - h5py=3.16.0
 #     - pyyaml=6.0.4
 #     - pytorch=2.13.0
-RUN mkdir -p /conda-envs/6efb90d85e484b0af1b7d6a73a0fa50d
-COPY envs/torch.yaml /conda-envs/6efb90d85e484b0af1b7d6a73a0fa50d/environment.yaml
+RUN mkdir -p /conda-envs/7c3eef897c33b5a322bd3e3908678270
+COPY envs/torch.yaml /conda-envs/7c3eef897c33b5a322bd3e3908678270/environment.yaml
 
-RUN conda env create --prefix /conda-envs/448d359cefc4f25fbd92d0bc6fb75633 --file /conda-envs/448d359cefc4f25fbd92d0bc6fb75633/environment.yaml && \
-    conda env create --prefix /conda-envs/b3f8ed9e9fa2613c6315f6abef7ca4bb --file /conda-envs/b3f8ed9e9fa2613c6315f6abef7ca4bb/environment.yaml && \
-    conda env create --prefix /conda-envs/6efb90d85e484b0af1b7d6a73a0fa50d --file /conda-envs/6efb90d85e484b0af1b7d6a73a0fa50d/environment.yaml && \
+RUN conda env create --prefix /conda-envs/c9e334c6857dfc53864748d02391d23f --file /conda-envs/c9e334c6857dfc53864748d02391d23f/environment.yaml && \
+    conda env create --prefix /conda-envs/081f70048c502babb1ebba180e3f3a6d --file /conda-envs/081f70048c502babb1ebba180e3f3a6d/environment.yaml && \
+    conda env create --prefix /conda-envs/0bb8a215060003d59bc08f2c4c0575da --file /conda-envs/0bb8a215060003d59bc08f2c4c0575da/environment.yaml && \
+    conda env create --prefix /conda-envs/7c3eef897c33b5a322bd3e3908678270 --file /conda-envs/7c3eef897c33b5a322bd3e3908678270/environment.yaml && \
     conda clean --all -y

@@ -9,9 +9,11 @@ BIN := $(VENV)/bin
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: $(BIN)/activate requirements.txt pyproject.toml
+# The core pins and the `spatialdata` extra's (SpatialData in and out; the tests use it) in one
+# resolution, so that neither can silently move the other's versions.
+$(VENV)/.installed: $(BIN)/activate requirements.txt requirements-spatialdata.txt pyproject.toml
 	$(BIN)/python -m pip install --upgrade pip
-	$(BIN)/python -m pip install -r requirements.txt
+	$(BIN)/python -m pip install -r requirements.txt -r requirements-spatialdata.txt
 	$(BIN)/python -m pip install --no-deps -e .
 	touch $@
 

@@ -47,6 +47,7 @@ include: "workflow/rules/baseline.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/genes.smk"
+include: "workflow/rules/spatialdata.smk"
 
 
 rule all:

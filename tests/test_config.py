@@ -148,7 +148,8 @@ def test_valid_config_has_no_problem():
         (lambda c: c["patches"].update(epochs=3),
          "unknown key `patches.epochs`; did you mean `training.epochs`?"),
         (lambda c: c["sections"]["train"].update(imag="x.tif"),
-         "unknown key `sections.train.imag`; did you mean `sections.train.image`?"),
+         # (`image_element`, the SpatialData sections' key, is offered after it)
+         "unknown key `sections.train.imag`; did you mean `sections.train.image`"),
         (lambda c: c["training"].update(learing_rate=0.1),
          "did you mean `training.learning_rate`?"),
         (lambda c: c["sections"]["train"].pop("image"), "`sections.train.image` is missing"),

@@ -15,7 +15,9 @@ CONDA_TO_PIP = {"pytorch": "torch"}
 
 def _pip_pins() -> dict[str, str]:
     pins = {}
-    for line in (REPO / "requirements.txt").read_text().splitlines():
+    lines = [line for name in ("requirements.txt", "requirements-spatialdata.txt")
+             for line in (REPO / name).read_text().splitlines()]
+    for line in lines:
         line = line.split("#")[0].strip()
         if line:
             name, version = line.split("==")

@@ -289,6 +289,7 @@ def final_outputs():
     outputs += [
         f"results/report/probmaps/{name}/{model}.png" for name in TEST_SECTIONS for model in MODELS
     ]
+    outputs += spatialdata_outputs()  # workflow/rules/spatialdata.smk (export.spatialdata)
     return outputs
 
 

@@ -124,7 +124,19 @@ def import_spots(
     """
     table = read_spot_table(path, spot_options(params, image_info["level_scale"]))
     log(table.description)
-    spots, outside = check_spots(table.spots, image_info["source_shape"], genes, path,
+    return fit_spots_to_image(table.spots, table.filtered, path, params, image_info, genes, log)
+
+
+def fit_spots_to_image(
+    spots: pd.DataFrame, filtered: Mapping[str, int], path: str, params: Mapping[str, Any],
+    image_info: Mapping[str, Any], genes: Sequence[str],
+    log: Callable[[str], None] = lambda message: None,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Spots in pixels of the image as read (``gene``, ``x``, ``y``) -> the canonical table
+    and its summary: checked against that image and ``genes``, cropped to the region, scaled
+    by the downsampling. Shared by every route in (spot tables, SpatialData points);
+    ``filtered`` counts what the reader dropped."""
+    spots, outside = check_spots(spots, image_info["source_shape"], genes, path,
                                  outside=params["spots_outside_image"])
     if outside:
         log(f"dropped {outside} spots outside the image")
@@ -140,7 +152,7 @@ def import_spots(
         "spots_total": int(len(spots)),
         "spots_per_gene": {g: int(counts.get(g, 0)) for g in genes},
         "genes_in_table": int(len(counts)),
-        "filtered": {**table.filtered, "outside_image": outside, "outside_region": outside_region},
+        "filtered": {**filtered, "outside_image": outside, "outside_region": outside_region},
     }
     return spots, summary
 

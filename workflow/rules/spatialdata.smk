@@ -1,0 +1,191 @@
+# SpatialData in and out (txmorph.spatialdata_io, envs/spatialdata.yaml, pip extra `spatialdata`).
+# In: a section whose image (and spots) is a SpatialData .zarr is imported by the two rules
+# below instead of import_image/import_spots, into the same canonical image and spot table, so
+# every later rule is unchanged. Out: one .zarr per painted section (export_spatialdata).
+# The core rules never import spatialdata: a run of TIFF/CSV sections without the export
+# needs none of this file's env.
+import re
+
+from txmorph.errors import InputError
+from txmorph.spatialdata_io import check_store_elements, is_spatialdata_store
+
+
+def _alternation(names):
+    """A wildcard constraint matching exactly these names (never matching when empty)."""
+    return "|".join(re.escape(name) for name in names) or "(?!)"
+
+
+SPATIALDATA_IMAGE_SECTIONS = [
+    name for name in SECTIONS if is_spatialdata_store(section_config(name).get("image"))
+]
+SPATIALDATA_POINTS_SECTIONS = [
+    name for name in SECTIONS if is_spatialdata_store(section_config(name).get("spots"))
+]
+# Sections with probability maps (not the training ones): one SpatialData store each.
+SPATIALDATA_EXPORT_SECTIONS = [
+    name for name in SECTIONS if section_config(name)["role"] != "train"
+]
+
+
+def check_spatialdata_sections():
+    """Element names and settings of .zarr sections, checked from the stores' layout while the
+    workflow is parsed: a wrong name stops the run before any job, without spatialdata."""
+    elements, problems = {}, []
+    for name in SPATIALDATA_IMAGE_SECTIONS + SPATIALDATA_POINTS_SECTIONS:
+        section = section_config(name)
+        if name in SPATIALDATA_POINTS_SECTIONS and name not in SPATIALDATA_IMAGE_SECTIONS:
+            problems.append(
+                f"section '{name}': spots come from the SpatialData store {section['spots']}, so "
+                "the image must be an image element of a SpatialData store too (the points are "
+                "placed on it through their coordinate systems); set 'image' to that store")
+            continue
+        if not section.get("pixel_size_um"):
+            problems.append(
+                f"section '{name}': set 'pixel_size_um' (µm per pixel of the image element at "
+                "'level'): a SpatialData store records no physical unit")
+        try:
+            found = check_store_elements(name, section["image"],
+                                         {"images": section.get("image_element")})
+            if name in SPATIALDATA_POINTS_SECTIONS:
+                found |= check_store_elements(name, section["spots"],
+                                              {"points": section.get("points_element")})
+        except InputError as error:
+            problems.append(str(error))
+            continue
+        elements[name] = found
+    if problems:
+        raise WorkflowError(f"Input error in {CONFIG_FILES}:\n  - " + "\n  - ".join(problems))
+    return elements
+
+
+# {section: {"images": element, "points": element}} of every .zarr section.
+SPATIALDATA_ELEMENTS = check_spatialdata_sections()
+
+
+def spatialdata_element_path(name, kind):
+    """The element's folder in its store: the rule's input (and what its fingerprint covers)."""
+    store = section_config(name)["image" if kind == "images" else "spots"]
+    return str(Path(store) / kind / SPATIALDATA_ELEMENTS[name][kind])
+
+
+def spatialdata_fingerprint(name, kind):
+    """The content of one element (not of the whole store): new points re-run only the spots."""
+    from txmorph.fingerprint import cached_fingerprint
+
+    return cached_fingerprint(spatialdata_element_path(name, kind))
+
+
+def spatialdata_outputs():
+    """The SpatialData stores, default targets when `export.spatialdata` is true."""
+    if not config["export"]["spatialdata"]:
+        return []
+    return [f"results/spatialdata/{name}.zarr" for name in SPATIALDATA_EXPORT_SECTIONS]
+
+
+def spatialdata_scores(wildcards):
+    """Reference regions and Dice of a test section; other sections have none."""
+    if section_config(wildcards.section)["role"] != "test":
+        return {}
+    return {"truth": f"results/truth/{wildcards.section}.tif",
+            "dice": f"results/report/dice/{wildcards.section}.csv"}
+
+
+# Both import routes write results/sections/{section}/...: .zarr sections take these rules.
+ruleorder: import_spatialdata_image > import_image
+ruleorder: import_spatialdata_points > import_spots
+
+
+rule import_spatialdata_image:
+    input:
+        element=lambda wildcards: spatialdata_element_path(wildcards.section, "images"),
+        code=script_code("import_spatialdata_image.py"),
+    output:
+        image="results/sections/{section}/image.tif",
+        summary="results/sections/{section}/image.json",
+    params:
+        # The element's content: a replaced image re-runs this job whatever its timestamp.
+        fingerprint=lambda wildcards: spatialdata_fingerprint(wildcards.section, "images"),
+        section=lambda wildcards: import_params(wildcards.section),
+        store=lambda wildcards: section_config(wildcards.section)["image"],
+        element=lambda wildcards: SPATIALDATA_ELEMENTS[wildcards.section]["images"],
+    wildcard_constraints:
+        section=_alternation(SPATIALDATA_IMAGE_SECTIONS),
+    log:
+        "results/logs/import_spatialdata_image/{section}.log",
+    threads: 1
+    resources:
+        # Streams strip by strip from the store's chunks, like import_image.
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        "../../envs/spatialdata.yaml"
+    script:
+        "../scripts/import_spatialdata_image.py"
+
+
+rule import_spatialdata_points:
+    input:
+        element=lambda wildcards: spatialdata_element_path(wildcards.section, "points"),
+        image_element=lambda wildcards: spatialdata_element_path(wildcards.section, "images"),
+        image_info="results/sections/{section}/image.json",
+        code=script_code("import_spatialdata_points.py"),
+    output:
+        spots="results/sections/{section}/spots.parquet",
+        summary="results/sections/{section}/spots.json",
+    params:
+        fingerprint=lambda wildcards: {
+            kind: spatialdata_fingerprint(wildcards.section, kind) for kind in ("points", "images")
+        },
+        section=lambda wildcards: {**import_params(wildcards.section), "spots_format": "spatialdata"},
+        genes=GENES,
+        store=lambda wildcards: section_config(wildcards.section)["spots"],
+        points_element=lambda wildcards: SPATIALDATA_ELEMENTS[wildcards.section]["points"],
+        image_store=lambda wildcards: section_config(wildcards.section)["image"],
+        image_element=lambda wildcards: SPATIALDATA_ELEMENTS[wildcards.section]["images"],
+        coordinate_system=lambda wildcards: section_config(wildcards.section).get("coordinate_system"),
+    wildcard_constraints:
+        section=_alternation(SPATIALDATA_POINTS_SECTIONS),
+    log:
+        "results/logs/import_spatialdata_points/{section}.log",
+    threads: 1
+    resources:
+        # The points are read whole, like a spot table.
+        mem_mb=4000,
+        runtime=20,
+    conda:
+        "../../envs/spatialdata.yaml"
+    script:
+        "../scripts/import_spatialdata_points.py"
+
+
+rule export_spatialdata:
+    # Default target only with `export: {spatialdata: true}`; else `snakemake export_all_spatialdata`.
+    input:
+        unpack(spatialdata_scores),
+        image="results/sections/{section}/image.tif",
+        probmaps=expand("results/probmaps/{{section}}/{model}.h5", model=MODELS),
+        code=script_code("export_spatialdata.py"),
+    output:
+        directory("results/spatialdata/{section}.zarr"),
+    params:
+        models=MODELS,
+        classes=CLASSES,
+        context_um=config["probmap"]["context_um"],
+        pixel_size_um=lambda wildcards: section_params(wildcards.section)["pixel_size_um"],
+    log:
+        "results/logs/export_spatialdata/{section}.log",
+    threads: 1
+    resources:
+        # The maps and labels in memory (small: stride >= 4 in both directions); the image
+        # goes through chunk by chunk.
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../../envs/spatialdata.yaml"
+    script:
+        "../scripts/export_spatialdata.py"
+
+
+rule export_all_spatialdata:
+    input:
+        expand("results/spatialdata/{section}.zarr", section=SPATIALDATA_EXPORT_SECTIONS),

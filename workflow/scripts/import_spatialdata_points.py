@@ -1,0 +1,41 @@
+"""Rule import_spatialdata_points: a points element of a SpatialData .zarr -> canonical spots.
+
+The points are placed on the image element's pixels through a coordinate system both share
+(``txmorph.spatialdata_io.read_points_on_image``), then checked, cropped and scaled exactly
+as rule import_spots does (``txmorph.section.fit_spots_to_image``).
+"""
+
+import json
+from pathlib import Path
+
+from txmorph.outputs import atomic_path
+from txmorph.scripting import run_rule
+from txmorph.section import fit_spots_to_image, write_spots
+from txmorph.spatialdata_io import read_points_on_image
+
+
+def main(smk, log):
+    params = smk.params.section
+    image_info = json.loads(Path(smk.input.image_info).read_text())
+    placed = read_points_on_image(
+        smk.params.store, smk.params.points_element, smk.params.image_store,
+        smk.params.image_element, smk.params.coordinate_system, params["columns"]["gene"])
+    log.info("%s", placed.description)
+    spots = placed.spots
+    if image_info["level_scale"] != 1:  # points are in full-resolution pixels of the element
+        spots = spots.assign(x=spots["x"] * image_info["level_scale"],
+                             y=spots["y"] * image_info["level_scale"])
+    where = f"{smk.params.store} (points element '{smk.params.points_element}')"
+    spots, summary = fit_spots_to_image(spots, {}, where, params, image_info, smk.params.genes,
+                                        log.info)
+    summary.update(element=smk.params.points_element, gene_column=placed.gene_column,
+                   coordinate_system=placed.coordinate_system,
+                   fingerprints=smk.params.fingerprint)
+    log.info("spots of section %s: %s", params["name"], json.dumps(summary))
+    with atomic_path(smk.output.spots) as tmp:
+        write_spots(spots, tmp)
+    with atomic_path(smk.output.summary) as tmp:
+        tmp.write_text(json.dumps(summary, indent=2) + "\n")
+
+
+run_rule(main, snakemake)  # noqa: F821 (injected by Snakemake)
