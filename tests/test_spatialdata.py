@@ -92,6 +92,43 @@ def test_missing_element_names_file_element_what_is_there_and_the_fix(tmp_path):
         assert part in message, message
 
 
+def test_image_element_level_channel_and_points_on_that_level(tmp_path):
+    # A two-channel, two-level store: the channel is picked by name, the level by index, and
+    # the points (in `global` µm) land on the full-resolution pixels of the image element.
+    from spatialdata.models import Image2DModel, PointsModel
+    from spatialdata.transformations import Identity, Scale
+
+    from txmorph.spatialdata_io import open_spatialdata_image, read_points_on_image
+
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 4000, (2, 600, 520), dtype=np.uint16)
+    spots = pd.DataFrame({"x": [0.5, 100.25, 519.9], "y": [3.0, 450.5, 599.0], "g": ["A", "B", "A"]})
+    store = tmp_path / "two.zarr"
+    spatialdata.SpatialData(
+        images={"morphology": Image2DModel.parse(
+            pixels, dims=("c", "y", "x"), c_coords=["polyT", "DAPI"], scale_factors=[2],
+            transformations={"global": Scale([0.5, 0.5], axes=("x", "y"))})},
+        points={"tx": PointsModel.parse(spots.assign(x=spots["x"] * 0.5, y=spots["y"] * 0.5),
+                                        coordinates={"x": "x", "y": "y"}, feature_key="g",
+                                        transformations={"global": Identity()})},
+    ).write(store)
+    with open_spatialdata_image(store, "morphology", channel="dapi")[0] as source:
+        assert source.shape == (600, 520) and source.channel_name == "DAPI"
+        np.testing.assert_array_equal(source.read(slice(10, 20), slice(5, 9)), pixels[1, 10:20, 5:9])
+    source, full_width = open_spatialdata_image(store, "morphology", channel=1, level=1)
+    assert source.shape == (300, 260) and full_width == 520
+    with pytest.raises(InputError, match="channels.*Set 'channel'"):
+        open_spatialdata_image(store, "morphology")
+    with pytest.raises(InputError, match="no resolution level 2"):
+        open_spatialdata_image(store, "morphology", channel="DAPI", level=2)
+    placed = read_points_on_image(store, "tx", store, "morphology")
+    assert placed.gene_column == "g" and placed.coordinate_system == "global"
+    np.testing.assert_allclose(placed.spots[["x", "y"]], spots[["x", "y"]], atol=1e-12)
+    assert list(placed.spots["gene"]) == ["A", "B", "A"]
+    with pytest.raises(InputError, match="coordinate system 'aligned'"):
+        read_points_on_image(store, "tx", store, "morphology", coordinate_system="aligned")
+
+
 @pytest.mark.e2e
 def test_missing_element_stops_the_run_before_any_job(tmp_path):
     store = tmp_path / "data/test.zarr"
