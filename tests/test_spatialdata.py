@@ -58,6 +58,37 @@ def test_map_transform_puts_each_map_pixel_on_its_patch_centre(stride):
     np.testing.assert_allclose(cols, expected[::-1], atol=1e-9)
 
 
+def test_large_maps_and_image_are_multiscale_with_the_classes_at_every_level(tmp_path):
+    from spatialdata.transformations import get_transformation
+
+    from txmorph.spatialdata_io import SectionResults, build_spatialdata, write_spatialdata
+
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 255, (1100, 700), dtype=np.uint8)
+    probabilities = rng.random((3, 550, 350), dtype=np.float32)
+    classes = ["background", "tissue", "Prox1", "Mbp"]
+    results = SectionResults(
+        name="s1", image=image, pixel_size_um=0.5, classes=classes,
+        maps={"ensemble": (probabilities, ["tissue", "Prox1", "Mbp"], 2)},
+        labels=rng.integers(1, 4, (550, 350)).astype(np.uint8), labels_stride=2)
+    path = tmp_path / "s1.zarr"
+    write_spatialdata(build_spatialdata(results), path)
+    write_spatialdata(build_spatialdata(results), path)  # replaces an existing store
+    store = spatialdata.read_zarr(path)
+    assert set(store.labels) == {"labels_ensemble"} and not store.tables
+    dapi, maps = store.images["dapi"], store.images["probabilities_ensemble"]
+    assert [dapi[k].ds["image"].shape for k in sorted(dapi.children)] == [
+        (1, 1100, 700), (1, 550, 350), (1, 275, 175)]
+    assert sorted(maps.children) == ["scale0", "scale1"]  # 550 -> 275: the last above 256
+    for level in maps.children.values():
+        assert [str(c) for c in level.ds["image"].coords["c"].values] == ["tissue", "Prox1", "Mbp"]
+    np.testing.assert_array_equal(maps["scale0"].ds["image"].values, probabilities)
+    matrix = get_transformation(maps, "global").to_affine_matrix(("y", "x"), ("y", "x"))
+    np.testing.assert_allclose(matrix, [[2, 0, 0.5], [0, 2, 0.5], [0, 0, 1]])
+    assert store.attrs["txmorph"]["pixel_size_um"] == 0.5
+    assert not list(tmp_path.glob(".tmp-*"))
+
+
 def _write_input_store(path, image, spots, *, image_name="nuclei", points_name="transcripts"):
     """A SpatialData store as spatialdata-io/sopa write them: the image in its own pixels with a
     transformation to `global` (here µm: 2 µm per pixel, corner at (10, 20) µm), the points in

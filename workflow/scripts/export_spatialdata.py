@@ -2,6 +2,7 @@
 SpatialData .zarr (``txmorph.spatialdata_io.build_spatialdata``), for napari-spatialdata and
 the scverse tools."""
 
+import dask
 import dask.array
 import pandas as pd
 import tifffile
@@ -13,6 +14,7 @@ from txmorph.spatialdata_io import SectionResults, build_spatialdata, write_spat
 
 
 def main(smk, log):
+    dask.config.set(num_workers=smk.threads)  # the rule's threads, not every core
     params = smk.params
     # The canonical image, memory-mapped and written chunk by chunk: never loaded whole.
     image = dask.array.from_array(tifffile.memmap(smk.input.image, mode="r"), chunks=4096)

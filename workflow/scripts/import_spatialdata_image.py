@@ -7,6 +7,8 @@ window from the store's (dask) image element.
 
 import json
 
+import dask
+
 from txmorph.images import write_canonical_image
 from txmorph.outputs import atomic_path
 from txmorph.scripting import run_rule
@@ -14,6 +16,7 @@ from txmorph.spatialdata_io import open_spatialdata_image
 
 
 def main(smk, log):
+    dask.config.set(num_workers=smk.threads)  # the rule's threads, not every core
     params = smk.params.section
     source, full_width = open_spatialdata_image(
         smk.params.store, smk.params.element, level=params["level"], channel=params["channel"],
