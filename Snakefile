@@ -9,7 +9,7 @@ from snakemake.utils import min_version, validate
 
 min_version("9.0")
 sys.path.insert(0, f"{workflow.basedir}/workflow")
-from txmorph import configcheck
+from txmorph import configcheck, samplesheet
 
 
 configfile: "config.yaml"
@@ -21,9 +21,17 @@ CONFIG_SOURCES = configcheck.config_sources(workflow)
 CONFIG_FILES = configcheck.describe_files(CONFIG_SOURCES)
 if (user_sections := configcheck.cli_sections(CONFIG_SOURCES)) is not None:
     config["sections"] = user_sections
+CONFIG_SCHEMA = yaml.safe_load(Path(workflow.basedir, configcheck.SCHEMA_FILE).read_text())
+# `sections: config/sections.tsv`: a sample sheet, one row per section, each row checked
+# against the schema's section entry (file, row and column named on error).
+if isinstance(config.get("sections"), str):
+    try:
+        config["sections"] = samplesheet.read_section_sheet(config["sections"], CONFIG_SCHEMA)
+    except samplesheet.SheetError as error:
+        raise WorkflowError(str(error)) from None
 config_error = configcheck.config_problem(
     config,
-    yaml.safe_load(Path(workflow.basedir, configcheck.SCHEMA_FILE).read_text()),
+    CONFIG_SCHEMA,
     CONFIG_SOURCES,
     verbose=configcheck.verbose_from_env(),
 )
@@ -47,6 +55,7 @@ include: "workflow/rules/baseline.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/genes.smk"
+include: "workflow/rules/predict.smk"
 include: "workflow/rules/spatialdata.smk"
 
 

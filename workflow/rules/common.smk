@@ -44,15 +44,31 @@ def sections_with_role(role):
 
 TRAIN_SECTIONS = sections_with_role("train")
 TEST_SECTIONS = sections_with_role("test")
+# Prediction-only sections: an image, no spots; mapped, never scored.
+PREDICT_SECTIONS = sections_with_role("predict")
+# Sections that get probability maps, arg-max labels, figures and exports.
+MAPPED_SECTIONS = TEST_SECTIONS + PREDICT_SECTIONS
+# `models:` (workflow/rules/predict.smk): trained models of another run replace training.
+REUSED_MODELS = config["models"]
+TRAINING = not REUSED_MODELS
+# Sections whose spots are imported and checked (check_section): train sections only when
+# this run trains.
+CHECKED_SECTIONS = (TRAIN_SECTIONS if TRAINING else []) + TEST_SECTIONS
 
 
 def check_config():
     """Checks across fields that the JSON schema cannot express, before any job runs."""
+    from txmorph.roles import spots_problem
+
     problems = []
-    if not TRAIN_SECTIONS:
-        problems.append("no section has role: train (at least one is needed to train models)")
-    if not TEST_SECTIONS:
-        problems.append("no section has role: test (at least one is needed to score models)")
+    if TRAINING and not TRAIN_SECTIONS:
+        problems.append("no section has role: train (at least one is needed to train models; "
+                        "or set `models:` to the results/models folder of a finished run)")
+    if not MAPPED_SECTIONS:
+        problems.append("no section has role: test or predict (at least one is needed to "
+                        "apply the models to)")
+    problems += [problem for name in SECTIONS
+                 if (problem := spots_problem(name, config["sections"][name]))]
     network_input = config["patches"]["network_input"]
     for size in PATCH_SIZES:
         if size % network_input:
@@ -79,6 +95,31 @@ def check_config():
 
 
 check_config()
+
+
+def reused_model_set():
+    """The models of `models:` checked against this config before any job (txmorph.modelset):
+    one line naming what differs, the model file and what to do."""
+    from snakemake.logging import logger
+    from txmorph.baseline import window_sizes
+    from txmorph.modelset import Expected, ModelSetError, check_model_set
+
+    expected = Expected(CLASSES, PATCH_SIZES, config["patches"]["network_input"])
+    try:
+        found = check_model_set(REUSED_MODELS, expected, window_sizes(PATCH_SIZES))
+    except ModelSetError as error:
+        raise WorkflowError(str(error)) from None
+    for note in found.notes:
+        logger.warning(note)
+    return found
+
+
+MODEL_SET = reused_model_set() if REUSED_MODELS else None
+if MODEL_SET is not None and MODEL_SET.baseline is None:
+    SCORED_MODELS.remove(BASELINE)  # the reused folder has no baseline that fits
+# What the models learned (classes, those left out and why): from rule centres when training,
+# from the reused models' metadata otherwise (workflow/rules/predict.smk).
+LEARNED_CLASSES = "results/patches/classes.json" if TRAINING else "results/models/classes.json"
 
 
 wildcard_constraints:
@@ -272,7 +313,8 @@ def demo_seed(section):
 def is_demo_section(name):
     section = section_config(name)
     return all(
-        Path(section[key]).parent == Path("resources/demo") / name for key in ("image", "spots")
+        Path(section[key]).parent == Path("resources/demo") / name
+        for key in ("image", "spots") if key in section
     )
 
 
@@ -282,20 +324,29 @@ def final_outputs():
     outputs += [
         f"results/report/demo_truth/{name}.csv" for name in TEST_SECTIONS if is_demo_section(name)
     ]
-    # Figures and tables of the HTML report (workflow/rules/report.smk).
-    outputs += ["results/report/patch_counts.csv", "results/report/training_curves.png",
-                "results/report/dice_chart.png"]
-    outputs += [f"results/report/patches/size{size}.png" for size in PATCH_SIZES]
+    # Figures and tables of the HTML report (workflow/rules/report.smk). Patches and training
+    # curves belong to the run that trains; reused models come without them.
+    if TRAINING:
+        outputs += ["results/report/patch_counts.csv", "results/report/training_curves.png"]
+        outputs += [f"results/report/patches/size{size}.png" for size in PATCH_SIZES]
+    outputs += ["results/report/dice_chart.png"] if TEST_SECTIONS else []
     outputs += [
-        f"results/report/probmaps/{name}/{model}.png" for name in TEST_SECTIONS for model in MODELS
+        f"results/report/probmaps/{name}/{model}.png" for name in MAPPED_SECTIONS
+        for model in MODELS
     ]
+    # Arg-max labels of every mapped section; prediction-only sections' tissue (from DAPI).
+    outputs += [f"results/labels/{name}.tif" for name in MAPPED_SECTIONS]
+    outputs += [f"results/masks/{name}.tif" for name in PREDICT_SECTIONS]
     outputs += spatialdata_outputs()  # workflow/rules/spatialdata.smk (export.spatialdata)
     return outputs
 
 
 def tissue_spots_input(name):
-    """The spots the tissue mask is made from: none where it comes from DAPI alone."""
-    if config["tissue_mask"]["source"] == "dapi" or not section_config(name).get("spots"):
+    """The spots the tissue mask is made from: none where it comes from DAPI alone (also for
+    prediction-only sections, whose spots are never read)."""
+    from txmorph.roles import uses_spots
+
+    if config["tissue_mask"]["source"] == "dapi" or not uses_spots(section_config(name)):
         return []
     return f"results/sections/{name}/spots.parquet"
 
@@ -308,6 +359,10 @@ def check_settings():
         "min_tissue_covered": checks["min_tissue_covered"],
         "min_spots_per_region": config["truth"]["min_spots_per_region"],
     }
+
+
+# The input checks of all CHECKED_SECTIONS in one file (rule inputs_checked).
+ALL_CHECKS = "results/sections/checks.json"
 
 
 def checks_of(sections):

@@ -33,7 +33,7 @@ rule dice:
     input:
         truth="results/truth/{section}.tif",
         checks="results/sections/{section}/checks.json",
-        classes="results/patches/classes.json",
+        classes=LEARNED_CLASSES,
         probmaps=expand(
             "results/probmaps/{{section}}/{model}.h5",
             model=SCORED_MODELS,
@@ -61,13 +61,14 @@ rule dice:
 rule summary:
     input:
         dice=expand("results/report/dice/{section}.csv", section=TEST_SECTIONS),
-        checks=checks_of(SECTIONS),
-        classes="results/patches/classes.json",
-        images=expand("results/sections/{section}/image.tif", section=TEST_SECTIONS),
+        checks=checks_of(CHECKED_SECTIONS),
+        classes=LEARNED_CLASSES,
+        # Test sections: truth next to prediction; prediction-only sections: predictions.
+        images=expand("results/sections/{section}/image.tif", section=MAPPED_SECTIONS),
         truths=expand("results/truth/{section}.tif", section=TEST_SECTIONS),
         probmaps=expand(
             "results/probmaps/{section}/{model}.h5",
-            section=TEST_SECTIONS,
+            section=MAPPED_SECTIONS,
             model=SCORED_MODELS,
         ),
         code=script_code("summary.py"),
@@ -85,17 +86,19 @@ rule summary:
                 f"results/report/{section}.png",
                 caption="../report/summary_figure.rst",
                 category="4. Evaluation",
-                subcategory="Truth next to prediction",
+                subcategory="Truth next to prediction" if section in TEST_SECTIONS
+                else "Predictions (no spots)",
                 labels={"section": section},
             )
-            for section in TEST_SECTIONS
+            for section in MAPPED_SECTIONS
         ],
     params:
         sections=TEST_SECTIONS,
+        predict_sections=PREDICT_SECTIONS,
         models=SCORED_MODELS,
         classes=CLASSES,
         context_um=config["probmap"]["context_um"],
-        pixel_sizes_um=[section_params(s)["pixel_size_um"] for s in TEST_SECTIONS],
+        pixel_sizes_um={s: section_params(s)["pixel_size_um"] for s in MAPPED_SECTIONS},
     log:
         "results/logs/summary/summary.log",
     threads: 1

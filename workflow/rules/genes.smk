@@ -4,15 +4,19 @@
 # (then paste results/report/gene_candidates.yaml into the config).
 
 
+# Sections with spots (train and test): prediction-only sections have none to choose from.
+GENE_CHOICE_SECTIONS = [name for name in SECTIONS if section_config(name)["role"] != "predict"]
+
+
 rule gene_candidates:
     input:
-        images=expand("results/sections/{section}/image.tif", section=SECTIONS),
-        image_info=expand("results/sections/{section}/image.json", section=SECTIONS),
+        images=expand("results/sections/{section}/image.tif", section=GENE_CHOICE_SECTIONS),
+        image_info=expand("results/sections/{section}/image.json", section=GENE_CHOICE_SECTIONS),
         # DAPI masks: the tissue of the input checks (evaluable test genes); the spot-based
         # tissue is made in the rule from the raw tables, since the imported spots are
         # checked against `genes`, which this rule helps to choose.
-        masks=expand("results/masks/{section}.dapi.tif", section=SECTIONS),
-        spots=[section_config(s)["spots"] for s in SECTIONS],
+        masks=expand("results/masks/{section}.dapi.tif", section=GENE_CHOICE_SECTIONS),
+        spots=[section_config(s)["spots"] for s in GENE_CHOICE_SECTIONS],
         side_files=[f for s in SECTIONS for f in side_files_of(s)],
         code=script_code("gene_candidates.py"),
     output:
@@ -24,8 +28,8 @@ rule gene_candidates:
             caption="../report/gene_candidates.rst",
         ),
     params:
-        sections=[import_params(s) for s in SECTIONS],
-        roles=[section_config(s)["role"] for s in SECTIONS],
+        sections=[import_params(s) for s in GENE_CHOICE_SECTIONS],
+        roles=[section_config(s)["role"] for s in GENE_CHOICE_SECTIONS],
         tissue=config["tissue_mask"],
         # What the choice must agree with (txmorph.genechoice.Settings): the reference rule,
         # the input checks, the patch sampler and the baseline that the probe uses.

@@ -132,3 +132,26 @@ rule check_section:
         "../../envs/data.yaml"
     script:
         "../scripts/check_section.py"
+
+
+rule inputs_checked:
+    # The input checks of every section with spots, gathered: rule centres waits for this
+    # file (ancient), so a wrong test section stops the run before any patch or model, while
+    # adding a section re-runs only this cheap job, not the training (see patches.smk).
+    input:
+        checks=checks_of(CHECKED_SECTIONS),
+        code=script_code("inputs_checked.py"),
+    output:
+        ALL_CHECKS,
+    params:
+        sections=CHECKED_SECTIONS,
+    log:
+        "results/logs/inputs_checked/inputs_checked.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/inputs_checked.py"

@@ -69,4 +69,4 @@ rule export_ometiff:
 
 rule export_all_ometiff:
     input:
-        expand("results/export/{section}/{model}.ome.tif", section=TEST_SECTIONS, model=MODELS),
+        expand("results/export/{section}/{model}.ome.tif", section=MAPPED_SECTIONS, model=MODELS),

@@ -19,15 +19,39 @@ REFERENCE_DICE = 0.51  # mean Dice of Andersson et al., ISBI 2020
 
 def learned_lines(learned):
     """What the models learned: the class set, how labels were placed, what was left out."""
-    lines = [f"Models learned {', '.join(learned['classes'])} (patch centres: "
-             f"`patches.labels: {learned['labels']}`; per class "
-             f"{learned['centres_per_class']})."]
+    if "models" in learned:  # reused models (config `models`, rule reused_classes)
+        lines = [f"Models reused from `{learned['models']}`: they learned "
+                 f"{', '.join(learned['classes'])} (patch centres per class "
+                 f"{learned['centres_per_class']})."]
+    else:
+        lines = [f"Models learned {', '.join(learned['classes'])} (patch centres: "
+                 f"`patches.labels: {learned['labels']}`; per class "
+                 f"{learned['centres_per_class']})."]
     lines += [f"- `{name}` left out: {reason}" for name, reason in learned["dropped"].items()]
     return lines + [""]
 
 
+DICE_COLUMNS = ["section", "model", "class", "dice", "evaluable", "note"]
+
+
+def predicted_labels(smk, section):
+    """Each model's arg-max labels of one mapped section, as Dice sees them."""
+    predictions = {}
+    for model in smk.params.models:
+        path = next(p for p in smk.input.probmaps if Path(p).parent.name == section
+                    and Path(p).stem == model)
+        prob_map = read_probability_map(path)
+        context_px = smk.params.context_um / (smk.params.pixel_sizes_um[section]
+                                              * prob_map.stride)
+        predictions[model] = label_map(prob_map.probabilities, prob_map.classes,
+                                       smk.params.classes, context_px)
+    return predictions
+
+
 def main(smk, log):
-    table = pd.concat([pd.read_csv(path) for path in smk.input.dice], ignore_index=True)
+    # A run of prediction-only sections has no Dice: the table keeps its header.
+    tables = [pd.read_csv(path) for path in smk.input.dice]
+    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=DICE_COLUMNS)
     with atomic_path(smk.output.dice) as tmp:
         table.to_csv(tmp, index=False, float_format="%.4f")
 
@@ -49,20 +73,15 @@ def main(smk, log):
         checks_markdown([json.loads(Path(path).read_text()) for path in smk.input.checks]),
         "",
     ]
-    for index, section in enumerate(smk.params.sections):
-        image = read_image(smk.input.images[index])
-        truth = tifffile.imread(smk.input.truths[index])
-        predictions = {}
-        for model in models:
-            path = next(p for p in smk.input.probmaps if Path(p).parent.name == section
-                        and Path(p).stem == model)
-            prob_map = read_probability_map(path)
-            context_px = smk.params.context_um / (smk.params.pixel_sizes_um[index]
-                                                  * prob_map.stride)
-            predictions[model] = label_map(prob_map.probabilities, prob_map.classes,
-                                           smk.params.classes, context_px)
-        figure = Path(smk.output.figures[index])
-        summary_figure(image, truth, predictions, list(smk.params.classes), figure)
+    images = {Path(path).parent.name: path for path in smk.input.images}
+    truths = {Path(path).stem: path for path in smk.input.truths}
+    figures = {Path(path).stem: Path(path) for path in smk.output.figures}
+    for section in smk.params.sections:
+        image = read_image(images[section])
+        truth = tifffile.imread(truths[section])
+        figure = figures[section]
+        summary_figure(image, truth, predicted_labels(smk, section), list(smk.params.classes),
+                       figure)
         section_table = table[table["section"] == section]
         lines += [
             f"## Test section `{section}`",
@@ -77,6 +96,20 @@ def main(smk, log):
             "",
         ]
         log.info("section %s:\n%s", section, dice_markdown(section_table))
+    for section in smk.params.predict_sections:
+        figure = figures[section]
+        summary_figure(read_image(images[section]), None, predicted_labels(smk, section),
+                       list(smk.params.classes), figure)
+        lines += [
+            f"## Prediction-only section `{section}`",
+            "",
+            "No spots, so no reference regions and no Dice: each model's arg-max labels "
+            f"(ensemble as a label image: `results/labels/{section}.tif`).",
+            "",
+            f"![image and predictions]({figure.name})",
+            "",
+        ]
+        log.info("section %s: prediction only", section)
     with atomic_path(smk.output.summary) as tmp:
         tmp.write_text("\n".join(lines))
 

@@ -391,3 +391,9 @@ def _has(data: Any, path: KeyPath) -> bool:
         else:
             return False
     return True
+
+
+# Public names for other readers of config-shaped input (txmorph.samplesheet checks each row
+# of a sample sheet against the section entry of the same schema).
+explain_error = _explain
+resolve_ref = _resolve

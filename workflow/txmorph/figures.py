@@ -128,7 +128,7 @@ def _layout(n_panels: int) -> tuple[int, int]:
 
 def summary_figure(
     image: np.ndarray,
-    truth: np.ndarray,
+    truth: np.ndarray | None,
     predictions: Mapping[str, np.ndarray],
     classes: Sequence[str],
     path: str | os.PathLike,
@@ -138,6 +138,7 @@ def summary_figure(
     notes: Mapping[str, str] | None = None,
 ) -> None:
     """Write a PNG: nuclei image, reference labels and each prediction, aligned, with a legend.
+    ``truth`` None (a prediction-only section, no spots): no reference panel.
 
     ``truth`` and each prediction may be on any CONVENTIONS grid of ``image`` (stride 1 =
     full resolution); the stride is inferred from the shape unless given in ``strides``
@@ -156,7 +157,8 @@ def summary_figure(
     panels: list[tuple[str, np.ndarray, tuple[float, ...], bool]] = []
     shown, extent = _display_image(image, max_pixels)
     panels.append(("nuclei image", shown, extent, True))
-    for name, labels in [("truth", truth), *predictions.items()]:
+    references = [("truth", truth)] if truth is not None else []
+    for name, labels in [*references, *predictions.items()]:
         rgb, extent = _display_labels(labels, (height, width), palette, max_pixels,
                                       strides.get(name))
         panels.append((name, rgb, extent, False))

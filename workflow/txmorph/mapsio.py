@@ -55,3 +55,41 @@ def write_probability_map(path: str | os.PathLike, prob_map: ProbabilityMap) -> 
         dataset = create_probability_dataset(f, prob_map.classes, prob_map.probabilities.shape[1:],
                                              prob_map.stride, prob_map.patch_size)
         dataset[...] = prob_map.probabilities.astype(np.float32)
+
+
+@dataclass
+class LabelMap:
+    """Arg-max class labels on a probability map's grid (``results/labels/{section}.tif``)."""
+
+    labels: np.ndarray  # (H', W') uint8: index into ``classes``
+    classes: list[str]
+    stride: int  # input pixels per label pixel (CONVENTIONS: pixel (i, j) <-> i*s + s//2)
+    model: str
+
+
+def write_label_map(path: str | os.PathLike, label_map: LabelMap) -> None:
+    """A compressed uint8 TIFF whose description is JSON: classes, stride and model, so that
+    the file says what its values mean and where its pixels lie on the image."""
+    import json
+
+    import tifffile
+
+    if len(label_map.classes) > 256:
+        raise ValueError(f"{len(label_map.classes)} classes do not fit a uint8 label image")
+    description = json.dumps({"classes": list(label_map.classes), "stride": int(label_map.stride),
+                              "model": label_map.model})
+    with atomic_path(path) as tmp:
+        tifffile.imwrite(tmp, np.asarray(label_map.labels, np.uint8), compression="zlib",
+                         description=description, metadata=None)
+
+
+def read_label_map(path: str | os.PathLike) -> LabelMap:
+    import json
+
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        info = json.loads(tif.pages[0].description)
+        labels = tif.pages[0].asarray()
+    return LabelMap(labels=labels, classes=list(info["classes"]), stride=int(info["stride"]),
+                    model=str(info["model"]))

@@ -1,0 +1,87 @@
+# Using what was learned: arg-max label images of every mapped section (test and predict),
+# and, with `models:`, the trained models of another run instead of training.
+
+
+rule argmax_labels:
+    input:
+        probmap="results/probmaps/{section}/ensemble.h5",
+        code=script_code("argmax_labels.py"),
+    output:
+        "results/labels/{section}.tif",
+    params:
+        model="ensemble",
+        classes=CLASSES,
+        context_um=config["probmap"]["context_um"],
+        pixel_size_um=lambda wildcards: section_params(wildcards.section)["pixel_size_um"],
+    log:
+        "results/logs/argmax_labels/{section}.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/argmax_labels.py"
+
+
+if REUSED_MODELS:
+    # The reused models are copied byte for byte into results/models/: probmap reads them
+    # there as if trained here (same maps), and this run's results/models can be reused in
+    # turn. Preferred over train/baseline_train, which no target then asks for.
+    ruleorder: reuse_model > train
+    ruleorder: reuse_baseline > baseline_train
+
+    rule reuse_model:
+        input:
+            lambda wildcards: str(MODEL_SET.files[int(wildcards.size)]),
+        output:
+            "results/models/size{size}.pt",
+        log:
+            "results/logs/reuse_model/size{size}.log",
+        threads: 1
+        resources:
+            mem_mb=500,
+            runtime=5,
+        conda:
+            "../../envs/data.yaml"
+        shell:
+            "cp {input:q} {output:q} 2> {log:q}"
+
+    rule reuse_baseline:
+        input:
+            lambda wildcards: str(MODEL_SET.baseline),
+        output:
+            f"results/models/{BASELINE}.npz",
+        log:
+            "results/logs/reuse_baseline/baseline.log",
+        threads: 1
+        resources:
+            mem_mb=500,
+            runtime=5,
+        conda:
+            "../../envs/data.yaml"
+        shell:
+            "cp {input:q} {output:q} 2> {log:q}"
+
+    rule reused_classes:
+        # What the reused models learned, in the form of rule centres' classes.json, for the
+        # Dice and summary rules.
+        input:
+            models=expand("results/models/size{size}.pt", size=PATCH_SIZES),
+            code=script_code("reused_classes.py"),
+        output:
+            LEARNED_CLASSES,
+        params:
+            classes=CLASSES,
+            models_dir=str(REUSED_MODELS),
+        log:
+            "results/logs/reused_classes/classes.log",
+        threads: 1
+        resources:
+            mem_mb=500,
+            runtime=5,
+        conda:
+            "../../envs/data.yaml"
+        script:
+            "../scripts/reused_classes.py"
