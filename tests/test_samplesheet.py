@@ -74,8 +74,8 @@ def test_dotted_columns_nest(tmp_path):
      "row 3 (section 's2'), column `image`: `image` is empty; this row needs it"),
     (("name\trole\timage\tspots", "s1\ttrain\ti.tif\ts.csv", "s1\ttest\tj.tif\tt.csv"),
      "row 3, column `name`: duplicate section name 's1' (also on row 2); names must be unique"),
-    (("name\trole\timage\tspots", "s1\ttrain\ti.tif"),
-     "row 2: 3 tab-separated cells, the header has 4"),
+    (("name\trole\timage\tspots", "s1\ttrain\ti.tif\ts.csv\tx"),
+     "row 2: 5 tab-separated cells, the header has 4"),
     (("name\trole\timage\tspots\tpixel_size_um", "s1\ttrain\ti.tif\ts.csv\tabc"),
      "row 2 (section 's1'), column `pixel_size_um`: `pixel_size_um` is 'abc'"),
     (("name\trole\timage\tspots", "s1\ttraining\ti.tif\ts.csv"),
@@ -173,3 +173,13 @@ def test_baseline_is_reused_only_when_it_fits(models_dir):
         == models_dir / "baseline.npz"
     unfit = check_model_set(models_dir, Expected(CLASSES, [32, 64], 32), [32, 48, 64])
     assert unfit.baseline is None and "the baseline is not scored" in unfit.notes[0]
+
+
+def test_the_readme_example_sheet_reads(tmp_path):
+    text = (REPO / "README.md").read_text().split("### Many sections: a sample sheet")[1]
+    example = text.split("```text\n")[1].split("```")[0]
+    sections = read(tmp_path, *example.splitlines())
+    assert [s["role"] for s in sections.values()] == ["train", "test", "predict", "predict"]
+    assert sections["brain1"]["columns"] == {"gene": "target", "x": "xc", "y": "yc"}
+    assert sections["dapi4"] == {"role": "predict", "image": "data/big.tif",
+                                 "pixel_size_um": 0.325, "region": {"x": [0, 4000]}}

@@ -7,7 +7,8 @@
 ``{gene: target, x: xc, y: yc}``, ``region`` = ``{x: [0, 2301]}``) or one column per leaf with
 a dotted name (``columns.gene``, ``region.x``). An empty cell leaves the key out (its default
 applies), so rows of different roles share one sheet: a ``predict`` row leaves ``spots``
-empty. Lines starting with ``#`` and blank lines are skipped. Paths are relative to the
+empty; a row may end before its trailing empty cells. Lines starting with ``#`` and blank
+lines are skipped. Paths are relative to the
 working directory, as in config.yaml.
 
 Every row is checked against the schema's section entry here, before the workflow uses it:
@@ -74,10 +75,12 @@ def read_section_sheet(path: str | os.PathLike, schema: Mapping[str, Any]) -> di
     first_line: dict[str, int] = {}
     for (number, _), cells in zip(numbered[1:], rows[1:]):
         where = f"Sample sheet error in {shown}, row {number}"
-        if len(cells) != len(header):
+        if len(cells) > len(header):
             raise SheetError(f"{where}: {len(cells)} tab-separated cells, the header has "
-                             f"{len(header)}; separate the cells by tabs and leave a cell "
-                             "empty (not out) for a key the row does not set")
+                             f"{len(header)}; separate the cells by tabs (a cell may hold "
+                             "spaces, not tabs)")
+        # Editors drop trailing empty cells: a shorter row leaves its last keys out.
+        cells = cells + [""] * (len(header) - len(cells))
         values = {column: cell.strip() for column, cell in zip(header, cells)}
         name = values.pop(NAME_COLUMN)
         if not name:
