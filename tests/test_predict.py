@@ -100,14 +100,20 @@ def test_adding_sheet_rows_maps_them_without_retraining(trained):
     sheet = trained / "config/sections.tsv"
     original = sheet.read_text()
     try:
-        sheet.write_text(original + demo_row("test", "test") + demo_row("new2", "predict"))
+        # A predict row takes the image options too (here region and downsample).
+        cropped = demo_row("new", "predict").rstrip("\n").split("\t")
+        cropped[0] = "crop"
+        sheet.write_text(original.replace("pixel_size_um\n", "pixel_size_um\tregion.x\t"
+                                          "downsample\n")
+                         + demo_row("test", "test") + demo_row("new2", "predict")
+                         + "\t".join(cropped) + "\t[0, 256]\t2\n")
         result = run_snakemake(trained, "-n", "--cores", "1")
     finally:
         sheet.write_text(original)
     assert result.returncode == 0, output(result)[-3000:]
     jobs = jobs_of(result)
     assert not set(TRAINING_RULES) & set(jobs), jobs
-    assert jobs["probmap"] == 4 and jobs["dice"] == 1 and jobs["summary"] == 1
+    assert jobs["probmap"] == 6 and jobs["dice"] == 1 and jobs["summary"] == 1
     assert jobs["import_spots"] == 1  # the test section's; never a predict section's
     assert "results/report/dice/new2.csv" not in output(result)
 
@@ -121,7 +127,9 @@ def test_reused_models_train_nothing_and_give_identical_maps(trained, tmp_path):
     assert dry.returncode == 0, output(dry)[-3000:]
     assert not set(TRAINING_RULES) & set(jobs_of(dry)), jobs_of(dry)
     assert jobs_of(dry)["reuse_model"] == 2
-    result = run_snakemake(tmp_path, "--cores", "2", config=config)
+    # The maps and the summary (the other figures are drawn as in the first run).
+    targets = [f"results/probmaps/new/{name}.h5" for name in MAPS] + ["results/report/summary.md"]
+    result = run_snakemake(tmp_path, "--cores", "2", *targets, config=config)
     assert result.returncode == 0, output(result)[-3000:]
     for name in MAPS:
         here = read_probability_map(tmp_path / f"results/probmaps/new/{name}.h5")
@@ -129,6 +137,8 @@ def test_reused_models_train_nothing_and_give_identical_maps(trained, tmp_path):
         assert here.probabilities.tobytes() == there.probabilities.tobytes(), name
         assert (here.classes, here.stride) == (there.classes, there.stride)
     assert not (tmp_path / "results/patches").exists()
+    for rule in TRAINING_RULES:
+        assert not (tmp_path / "results/logs" / rule).exists(), rule
     assert "Models reused from" in (tmp_path / "results/report/summary.md").read_text()
 
 
@@ -148,4 +158,22 @@ def test_models_that_do_not_fit_the_config_stop_before_any_job(trained, tmp_path
     assert result.returncode != 0
     assert re.search(r"models: \S+/size32\.pt was trained for the gene classes Prox1, Mbp, this "
                      r"config's `genes` give Prox1, Gfap; set `genes`", output(result))
+    assert not (tmp_path / "results").exists()
+
+
+def test_bad_sections_stop_before_any_job(tmp_path):
+    config = tiny_config()
+    config["sections"]["new"] = {"role": "predict", "image": "data/new.tif",
+                                 "spots": "data/new_spots.csv"}
+    result = run_snakemake(tmp_path, "-n", config=config)
+    assert result.returncode != 0 and "Traceback" not in output(result)
+    assert "section 'new' (role: predict) names the spot table data/new_spots.csv, which does " \
+        "not exist" in output(result)
+    (tmp_path / "sections.tsv").write_text(HEADER + demo_row("train", "train")
+                                           + demo_row("train", "predict"))
+    config["sections"] = "sections.tsv"
+    result = run_snakemake(tmp_path, "-n", config=config)
+    assert result.returncode != 0
+    assert "Sample sheet error in sections.tsv, row 3, column `name`: duplicate section name " \
+        "'train' (also on row 2)" in output(result)
     assert not (tmp_path / "results").exists()
