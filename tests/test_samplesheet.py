@@ -183,3 +183,9 @@ def test_the_readme_example_sheet_reads(tmp_path):
     assert sections["brain1"]["columns"] == {"gene": "target", "x": "xc", "y": "yc"}
     assert sections["dapi4"] == {"role": "predict", "image": "data/big.tif",
                                  "pixel_size_um": 0.325, "region": {"x": [0, 4000]}}
+
+
+def test_this_runs_own_model_folder_is_refused(models_dir, monkeypatch):
+    monkeypatch.chdir(models_dir.parent)
+    with pytest.raises(ModelSetError, match="is this run's own model folder"):
+        check_model_set("models", Expected(CLASSES, [32], 32), own_folder="models")

@@ -106,7 +106,8 @@ def reused_model_set():
 
     expected = Expected(CLASSES, PATCH_SIZES, config["patches"]["network_input"])
     try:
-        found = check_model_set(REUSED_MODELS, expected, window_sizes(PATCH_SIZES))
+        found = check_model_set(REUSED_MODELS, expected, window_sizes(PATCH_SIZES),
+                                own_folder="results/models")
     except ModelSetError as error:
         raise WorkflowError(str(error)) from None
     for note in found.notes:

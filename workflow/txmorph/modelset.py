@@ -110,17 +110,23 @@ class ModelSet:
 
 
 def check_model_set(models_dir: str | os.PathLike, expected: Expected,
-                    baseline_windows: Sequence[int] = ()) -> ModelSet:
+                    baseline_windows: Sequence[int] = (),
+                    own_folder: str | os.PathLike | None = None) -> ModelSet:
     """The models of ``models_dir`` for ``expected``; ModelSetError (one line) on a mismatch.
 
     Classes: a model may lack background or general tissue (left out when the training
     sections had none), but its gene classes must be the config's, in order. Patch sizes:
     each of ``expected.sizes`` needs its file; the folder may hold more. The baseline
     (``baseline.npz``) is used when present and made for the same classes and
-    ``baseline_windows``; else it is not scored (said in ``notes``).
+    ``baseline_windows``; else it is not scored (said in ``notes``). ``own_folder`` (this run's
+    results/models, where the models are copied to) is refused.
     """
     folder = Path(models_dir)
     retrain = RETRAIN
+    if own_folder is not None and folder.resolve() == Path(own_folder).resolve():
+        raise ModelSetError(f"models: {folder} is this run's own model folder, where the reused "
+                            "models are copied to; point `models` at the results/models of "
+                            f"another run (another working directory), {retrain}")
     if not folder.is_dir():
         raise ModelSetError(f"models: folder {folder} not found; point `models` at the "
                             f"results/models folder of a finished run, {retrain}")
