@@ -15,7 +15,7 @@ pytestmark = pytest.mark.e2e
 
 RULES = ["demo_data", "import_image", "import_spots", "dapi_mask", "tissue_mask", "check_section",
          "centres", "patches", "train", "probmap", "ensemble", "baseline_train",
-         "baseline_probmap", "truth", "dice", "summary"]
+         "baseline_probmap", "truth", "dice", "summary", "inputs_checked", "argmax_labels"]
 
 
 def test_every_rule_ran_and_logged(tiny_run):
