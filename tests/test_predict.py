@@ -49,7 +49,8 @@ def trained(tmp_path_factory) -> Path:
     (workdir / "config").mkdir()
     (workdir / "config/sections.tsv").write_text(
         HEADER + demo_row("train", "train") + demo_row("new", "predict"))
-    result = run_snakemake(workdir, "--cores", "2", config=predict_config())
+    result = run_snakemake(workdir, "--cores", "2", "all", "export_all_ometiff",
+                           config=predict_config())
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
     return workdir
 
@@ -81,6 +82,8 @@ def test_predict_section_gets_maps_and_labels_that_find_the_true_regions(trained
     for figure in ("probmaps/new/ensemble.png", "probmaps/new/size32.png", "new.png"):
         assert (trained / "results/report" / figure).read_bytes()[:4] == b"\x89PNG"
     assert "## Prediction-only section `new`" in (trained / "results/report/summary.md").read_text()
+    with tifffile.TiffFile(trained / "results/export/new/ensemble.ome.tif") as exported:
+        assert exported.is_ome and exported.series[0].shape[0] == 4
 
 
 def test_predict_section_has_no_spots_truth_or_dice_and_tissue_from_dapi(trained):
