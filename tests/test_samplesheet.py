@@ -12,8 +12,9 @@ import torch
 import yaml
 
 from txmorph import model as model_module
-from txmorph.modelset import (INTENSITY_METHOD, Expected, ModelSetError, check_model_set,
-                              learned_classes_summary, read_checkpoint_metadata)
+from txmorph.modelset import (INTENSITY_METHOD, MODEL_FORMAT, MODEL_FORMAT_VERSION, Expected,
+                              ModelSetError, check_model_set, learned_classes_summary,
+                              read_checkpoint_metadata)
 from txmorph.roles import spots_problem
 from txmorph.samplesheet import SheetError, read_section_sheet
 
@@ -127,6 +128,8 @@ def models_dir(tmp_path) -> Path:
 
 def test_metadata_read_without_torch_equals_torch_load(models_dir):
     assert INTENSITY_METHOD == model_module.INTENSITY_METHOD
+    assert (MODEL_FORMAT, MODEL_FORMAT_VERSION) == (model_module.FORMAT_NAME,
+                                                    model_module.FORMAT_VERSION)
     path = models_dir / "size64.pt"
     payload = torch.load(path, weights_only=True)
     read = read_checkpoint_metadata(path)

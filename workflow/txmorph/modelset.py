@@ -33,6 +33,7 @@ from txmorph.intensity import HIGH_PERCENTILE, LOW_PERCENTILE
 # since txmorph.model imports torch.
 INTENSITY_METHOD = f"section_percentile_range:{LOW_PERCENTILE:g}-{HIGH_PERCENTILE:g}"
 MODEL_FORMAT = "txmorph.patch_classifier"  # txmorph.model.FORMAT_NAME
+MODEL_FORMAT_VERSION = 2  # txmorph.model.FORMAT_VERSION (a test checks both)
 BASELINE_FILE = "baseline.npz"
 NOT_LEARNED = "not learned by the reused models"
 RETRAIN = "or remove `models:` from the config to train new models"
@@ -143,6 +144,10 @@ def check_model_set(models_dir: str | os.PathLike, expected: Expected,
         checkpoint = read_checkpoint_metadata(path)
         meta = checkpoint["metadata"]
         fix = f"use models trained with this config's settings, {retrain}"
+        if checkpoint["format_version"] != MODEL_FORMAT_VERSION:
+            raise ModelSetError(f"models: {path} has model file format version "
+                                f"{checkpoint['format_version']}, this pipeline reads version "
+                                f"{MODEL_FORMAT_VERSION}; {retrain}")
         if meta.get("patch_size") != size:
             raise ModelSetError(f"models: {path} was trained for patch size "
                                 f"{meta.get('patch_size')}, not {size}; {fix}")

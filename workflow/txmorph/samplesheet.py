@@ -49,8 +49,8 @@ def read_section_sheet(path: str | os.PathLike, schema: Mapping[str, Any]) -> di
 
     ``schema`` is the whole config schema; each row is validated against its section entry.
     Raises :class:`SheetError` for a missing or unreadable file, a missing ``name`` or
-    required column, an unknown column, a row with too many or too few cells, a duplicate
-    name, or a value the schema refuses.
+    required column, an unknown column, a row with more cells than the header, a duplicate
+    name, or a value the schema refuses. Rows are numbered by their line in the file.
     """
     path = Path(path)
     shown = str(path)
