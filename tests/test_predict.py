@@ -106,11 +106,15 @@ def test_adding_sheet_rows_maps_them_without_retraining(trained):
         # A predict row takes the image options too (here region and downsample).
         cropped = demo_row("new", "predict").rstrip("\n").split("\t")
         cropped[0] = "crop"
-        sheet.write_text(original.replace("pixel_size_um\n", "pixel_size_um\tregion.x\t"
-                                          "downsample\n")
-                         + demo_row("test", "test") + demo_row("new2", "predict")
-                         + "\t".join(cropped) + "\t[0, 256]\t2\n")
+        with_crop = (original.replace("pixel_size_um\n", "pixel_size_um\tregion.x\tdownsample\n")
+                     + "\t".join(cropped) + "\t[0, 256]\t2\n")
+        sheet.write_text(with_crop + demo_row("test", "test") + demo_row("new2", "predict"))
         result = run_snakemake(trained, "-n", "--cores", "1")
+        # The cropped and downsampled predict section's labels, made for real. (Not together
+        # with the new test row: with a file target, Snakemake 9.27 skips jobs that lie
+        # downstream of a rerun job behind an ancient() input, here the target's own chain.)
+        sheet.write_text(with_crop)
+        cropped_run = run_snakemake(trained, "--cores", "2", "results/labels/crop.tif")
     finally:
         sheet.write_text(original)
     assert result.returncode == 0, output(result)[-3000:]
@@ -119,6 +123,10 @@ def test_adding_sheet_rows_maps_them_without_retraining(trained):
     assert jobs["probmap"] == 6 and jobs["dice"] == 1 and jobs["summary"] == 1
     assert jobs["import_spots"] == 1  # the test section's; never a predict section's
     assert "results/report/dice/new2.csv" not in output(result)
+    assert cropped_run.returncode == 0, output(cropped_run)[-3000:]
+    labels = read_label_map(trained / "results/labels/crop.tif")
+    # 512 rows x 256 columns, downsampled by 2, on the size-32 model's grid (stride 4).
+    assert labels.labels.shape == (256 // labels.stride, 128 // labels.stride)
 
 
 def test_reused_models_train_nothing_and_give_identical_maps(trained, tmp_path):
