@@ -12,7 +12,7 @@ REFERENCE_DICE = 0.51  # mean Dice of Andersson et al., ISBI 2020
 rule patch_gallery:
     input:
         patches="results/patches/size{size}.h5",
-        code=script_code("report_patches.py"),
+        code=script_code("patch_gallery.py"),
     output:
         report(
             "results/report/patches/size{size}.png",
@@ -33,13 +33,13 @@ rule patch_gallery:
     conda:
         "../../envs/report.yaml"
     script:
-        "../scripts/report_patches.py"
+        "../scripts/patch_gallery.py"
 
 
 rule patch_counts:
     input:
         patches=expand("results/patches/size{size}.h5", size=PATCH_SIZES),
-        code=script_code("report_patch_counts.py"),
+        code=script_code("patch_counts.py"),
     output:
         report(
             "results/report/patch_counts.csv",
@@ -59,13 +59,13 @@ rule patch_counts:
     conda:
         "../../envs/report.yaml"
     script:
-        "../scripts/report_patch_counts.py"
+        "../scripts/patch_counts.py"
 
 
 rule training_curves:
     input:
         metrics=expand("results/models/size{size}.metrics.csv", size=PATCH_SIZES),
-        code=script_code("report_training.py"),
+        code=script_code("training_curves.py"),
     output:
         report(
             "results/report/training_curves.png",
@@ -84,14 +84,14 @@ rule training_curves:
     conda:
         "../../envs/report.yaml"
     script:
-        "../scripts/report_training.py"
+        "../scripts/training_curves.py"
 
 
 rule probmap_figure:
     input:
         image="results/sections/{section}/image.tif",
         probmap="results/probmaps/{section}/{model}.h5",
-        code=script_code("report_probmap.py"),
+        code=script_code("probmap_figure.py"),
     output:
         report(
             "results/report/probmaps/{section}/{model}.png",
@@ -111,13 +111,13 @@ rule probmap_figure:
     conda:
         "../../envs/report.yaml"
     script:
-        "../scripts/report_probmap.py"
+        "../scripts/probmap_figure.py"
 
 
 rule dice_chart:
     input:
         dice="results/report/dice.csv",
-        code=script_code("report_dice.py"),
+        code=script_code("dice_chart.py"),
     output:
         report(
             "results/report/dice_chart.png",
@@ -137,4 +137,4 @@ rule dice_chart:
     conda:
         "../../envs/report.yaml"
     script:
-        "../scripts/report_dice.py"
+        "../scripts/dice_chart.py"
