@@ -8,6 +8,8 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
+from txmorph.classes import class_names
+
 # Rule scripts import the txmorph package from this checkout, also inside conda envs and
 # containers where it is not pip-installed.
 PACKAGE_ROOT = str(Path(workflow.basedir) / "workflow")
@@ -31,7 +33,7 @@ GROUPS = (
 )
 # Every gene named in `genes` (the import checks that each is in the spot tables).
 GENES = [gene for genes in GROUPS.values() for gene in genes]
-CLASSES = ["background", "tissue", *GROUPS]
+CLASSES = class_names(GROUPS)
 MODELS = [f"size{size}" for size in PATCH_SIZES] + ["ensemble"]
 # The non-CNN baseline (workflow/rules/baseline.smk): scored like the CNNs, not in the ensemble.
 BASELINE = "baseline"

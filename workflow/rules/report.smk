@@ -6,7 +6,7 @@
 report: "../report/workflow.rst"
 
 
-REFERENCE_DICE = 0.51  # mean Dice of Andersson et al., ISBI 2020
+from txmorph.classes import REFERENCE_DICE
 
 
 rule patch_gallery:

@@ -6,6 +6,7 @@ from pathlib import Path
 import pandas as pd
 import tifffile
 
+from txmorph.classes import REFERENCE_DICE
 from txmorph.figures import (checks_markdown, dice_markdown, not_evaluable_markdown,
                               summary_figure)
 from txmorph.images import read_image
@@ -14,7 +15,6 @@ from txmorph.metrics import label_map
 from txmorph.outputs import atomic_path
 from txmorph.scripting import run_rule
 
-REFERENCE_DICE = 0.51  # mean Dice of Andersson et al., ISBI 2020
 
 
 def learned_lines(learned):

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
+from txmorph.classes import class_names
 from txmorph.outputs import write_label_tiff
 from txmorph.scripting import run_rule
 from txmorph.section import load_spots, spots_by_class
@@ -30,7 +31,7 @@ def main(smk, log):
     )
     fractions = {
         name: round(float((labels == index).mean()), 4)
-        for index, name in enumerate(["background", "tissue", *smk.params.groups])
+        for index, name in enumerate(class_names(smk.params.groups))
     }
     log.info("reference regions (sigma %.1f px, rule %s): area fractions %s",
              sigma_px, smk.params.rule, fractions)

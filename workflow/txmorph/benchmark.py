@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from txmorph.canonical import MappedImage
+from txmorph.classes import class_names
 from txmorph.dense import conv_flops_per_output
 from txmorph.intensity import intensity_range, normalise
 from txmorph.mapsio import create_probability_dataset
@@ -51,7 +52,7 @@ from txmorph.probmap import (
 
 SIZES = (32, 64, 96, 128, 160)
 METADATA = {"normalisation": {"intensity_method": INTENSITY_METHOD}}
-CLASSES = ["background", "tissue", "gene_a", "gene_b"]
+CLASSES = class_names(["gene_a", "gene_b"])
 
 
 def synthetic_section(height: int, width: int, seed: int = 0, rows_per_strip: int = 1024,

@@ -23,6 +23,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from txmorph.classes import MEAN_CLASS
 from txmorph.outputs import atomic_path
 
 RGB = tuple[float, float, float]
@@ -41,7 +42,6 @@ GENE_COLOURS: tuple[RGB, ...] = (
     (0.651, 0.337, 0.157),  # brown
     (0.737, 0.741, 0.133),  # olive
 )
-MEAN_CLASS = "mean"
 
 
 def class_colours(classes: Sequence[str]) -> list[RGB]:

@@ -12,9 +12,10 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from txmorph.classes import GENERAL_CLASSES, MEAN_CLASS
+
 #: Pixels per chunk when building the confusion matrix (bounds int64 temporaries to ~64 MB).
 CHUNK_PIXELS = 8_000_000
-MEAN_CLASS = "mean"
 
 
 def _check_labels(name: str, labels: np.ndarray, n_classes: int) -> None:
@@ -102,8 +103,6 @@ def sample_labels_on_grid(
     return labels[np.ix_(rows, cols)]
 
 
-#: Classes that are not genes: a mean over these alone says nothing about the genes.
-GENERAL_CLASSES = ("background", "tissue")
 NO_TISSUE = "no tissue in the reference regions (empty tissue mask): nothing to score"
 NO_REFERENCE = "no reference pixels: the class is absent from this test section"
 NO_GENE_CLASS = "no gene class is evaluable on this section"

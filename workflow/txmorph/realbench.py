@@ -42,6 +42,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from txmorph.classes import GENERAL_CLASSES, MEAN_CLASS
+
 REPO = Path(__file__).resolve().parents[2]
 PATH_KEYS = ("image", "spots", "transform", "fov_positions")
 COLUMNS = ["dataset", "section", "model", "class", "dice", "evaluable", "wall_time_s", "status",
@@ -49,8 +51,6 @@ COLUMNS = ["dataset", "section", "model", "class", "dice", "evaluable", "wall_ti
 DICE_CSV = Path("results/report/dice.csv")
 CNN_SUMMARY_MODEL = "ensemble"
 BASELINE_MODEL = "baseline"
-MEAN_CLASS = "mean"
-GENERAL_CLASSES = ("background", "tissue")
 
 
 def example_configs(resources: Path) -> list[tuple[str, Path]]:

@@ -24,11 +24,10 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from txmorph.figures import MEAN_CLASS, _display_image
+from txmorph.classes import MEAN_CLASS, REFERENCE_DICE
+from txmorph.figures import _display_image
 from txmorph.outputs import atomic_path
 
-#: Mean Dice reported by Andersson et al., ISBI 2020 (five sizes, four classes, mouse brain).
-REFERENCE_DICE = 0.51
 
 
 def _figure(width: float, height: float) -> Figure:
