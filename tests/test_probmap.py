@@ -11,16 +11,32 @@ from txmorph.errors import InputError
 from txmorph.intensity import intensity_range, normalise
 from txmorph.model import INTENSITY_METHOD, PatchClassifier
 from txmorph.probmap import (
-    ensemble,
     ensemble_streamed,
     outputs_per_tile,
     paint_probabilities,
     probability_grid_shape,
     reflect_indices,
-    resample_probabilities,
 )
 
 METADATA = {"normalisation": {"intensity_method": INTENSITY_METHOD}}
+
+
+def resample_probabilities(prob: np.ndarray, stride_from: int, grid_shape_to: tuple[int, int],
+                           stride_to: int) -> np.ndarray:
+    """One (C, h, w) map resampled onto another grid stride: the streamed ensemble of one map."""
+    out = np.zeros((prob.shape[0], *grid_shape_to), np.float32)
+    ensemble_streamed([(np.asarray(prob, np.float32), stride_from)], out, stride_to)
+    return out
+
+
+def ensemble(maps: list[tuple[np.ndarray, int]], stride_to: int,
+             grid_shape_to: tuple[int, int]) -> np.ndarray:
+    """In-memory reference for the streamed ensemble: the mean of the resampled maps."""
+    if not maps:
+        raise ValueError("ensemble needs at least one map")
+    resampled = [resample_probabilities(prob, stride, grid_shape_to, stride_to)
+                 for prob, stride in maps]
+    return sum(resampled[1:], resampled[0]) / np.float32(len(maps))
 
 
 def _model(patch_size: int, trained: bool) -> PatchClassifier:

@@ -154,51 +154,19 @@ def _linear_weights(n_to: int, stride_to: int, n_from: int, stride_from: int
     return lo, hi, (u - lo).astype(np.float32)
 
 
-def resample_probabilities(
-    prob: np.ndarray, stride_from: int, grid_shape_to: Sequence[int], stride_to: int
-) -> np.ndarray:
-    """Bilinearly resample a (C, h, w) map from one grid stride to another (float32).
-
-    Output pixel (i, j) takes the value at its patch centre ``(i*t + t//2, j*t + t//2)``
-    interpolated between the source centres ``k*s + s//2``; beyond the outermost source
-    centres the edge values are extended. Equal strides and shapes give the map unchanged.
-    """
-    prob = np.asarray(prob, dtype=np.float32)
-    if prob.ndim != 3 or prob.shape[1] < 1 or prob.shape[2] < 1:
-        raise ValueError(f"expected a (C, h, w) map, got shape {prob.shape}")
-    n_rows, n_cols = int(grid_shape_to[0]), int(grid_shape_to[1])
-    lo, hi, w = _linear_weights(n_rows, stride_to, prob.shape[1], stride_from)
-    rows = prob[:, lo, :] * (1 - w)[None, :, None] + prob[:, hi, :] * w[None, :, None]
-    lo, hi, w = _linear_weights(n_cols, stride_to, prob.shape[2], stride_from)
-    return rows[:, :, lo] * (1 - w)[None, None, :] + rows[:, :, hi] * w[None, None, :]
-
-
-def ensemble(
-    maps: Sequence[tuple[np.ndarray, int]], stride_to: int, grid_shape_to: Sequence[int]
-) -> np.ndarray:
-    """Mean of (prob, stride) maps after resampling each onto the target grid (float32)."""
-    if not maps:
-        raise ValueError("ensemble needs at least one map")
-    total: np.ndarray | None = None
-    for prob, stride in maps:
-        resampled = resample_probabilities(prob, stride, grid_shape_to, stride_to)
-        if total is not None and resampled.shape[0] != total.shape[0]:
-            raise ValueError(f"maps disagree on the number of classes: "
-                             f"{resampled.shape[0]} vs {total.shape[0]}")
-        total = resampled if total is None else total + resampled
-    assert total is not None
-    return total / np.float32(len(maps))
-
-
 def ensemble_streamed(
     maps: Sequence[tuple[Any, int]], out: Any, stride_to: int, rows_per_band: int = 256,
     cols_per_block: int = 1024,
 ) -> None:
-    """``ensemble`` written block by block: memory is one block, not the section.
+    """Mean of (prob, stride) maps, each bilinearly resampled onto ``out``'s grid, written
+    block by block: memory is one block, not the section.
 
-    ``maps`` are (array-like (C, h, w), stride) pairs that support slicing (h5py datasets,
-    numpy arrays); ``out`` (C, H', W') receives ``out[:, r0:r1, c0:c1] = block``. Each block
-    reads only the source rows and columns its bilinear weights touch; equals ``ensemble``.
+    Output pixel (i, j) takes each map's value at its patch centre ``(i*t + t//2, j*t + t//2)``
+    interpolated between the source centres ``k*s + s//2``; beyond the outermost source
+    centres the edge values are extended. ``maps`` are (array-like (C, h, w), stride) pairs
+    that support slicing (h5py datasets, numpy arrays); ``out`` (C, H', W') receives
+    ``out[:, r0:r1, c0:c1] = block``. Each block reads only the source rows and columns its
+    bilinear weights touch.
     """
     if not maps:
         raise ValueError("ensemble needs at least one map")
