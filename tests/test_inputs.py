@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import json
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -15,7 +14,7 @@ import tifffile
 from txmorph import inputs
 from txmorph.errors import InputError
 from txmorph.images import read_image
-from txmorph.inputs import check_spots, read_spots, section_summary
+from txmorph.inputs import check_spots, read_spots
 
 COLS = {"gene": "gene", "x": "x", "y": "y"}
 
@@ -354,13 +353,3 @@ def test_missing_gene_suggests() -> None:
 def test_bad_outside_option() -> None:
     spots = spots_frame(["A"], [1], [1])
     assert "spots_outside_image" in error_of(check_spots, spots, (10, 10), ["A"], "s.csv", outside="keep")
-
-
-def test_section_summary_is_json(tmp_path: Path) -> None:
-    image = np.arange(100, dtype=np.uint16).reshape(10, 10)
-    spots = spots_frame(["A", "B", "C"], [1, 2, 3], [1, 2, 3])
-    summary = section_summary(image, spots, ["A", "B"], n_dropped=2, image_path="i.tif", spots_path="s.csv")
-    json.dumps(summary)
-    assert summary["image_shape"] == [10, 10] and summary["image_dtype"] == "uint16"
-    assert summary["intensity_max"] == 99.0 and summary["spots_per_gene"] == {"A": 1, "B": 1}
-    assert summary["spots_total"] == 3 and summary["spots_dropped_outside"] == 2

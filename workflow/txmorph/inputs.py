@@ -25,7 +25,6 @@ import numpy as np
 import pandas as pd
 
 from txmorph.errors import InputError
-from txmorph.intensity import intensity_range
 
 ROLES = ("gene", "x", "y")
 UNREADABLE_SUFFIXES = (".xlsx", ".xls", ".zip", ".ods", ".h5", ".hdf5", ".zarr")
@@ -474,34 +473,3 @@ def _units_hint(x: np.ndarray, y: np.ndarray, width: int, height: int) -> str:
         if (ratio := max(x.max() / width, y.max() / height)) > 1.5:
             return f"They reach {ratio:.1f} times the image size: micrometres rather than pixels? "
     return ""
-
-
-def section_summary(
-    image: np.ndarray,
-    spots: pd.DataFrame,
-    genes: Sequence[str],
-    n_dropped: int = 0,
-    image_path: str | Path | None = None,
-    spots_path: str | Path | None = None,
-) -> dict[str, Any]:
-    """A small JSON-serialisable report of one validated section (for the validation JSON)."""
-    low, high = intensity_range(image)
-    counts = spots["gene"].value_counts()
-    per_gene = {str(g): int(counts.get(g, 0)) for g in genes}
-    summary: dict[str, Any] = {
-        "image_shape": [int(image.shape[0]), int(image.shape[1])],
-        "image_dtype": str(image.dtype),
-        "intensity_min": float(np.min(image)),
-        "intensity_max": float(np.max(image)),
-        "intensity_robust_low": low,
-        "intensity_robust_high": high,
-        "spots_total": int(len(spots)),
-        "spots_per_gene": per_gene,
-        "spots_other_genes": int(len(spots)) - sum(per_gene.values()),
-        "genes_in_table": int(len(counts)),
-        "spots_dropped_outside": int(n_dropped),
-    }
-    for key, value in (("image", image_path), ("spots", spots_path)):
-        if value is not None:
-            summary[key] = str(value)
-    return summary

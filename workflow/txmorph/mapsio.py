@@ -50,13 +50,6 @@ def create_probability_dataset(
     return dataset
 
 
-def write_probability_map(path: str | os.PathLike, prob_map: ProbabilityMap) -> None:
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-        dataset = create_probability_dataset(f, prob_map.classes, prob_map.probabilities.shape[1:],
-                                             prob_map.stride, prob_map.patch_size)
-        dataset[...] = prob_map.probabilities.astype(np.float32)
-
-
 @dataclass
 class LabelMap:
     """Arg-max class labels on a probability map's grid (``results/labels/{section}.tif``)."""
