@@ -65,7 +65,7 @@ def class_colours(classes: Sequence[str]) -> list[RGB]:
     return colours
 
 
-def _display_image(image: np.ndarray, max_pixels: int) -> tuple[np.ndarray, tuple[float, ...]]:
+def display_image(image: np.ndarray, max_pixels: int) -> tuple[np.ndarray, tuple[float, ...]]:
     """Block-mean downsampled image in 0..1 (1st-99.5th percentile stretch) and its extent.
 
     Block means (not plain striding) keep nuclei visible instead of aliasing them away.
@@ -155,7 +155,7 @@ def summary_figure(
     palette = np.asarray(class_colours(classes), dtype=np.float32)
 
     panels: list[tuple[str, np.ndarray, tuple[float, ...], bool]] = []
-    shown, extent = _display_image(image, max_pixels)
+    shown, extent = display_image(image, max_pixels)
     panels.append(("nuclei image", shown, extent, True))
     references = [("truth", truth)] if truth is not None else []
     for name, labels in [*references, *predictions.items()]:

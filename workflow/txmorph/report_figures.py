@@ -25,7 +25,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from txmorph.classes import MEAN_CLASS, REFERENCE_DICE
-from txmorph.figures import _display_image
+from txmorph.figures import display_image
 from txmorph.outputs import atomic_path
 
 
@@ -175,7 +175,7 @@ def probability_overlay(
         raise ValueError(f"probabilities must be ({len(classes)}, H, W), "
                          f"got {probabilities.shape}")
     height, width = image.shape
-    shown, extent = _display_image(image, max_pixels)
+    shown, extent = display_image(image, max_pixels)
     k = max(1, math.ceil(max(probabilities.shape[1:]) / max_pixels))
     grid = probabilities[:, k // 2 :: k, k // 2 :: k]
     grid_extent = (0, grid.shape[2] * k * stride, grid.shape[1] * k * stride, 0)
