@@ -27,7 +27,7 @@ vizgen: $(VENV)/.installed
 
 ## benchmark: dense vs per-patch probability maps, and a 20000 x 20000 section (~5 min)
 benchmark: $(VENV)/.installed
-	$(BIN)/python -m txmorph.benchmark
+	$(BIN)/python workflow/benchmarks/benchmark.py
 
 ## realbench: every real example config (resources/*/config.yaml but the demo) through the whole
 ## pipeline, each in a scratch directory ($TMPDIR/txmorph-realbench); Dice, baseline and wall time

@@ -1,4 +1,5 @@
-"""Benchmark of whole-section probability maps: ``python -m txmorph.benchmark``.
+"""Benchmark of whole-section probability maps: ``python workflow/benchmarks/benchmark.py``
+(``make benchmark``); a command-line tool, kept outside the txmorph package that it measures.
 
 In one run, on synthetic sections and randomly initialised models of every patch size:
 
@@ -307,7 +308,7 @@ def spot_import_run(rows: int, workdir: Path, seed: int) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m txmorph.benchmark", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python workflow/benchmarks/benchmark.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     parser.add_argument("--side", type=int, default=1536, help="dense test image side (px)")
@@ -349,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.section:
         with tempfile.TemporaryDirectory(prefix="txmorph-bench-") as tmp:
             child = subprocess.run(
-                [sys.executable, "-m", "txmorph.benchmark", "--section", str(args.section),
+                [sys.executable, str(Path(__file__).resolve()), "--section", str(args.section),
                  "--tile-size", str(args.tile_size), "--threads", str(args.threads),
                  "--seed", str(args.seed), "--scale-only", tmp],
                 check=True, capture_output=True, text=True)
