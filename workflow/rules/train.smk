@@ -11,7 +11,6 @@ rule train:
         model="results/models/size{size}.pt",
         metrics="results/models/size{size}.metrics.csv",
     params:
-        size=lambda wildcards: int(wildcards.size),
         training=lambda wildcards: training_params(wildcards.size),
         network_input=config["patches"]["network_input"],
         # Sets the side of the spatially held-out validation blocks (training.validation_block_px).
