@@ -23,18 +23,23 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from txmorph.augment import Augmentation, augment, dihedral_permutations
+from txmorph.augment import Augmentation, dihedral_permutations
 from txmorph.errors import InputError
-from txmorph.intensity import normalise
 from txmorph.model import INTENSITY_METHOD, PatchClassifier
 from txmorph.splits import (  # noqa: F401 (stratified_split: re-exported)
     Split,
-    balanced_order,
     class_weights,
     spatial_split,
     stratified_split,
+)
+from txmorph.trainloop import (  # noqa: F401 (prepare_patches: re-exported)
+    EarlyStopping,
+    PreparedData,
+    evaluate,
+    prepare_data,
+    prepare_patches,
+    train_epoch,
 )
 
 BALANCE_MODES = ("sampler", "loss", "none")
@@ -42,12 +47,6 @@ VALIDATION_MODES = ("spatial", "random")
 # Side of the spatially held-out validation blocks, in multiples of the largest patch size,
 # when training.validation_block_px is not set.
 BLOCK_FACTOR = 2
-
-# Patches are normalised and pooled in chunks so that a large patch size never needs
-# the full float32 copy of all patches at once.
-_CHUNK = 512
-_EVAL_BATCH = 512
-
 
 @dataclass(frozen=True)
 class TrainingParams:
@@ -113,56 +112,8 @@ def _format_seconds(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m"
 
 
-def prepare_patches(
-    images: np.ndarray,
-    section_ids: np.ndarray,
-    section_ranges: dict[int, tuple[float, float]],
-    downsample: int,
-) -> torch.Tensor:
-    """Section-normalised, ``downsample``-avg-pooled patches as a float32 (N, 1, n, n) tensor."""
-    n, size = images.shape[0], images.shape[1]
-    out = torch.empty((n, 1, size // downsample, size // downsample), dtype=torch.float32)
-    for start in range(0, n, _CHUNK):
-        stop = min(n, start + _CHUNK)
-        chunk = np.empty((stop - start, size, size), dtype=np.float32)
-        sections = section_ids[start:stop]
-        for section in np.unique(sections):
-            low, high = section_ranges[int(section)]
-            mask = sections == section
-            chunk[mask] = normalise(images[start:stop][mask], low, high)
-        block = torch.from_numpy(chunk)[:, None]
-        out[start:stop] = F.avg_pool2d(block, downsample) if downsample > 1 else block
-    return out
-
-
-_dihedral_permutations = dihedral_permutations  # the name the tests knew
-
-
-def _evaluate(
-    model: PatchClassifier, x: torch.Tensor, y: torch.Tensor, device: torch.device,
-    n_classes: int,
-) -> tuple[float, float]:
-    """Class-balanced cross-entropy and accuracy (recall) in eval mode: the mean over the
-    classes present of each class's mean loss and accuracy."""
-    model.eval()
-    loss_sum = torch.zeros(n_classes, dtype=torch.float64)
-    correct = torch.zeros(n_classes, dtype=torch.float64)
-    with torch.no_grad():
-        for start in range(0, x.shape[0], _EVAL_BATCH):
-            xb = x[start : start + _EVAL_BATCH].to(device)
-            yb = y[start : start + _EVAL_BATCH].to(device)
-            logits = model.forward_pooled(xb)[:, :, 0, 0]
-            losses = F.cross_entropy(logits, yb, reduction="none").double().cpu()
-            hits = (logits.argmax(1) == yb).double().cpu()
-            loss_sum.index_add_(0, yb.cpu(), losses)
-            correct.index_add_(0, yb.cpu(), hits)
-    counts = torch.bincount(y.cpu(), minlength=n_classes).double()
-    present = counts > 0
-    if not bool(present.any()):
-        return float("nan"), float("nan")
-    loss = float((loss_sum[present] / counts[present]).mean())
-    accuracy = float((correct[present] / counts[present]).mean())
-    return loss, accuracy
+_dihedral_permutations = dihedral_permutations  # the names the tests knew
+_evaluate = evaluate
 
 
 def validation_split(
@@ -275,127 +226,168 @@ def train_classifier(
         torch.use_deterministic_algorithms(True, warn_only=dev.type == "cuda")
         with torch.random.fork_rng(devices=fork_devices):
             torch.manual_seed(params.seed)
-            return _train(
-                images, labels, section_ids, section_ranges, classes, patch_size, params,
-                network_input, dev, split, say,
-            )
+            patches = _Patches(images, labels, section_ids, section_ranges, classes,
+                               patch_size)
+            return _train(patches, params, network_input, dev, split, say)
     finally:
         torch.use_deterministic_algorithms(previous_deterministic, warn_only=previous_warn_only)
         torch.set_num_threads(previous_threads)
 
 
+@dataclass(frozen=True)
+class _Patches:
+    """The checked inputs of one run: raw patches, labels, sections and classes."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    section_ids: np.ndarray
+    section_ranges: dict[int, tuple[float, float]]
+    classes: list[str]
+    patch_size: int
+
+
 def _train(
-    images: np.ndarray,
-    labels: np.ndarray,
-    section_ids: np.ndarray,
-    section_ranges: dict[int, tuple[float, float]],
-    classes: list[str],
-    patch_size: int,
+    patches: _Patches,
     params: TrainingParams,
     network_input: int,
     dev: torch.device,
     split: Split,
     say: Callable[[str], None],
 ) -> tuple[PatchClassifier, list[dict[str, Any]], dict[str, Any]]:
-    """The training loop proper; runs inside the seeded, deterministic context."""
-    train_idx, val_idx = split.train, split.val
+    """The training run proper; runs inside the seeded, deterministic context.
+
+    The order of the random draws is what fixes the weights for a seed: the model's
+    initialisation (global generator) first, then every epoch's draws from ``generator``.
+    """
+    n_classes = len(patches.classes)
     model = PatchClassifier(
-        patch_size, len(classes), network_input, params.widths, params.hidden,
+        patches.patch_size, n_classes, network_input, params.widths, params.hidden,
         params.dropout,
     )
-    pooled = prepare_patches(images, section_ids, section_ranges, model.downsample)
-    x_train, x_val = pooled[train_idx], pooled[val_idx]
-    y_all = torch.from_numpy(labels)
-    y_train, y_val = y_all[train_idx], y_all[val_idx]
-    mean = float(x_train.double().mean())
-    std = float(x_train.double().std())
-    model.set_standardisation(mean, std if std > 1e-6 else 1.0)
-    model.to(dev)
-    # Everything the loop indexes lives on the training device; the shuffling generator
-    # stays on the CPU so the sample order does not depend on the device.
-    x_train, y_train, x_val, y_val = (t.to(dev) for t in (x_train, y_train, x_val, y_val))
+    data = prepare_data(model, patches.images, patches.labels, patches.section_ids,
+                        patches.section_ranges, split, n_classes, dev)
     generator = torch.Generator().manual_seed(params.seed)
-    side = x_train.shape[-1]
-    perms = dihedral_permutations(side).to(dev)
+    permutations = dihedral_permutations(data.side).to(dev)
     optimiser = torch.optim.Adam(
         model.parameters(), lr=params.learning_rate, weight_decay=params.weight_decay
     )
-    n_train = x_train.shape[0]
-    n_classes = len(classes)
-    y_train_cpu = y_all[train_idx]
-    loss_weight = (class_weights(y_train_cpu, n_classes).to(dev)
+    loss_weight = (class_weights(data.y_train_cpu, n_classes).to(dev)
                    if params.balance == "loss" else None)
-    train_counts = np.bincount(labels[train_idx], minlength=n_classes).tolist()
-    val_counts = np.bincount(labels[val_idx], minlength=n_classes).tolist()
-    say(
-        f"patch {patch_size}: {n_train} training / {x_val.shape[0]} validation patches "
-        f"({split.info.get('split')} split; per class {dict(zip(classes, train_counts))} / "
-        f"{dict(zip(classes, val_counts))}), balance {params.balance}, augment "
-        f"{asdict(params.augment) if params.augment.enabled else 'off'}, pooled to "
-        f"{side}x{side}, stride {model.stride}, device {dev}"
-    )
+    say(_setup_message(patches, params, model, data, split, dev))
 
     rows: list[dict[str, Any]] = []
-    best_loss, best_epoch, best_state = float("inf"), 0, None
+    stopping = EarlyStopping(params.patience)
     start = time.perf_counter()
     for epoch in range(1, params.epochs + 1):
-        model.train()
-        if params.balance == "sampler":
-            order = balanced_order(y_train_cpu, n_train, generator).to(dev)
-        else:
-            order = torch.randperm(n_train, generator=generator).to(dev)
-        transforms = torch.randint(0, 8, (n_train,), generator=generator).to(dev)
-        loss_sum, correct = 0.0, 0
-        for first in range(0, n_train, params.batch_size):
-            batch = order[first : first + params.batch_size]
-            # One random dihedral transform per draw: exact on the pooled patch, as d | S.
-            flat = x_train[batch].reshape(batch.numel(), -1)
-            xb = torch.gather(flat, 1, perms[transforms[first : first + batch.numel()]])
-            xb = augment(xb.reshape(-1, 1, side, side), params.augment, generator,
-                         model.downsample)
-            yb = y_train[batch]
-            logits = model.forward_pooled(xb)[:, :, 0, 0]
-            loss = F.cross_entropy(logits, yb, weight=loss_weight)
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            loss_sum += float(loss.detach()) * batch.numel()
-            correct += int((logits.detach().argmax(1) == yb).sum())
-        val_loss, val_accuracy = _evaluate(model, x_val, y_val, dev, n_classes)
-        row = {
+        train_loss, train_accuracy = train_epoch(
+            model, data, optimiser, permutations, loss_weight, params.balance == "sampler",
+            params.augment, params.batch_size, generator, dev,
+        )
+        val_loss, val_accuracy = evaluate(model, data.x_val, data.y_val, dev, n_classes)
+        rows.append({
             "epoch": epoch,
-            "train_loss": loss_sum / n_train,
-            "train_accuracy": correct / n_train,
+            "train_loss": train_loss,
+            "train_accuracy": train_accuracy,
             "val_loss": val_loss,
             "val_accuracy": val_accuracy,
-        }
-        rows.append(row)
-        if val_loss < best_loss:
-            best_loss, best_epoch = val_loss, epoch
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        elapsed = time.perf_counter() - start
-        left = elapsed / epoch * (params.epochs - epoch)
-        say(
-            f"patch {patch_size} epoch {epoch}/{params.epochs}: "
-            f"train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.3f}, "
-            f"val loss {val_loss:.4f} acc {val_accuracy:.3f}"
-            f"{' (best)' if best_epoch == epoch else ''}; elapsed {_format_seconds(elapsed)}, "
-            f"at most {_format_seconds(left)} left"
-        )
-        if epoch - best_epoch >= params.patience:
+        })
+        stopping.update(epoch, val_loss, model)
+        say(_epoch_message(patches.patch_size, params.epochs, rows[-1], stopping,
+                           time.perf_counter() - start))
+        if stopping.should_stop(epoch):
             say(
-                f"patch {patch_size}: early stop after epoch {epoch}, no better validation "
-                f"loss than epoch {best_epoch} ({best_loss:.4f}) for {params.patience} epochs"
+                f"patch {patches.patch_size}: early stop after epoch {epoch}, no better "
+                f"validation loss than epoch {stopping.best_epoch} ({stopping.best_loss:.4f}) "
+                f"for {params.patience} epochs"
             )
             break
 
-    if best_state is None:
-        raise RuntimeError(f"patch {patch_size}: training diverged (validation loss is NaN)")
-    model.load_state_dict(best_state)
+    if stopping.best_state is None:
+        raise RuntimeError(
+            f"patch {patches.patch_size}: training diverged (validation loss is NaN)"
+        )
+    model.load_state_dict(stopping.best_state)
     model.eval()
+    return model, rows, training_metadata(
+        model, patches.classes, patches.labels, params, data, split, stopping, len(rows), dev
+    )
+
+
+def _setup_message(
+    patches: _Patches, params: TrainingParams, model: PatchClassifier, data: PreparedData,
+    split: Split, dev: torch.device,
+) -> str:
+    """The log line that describes a run before its first epoch."""
+    classes = patches.classes
+    return (
+        f"patch {patches.patch_size}: {data.n_train} training / {data.n_val} validation "
+        f"patches ({split.info.get('split')} split; per class "
+        f"{dict(zip(classes, data.train_counts))} / {dict(zip(classes, data.val_counts))}), "
+        f"balance {params.balance}, augment "
+        f"{asdict(params.augment) if params.augment.enabled else 'off'}, pooled to "
+        f"{data.side}x{data.side}, stride {model.stride}, device {dev}"
+    )
+
+
+def _epoch_message(
+    patch_size: int, epochs: int, row: dict[str, Any], stopping: EarlyStopping,
+    elapsed: float,
+) -> str:
+    """The log line of one epoch: its losses, whether it is the best, the time left."""
+    epoch = row["epoch"]
+    left = elapsed / epoch * (epochs - epoch)
+    return (
+        f"patch {patch_size} epoch {epoch}/{epochs}: "
+        f"train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.3f}, "
+        f"val loss {row['val_loss']:.4f} acc {row['val_accuracy']:.3f}"
+        f"{' (best)' if stopping.best_epoch == epoch else ''}; "
+        f"elapsed {_format_seconds(elapsed)}, at most {_format_seconds(left)} left"
+    )
+
+
+def training_metadata(
+    model: PatchClassifier,
+    classes: list[str],
+    labels: np.ndarray,
+    params: TrainingParams,
+    data: PreparedData,
+    split: Split,
+    stopping: EarlyStopping,
+    epochs_run: int,
+    device: torch.device,
+) -> dict[str, Any]:
+    """The metadata saved with a trained model.
+
+    Parameters
+    ----------
+    model : PatchClassifier
+        The trained model (its sizes and input standardisation are recorded).
+    classes : list[str]
+        Class names, in label order.
+    labels : np.ndarray
+        (N,) labels of all patches, training and validation.
+    params : TrainingParams
+        The training settings.
+    data : PreparedData
+        The run's tensors (patch counts per part and class).
+    split : Split
+        The training/validation split (its ``info`` is recorded).
+    stopping : EarlyStopping
+        The early-stopping state after the last epoch (best epoch and loss).
+    epochs_run : int
+        Number of epochs trained.
+    device : torch.device
+        Training device.
+
+    Returns
+    -------
+    dict[str, Any]
+        ``classes``, ``patch_size``, ``network_input``, ``stride``, ``normalisation`` and
+        ``training``, ready to pass to ``txmorph.model.save_model``.
+    """
     params_dict = asdict(params)
     params_dict["widths"] = list(params.widths)
-    metadata = {
+    return {
         "classes": list(classes),
         "patch_size": model.patch_size,
         "network_input": model.network_input,
@@ -408,17 +400,16 @@ def _train(
         },
         "training": {
             "params": params_dict,
-            "n_train": int(n_train),
-            "n_val": int(x_val.shape[0]),
+            "n_train": int(data.n_train),
+            "n_val": int(data.n_val),
             "class_counts": np.bincount(labels, minlength=len(classes)).tolist(),
-            "train_class_counts": train_counts,
-            "val_class_counts": val_counts,
+            "train_class_counts": data.train_counts,
+            "val_class_counts": data.val_counts,
             "validation": split.info,
-            "best_epoch": best_epoch,
-            "best_val_loss": best_loss,
-            "epochs_run": len(rows),
-            "stopped_early": len(rows) < params.epochs,
-            "device": str(dev),
+            "best_epoch": stopping.best_epoch,
+            "best_val_loss": stopping.best_loss,
+            "epochs_run": epochs_run,
+            "stopped_early": epochs_run < params.epochs,
+            "device": str(device),
         },
     }
-    return model, rows, metadata
