@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,7 +26,7 @@ import torch
 
 from txmorph.augment import Augmentation, dihedral_permutations
 from txmorph.errors import InputError
-from txmorph.model import INTENSITY_METHOD, PatchClassifier
+from txmorph.model import PatchClassifier
 from txmorph.splits import (  # noqa: F401 (stratified_split: re-exported)
     Split,
     class_weights,
@@ -35,12 +35,13 @@ from txmorph.splits import (  # noqa: F401 (stratified_split: re-exported)
 )
 from txmorph.trainloop import (  # noqa: F401 (prepare_patches: re-exported)
     EarlyStopping,
-    PreparedData,
+    check_inputs,
     evaluate,
     prepare_data,
     prepare_patches,
     train_epoch,
 )
+from txmorph.trainreport import epoch_message, setup_message, training_metadata
 
 BALANCE_MODES = ("sampler", "loss", "none")
 VALIDATION_MODES = ("spatial", "random")
@@ -50,7 +51,43 @@ BLOCK_FACTOR = 2
 
 @dataclass(frozen=True)
 class TrainingParams:
-    """Optimisation settings of one classifier, plus its (rarely changed) conv/head widths."""
+    """Optimisation settings of one classifier, plus its (rarely changed) conv/head widths.
+
+    Parameters
+    ----------
+    epochs : int
+        Most epochs to train; early stopping usually ends sooner.
+    patience : int
+        Epochs without a new best validation loss before stopping.
+    batch_size : int
+        Patches per optimiser step.
+    learning_rate, weight_decay : float
+        Adam settings.
+    validation_fraction : float
+        Share of the patches held out for validation, in (0, 1).
+    seed : int
+        Seed of the model initialisation, the split, the sample order and the augmentation.
+    widths : tuple[int, ...]
+        Channels of the conv layers.
+    hidden : int
+        Width of the hidden layer of the head.
+    dropout : float
+        Dropout rate of the head.
+    balance : str
+        ``sampler`` (class-balanced draws), ``loss`` (inverse-frequency loss weights) or
+        ``none``.
+    validation : str
+        ``spatial`` (held-out blocks) or ``random`` (stratified) validation split.
+    validation_block_px : int or None
+        Side of the spatial validation blocks; None: ``BLOCK_FACTOR`` x the largest patch size.
+    augment : Augmentation
+        Intensity, blur and noise augmentation (a dict of its fields is accepted).
+
+    Raises
+    ------
+    ValueError
+        When a setting is out of range.
+    """
 
     epochs: int = 30  # maximum; early stopping usually ends sooner
     patience: int = 5  # epochs without a new best validation loss before stopping
@@ -89,7 +126,23 @@ class TrainingParams:
 
 
 def resolve_device(name: str | torch.device) -> torch.device:
-    """``"auto"`` means the GPU when one is usable, else the CPU; other names are checked."""
+    """The torch device a name stands for.
+
+    Parameters
+    ----------
+    name : str or torch.device
+        ``"auto"`` (the GPU when one is usable, else the CPU) or a torch device name.
+
+    Returns
+    -------
+    torch.device
+        The device.
+
+    Raises
+    ------
+    InputError
+        When a CUDA device is asked for and torch sees none.
+    """
     if isinstance(name, str) and name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
@@ -99,17 +152,6 @@ def resolve_device(name: str | torch.device) -> torch.device:
             f"set the device to 'auto' or 'cpu'"
         )
     return device
-
-
-def _format_seconds(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}m{seconds:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
 
 
 _dihedral_permutations = dihedral_permutations  # the names the tests knew
@@ -128,6 +170,29 @@ def validation_split(
     """The training/validation split that ``params.validation`` asks for.
 
     ``spatial`` needs the patch ``centres``; without them it falls back to ``random`` (logged).
+
+    Parameters
+    ----------
+    labels : np.ndarray
+        (N,) class label of each patch.
+    section_ids : np.ndarray
+        (N,) section of each patch.
+    centres : np.ndarray or None
+        (N, 2) (row, col) patch centres in section pixels, or None.
+    patch_size : int
+        Side of the patches, in pixels.
+    params : TrainingParams
+        Training settings (``validation``, ``validation_fraction``, ``validation_block_px``,
+        ``seed``).
+    largest_patch_size : int or None
+        Largest patch size trained, which sets the default block side; None: ``patch_size``.
+    log : Callable[[str], None] or None
+        Receives a line on the split and any fallback.
+
+    Returns
+    -------
+    Split
+        Training and validation indices and how they were chosen.
     """
     say = log or (lambda message: None)
     if params.validation == "spatial" and centres is not None:
@@ -138,36 +203,6 @@ def validation_split(
         say("spatial validation split asked for without patch centres: random split instead")
     train, val = stratified_split(labels, params.validation_fraction, params.seed)
     return Split(train, val, {"split": "random", "fallback": None})
-
-
-def _check_inputs(
-    images: np.ndarray,
-    labels: np.ndarray,
-    section_ids: np.ndarray,
-    section_ranges: dict[int, tuple[float, float]],
-    classes: list[str],
-    patch_size: int,
-) -> None:
-    if images.ndim != 3 or images.shape[1:] != (patch_size, patch_size):
-        raise ValueError(f"images must be (N, {patch_size}, {patch_size}), got {images.shape}")
-    n = images.shape[0]
-    if labels.shape != (n,) or section_ids.shape != (n,):
-        raise ValueError(
-            f"labels {labels.shape} and section_ids {section_ids.shape} must be ({n},)"
-        )
-    if n and (labels.min() < 0 or labels.max() >= len(classes)):
-        raise ValueError(
-            f"labels must lie in [0, {len(classes)}), got {labels.min()}..{labels.max()}"
-        )
-    missing = sorted(set(np.unique(section_ids).tolist()) - set(section_ranges))
-    if missing:
-        raise ValueError(f"no intensity range for sections {missing}")
-    if np.unique(labels).size < 2:
-        raise InputError(
-            f"the {n} training patches of size {patch_size} cover "
-            f"{np.unique(labels).size} class(es); need at least 2 to train a classifier: "
-            f"check the spot tables and the sampling settings"
-        )
 
 
 def train_classifier(
@@ -187,20 +222,57 @@ def train_classifier(
 ) -> tuple[PatchClassifier, list[dict[str, Any]], dict[str, Any]]:
     """Train a ``PatchClassifier`` on (N, S, S) raw patches with integer labels.
 
-    ``patch_size`` must be a multiple of ``network_input`` (the pooled side the convs see).
-    ``centres`` (N, 2) (row, col) in section pixels allow the spatial validation split, whose
-    blocks are ``BLOCK_FACTOR`` x ``largest_patch_size`` (of all sizes trained) unless
-    ``params.validation_block_px`` is set.
+    Runs seeded and deterministic (``torch.manual_seed(params.seed)`` inside a forked RNG),
+    restoring torch's thread count and determinism settings afterwards.
 
-    Returns the model (weights of the epoch with the lowest validation loss, eval mode, on
-    ``device``), one metrics row per epoch (``epoch, train_loss, train_accuracy, val_loss,
-    val_accuracy``) and metadata (``classes``, ``patch_size``, ``network_input``, ``stride``,
-    ``normalisation``, ``training``) ready to pass to ``txmorph.model.save_model``.
+    Parameters
+    ----------
+    images : np.ndarray
+        (N, S, S) raw patches.
+    labels : np.ndarray
+        (N,) integer labels in ``[0, len(classes))``, covering at least 2 classes.
+    section_ids : np.ndarray
+        (N,) section of each patch.
+    section_ranges : dict[int, tuple[float, float]]
+        Per section, the (low, high) intensities that map to 0 and 1.
+    classes : list[str]
+        Class names, in label order.
+    patch_size : int
+        S; a multiple of ``network_input``.
+    params : TrainingParams
+        Training settings.
+    network_input : int
+        Pooled side the convs see.
+    device : str or torch.device
+        Training device (see ``resolve_device``).
+    threads : int or None
+        Torch CPU threads while training; None keeps the current count.
+    log : Callable[[str], None] or None
+        Receives progress lines.
+    centres : np.ndarray or None
+        (N, 2) (row, col) patch centres in section pixels; needed by the spatial split.
+    largest_patch_size : int or None
+        Largest patch size trained: the spatial blocks are ``BLOCK_FACTOR`` x it unless
+        ``params.validation_block_px`` is set.
+
+    Returns
+    -------
+    tuple[PatchClassifier, list[dict[str, Any]], dict[str, Any]]
+        The model (weights of the epoch with the lowest validation loss, eval mode, on
+        ``device``), one metrics row per epoch (``epoch, train_loss, train_accuracy,
+        val_loss, val_accuracy``) and metadata (``classes``, ``patch_size``,
+        ``network_input``, ``stride``, ``normalisation``, ``training``) ready to pass to
+        ``txmorph.model.save_model``.
+
+    Raises
+    ------
+    InputError
+        When the patches cover fewer than 2 classes or are too few to hold out validation.
     """
     images = np.asarray(images)
     labels = np.asarray(labels).astype(np.int64)
     section_ids = np.asarray(section_ids).astype(np.int64)
-    _check_inputs(images, labels, section_ids, section_ranges, classes, patch_size)
+    check_inputs(images, labels, section_ids, section_ranges, classes, patch_size)
     dev = resolve_device(device)
     say = log or (lambda message: None)
 
@@ -273,7 +345,8 @@ def _train(
     )
     loss_weight = (class_weights(data.y_train_cpu, n_classes).to(dev)
                    if params.balance == "loss" else None)
-    say(_setup_message(patches, params, model, data, split, dev))
+    say(setup_message(patches.patch_size, patches.classes, params, model, data, split,
+                      dev))
 
     rows: list[dict[str, Any]] = []
     stopping = EarlyStopping(params.patience)
@@ -292,8 +365,8 @@ def _train(
             "val_accuracy": val_accuracy,
         })
         stopping.update(epoch, val_loss, model)
-        say(_epoch_message(patches.patch_size, params.epochs, rows[-1], stopping,
-                           time.perf_counter() - start))
+        say(epoch_message(patches.patch_size, params.epochs, rows[-1], stopping,
+                          time.perf_counter() - start))
         if stopping.should_stop(epoch):
             say(
                 f"patch {patches.patch_size}: early stop after epoch {epoch}, no better "
@@ -311,105 +384,3 @@ def _train(
     return model, rows, training_metadata(
         model, patches.classes, patches.labels, params, data, split, stopping, len(rows), dev
     )
-
-
-def _setup_message(
-    patches: _Patches, params: TrainingParams, model: PatchClassifier, data: PreparedData,
-    split: Split, dev: torch.device,
-) -> str:
-    """The log line that describes a run before its first epoch."""
-    classes = patches.classes
-    return (
-        f"patch {patches.patch_size}: {data.n_train} training / {data.n_val} validation "
-        f"patches ({split.info.get('split')} split; per class "
-        f"{dict(zip(classes, data.train_counts))} / {dict(zip(classes, data.val_counts))}), "
-        f"balance {params.balance}, augment "
-        f"{asdict(params.augment) if params.augment.enabled else 'off'}, pooled to "
-        f"{data.side}x{data.side}, stride {model.stride}, device {dev}"
-    )
-
-
-def _epoch_message(
-    patch_size: int, epochs: int, row: dict[str, Any], stopping: EarlyStopping,
-    elapsed: float,
-) -> str:
-    """The log line of one epoch: its losses, whether it is the best, the time left."""
-    epoch = row["epoch"]
-    left = elapsed / epoch * (epochs - epoch)
-    return (
-        f"patch {patch_size} epoch {epoch}/{epochs}: "
-        f"train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.3f}, "
-        f"val loss {row['val_loss']:.4f} acc {row['val_accuracy']:.3f}"
-        f"{' (best)' if stopping.best_epoch == epoch else ''}; "
-        f"elapsed {_format_seconds(elapsed)}, at most {_format_seconds(left)} left"
-    )
-
-
-def training_metadata(
-    model: PatchClassifier,
-    classes: list[str],
-    labels: np.ndarray,
-    params: TrainingParams,
-    data: PreparedData,
-    split: Split,
-    stopping: EarlyStopping,
-    epochs_run: int,
-    device: torch.device,
-) -> dict[str, Any]:
-    """The metadata saved with a trained model.
-
-    Parameters
-    ----------
-    model : PatchClassifier
-        The trained model (its sizes and input standardisation are recorded).
-    classes : list[str]
-        Class names, in label order.
-    labels : np.ndarray
-        (N,) labels of all patches, training and validation.
-    params : TrainingParams
-        The training settings.
-    data : PreparedData
-        The run's tensors (patch counts per part and class).
-    split : Split
-        The training/validation split (its ``info`` is recorded).
-    stopping : EarlyStopping
-        The early-stopping state after the last epoch (best epoch and loss).
-    epochs_run : int
-        Number of epochs trained.
-    device : torch.device
-        Training device.
-
-    Returns
-    -------
-    dict[str, Any]
-        ``classes``, ``patch_size``, ``network_input``, ``stride``, ``normalisation`` and
-        ``training``, ready to pass to ``txmorph.model.save_model``.
-    """
-    params_dict = asdict(params)
-    params_dict["widths"] = list(params.widths)
-    return {
-        "classes": list(classes),
-        "patch_size": model.patch_size,
-        "network_input": model.network_input,
-        "stride": model.stride,
-        "normalisation": {
-            "intensity_method": INTENSITY_METHOD,
-            "mean": float(model.input_mean),
-            "std": float(model.input_std),
-            "applied_in_model": True,
-        },
-        "training": {
-            "params": params_dict,
-            "n_train": int(data.n_train),
-            "n_val": int(data.n_val),
-            "class_counts": np.bincount(labels, minlength=len(classes)).tolist(),
-            "train_class_counts": data.train_counts,
-            "val_class_counts": data.val_counts,
-            "validation": split.info,
-            "best_epoch": stopping.best_epoch,
-            "best_val_loss": stopping.best_loss,
-            "epochs_run": epochs_run,
-            "stopped_early": epochs_run < params.epochs,
-            "device": str(device),
-        },
-    }

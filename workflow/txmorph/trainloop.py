@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from txmorph.augment import Augmentation, augment
+from txmorph.errors import InputError
 from txmorph.intensity import normalise
 from txmorph.model import PatchClassifier
 from txmorph.splits import Split, balanced_order
@@ -22,6 +23,60 @@ from txmorph.splits import Split, balanced_order
 # the full float32 copy of all patches at once.
 _CHUNK = 512
 _EVAL_BATCH = 512
+
+
+def check_inputs(
+    images: np.ndarray,
+    labels: np.ndarray,
+    section_ids: np.ndarray,
+    section_ranges: dict[int, tuple[float, float]],
+    classes: list[str],
+    patch_size: int,
+) -> None:
+    """Check the shapes, label range, intensity ranges and class count of a run's inputs.
+
+    Parameters
+    ----------
+    images : np.ndarray
+        (N, S, S) raw patches.
+    labels : np.ndarray
+        (N,) integer labels.
+    section_ids : np.ndarray
+        (N,) section of each patch.
+    section_ranges : dict[int, tuple[float, float]]
+        Per section, the (low, high) intensities that map to 0 and 1.
+    classes : list[str]
+        Class names, in label order.
+    patch_size : int
+        Expected side S of the patches.
+
+    Raises
+    ------
+    ValueError
+        When a shape, a label or a section's range is wrong.
+    InputError
+        When the labels cover fewer than 2 classes.
+    """
+    if images.ndim != 3 or images.shape[1:] != (patch_size, patch_size):
+        raise ValueError(f"images must be (N, {patch_size}, {patch_size}), got {images.shape}")
+    n = images.shape[0]
+    if labels.shape != (n,) or section_ids.shape != (n,):
+        raise ValueError(
+            f"labels {labels.shape} and section_ids {section_ids.shape} must be ({n},)"
+        )
+    if n and (labels.min() < 0 or labels.max() >= len(classes)):
+        raise ValueError(
+            f"labels must lie in [0, {len(classes)}), got {labels.min()}..{labels.max()}"
+        )
+    missing = sorted(set(np.unique(section_ids).tolist()) - set(section_ranges))
+    if missing:
+        raise ValueError(f"no intensity range for sections {missing}")
+    if np.unique(labels).size < 2:
+        raise InputError(
+            f"the {n} training patches of size {patch_size} cover "
+            f"{np.unique(labels).size} class(es); need at least 2 to train a classifier: "
+            f"check the spot tables and the sampling settings"
+        )
 
 
 def prepare_patches(
