@@ -29,7 +29,17 @@ import torch.nn.functional as F
 
 @dataclass(frozen=True)
 class Augmentation:
-    """Strengths of the per-patch augmentations; 0 switches one off."""
+    """Strengths of the per-patch augmentations; 0 switches one off.
+
+    Parameters
+    ----------
+    intensity : float
+        Half-width ``a`` of the ranges of ``log(gain)`` and ``log(gamma)`` (offset: ``a/2``).
+    blur_px : float
+        Largest Gaussian blur standard deviation, in image pixels.
+    noise : float
+        Largest additive noise standard deviation, in normalised units.
+    """
 
     intensity: float = 0.0
     blur_px: float = 0.0
@@ -43,11 +53,23 @@ class Augmentation:
 
     @property
     def enabled(self) -> bool:
+        """Whether any augmentation is switched on."""
         return self.intensity > 0 or self.blur_px > 0 or self.noise > 0
 
 
 def dihedral_permutations(size: int) -> torch.Tensor:
-    """(8, size*size) pixel permutations of the 4 rotations x 2 flips of a square image."""
+    """Pixel permutations of the 4 rotations x 2 flips of a square image.
+
+    Parameters
+    ----------
+    size : int
+        Side of the image, in pixels.
+
+    Returns
+    -------
+    torch.Tensor
+        (8, size*size) int64 permutations of the flattened pixels; row 0 is the identity.
+    """
     grid = torch.arange(size * size).reshape(size, size)
     perms = []
     for flip in (False, True):
@@ -70,8 +92,20 @@ def _gaussian_kernels(sigma: torch.Tensor, radius: int) -> torch.Tensor:
 
 
 def blur(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-    """Gaussian blur of each (1, H, W) patch of ``x`` (N, 1, H, W) with its own ``sigma``
-    (N,) in pixels of ``x``; edges by reflection."""
+    """Gaussian blur of each patch with its own standard deviation; edges by reflection.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        (N, 1, H, W) patches.
+    sigma : torch.Tensor
+        (N,) standard deviations, in pixels of ``x``.
+
+    Returns
+    -------
+    torch.Tensor
+        (N, 1, H, W) blurred patches; ``x`` itself when the kernel radius would be below 1.
+    """
     n, _, h, w = x.shape
     radius = min(int(math.ceil(3 * float(sigma.max()))) if n else 0, h - 1, w - 1)
     if radius < 1:
@@ -88,8 +122,22 @@ def augment(
 ) -> torch.Tensor:
     """Intensity, blur and noise augmentation of a batch ``x`` (N, 1, h, w) of pooled patches.
 
-    ``downsample`` is the pooling factor ``d`` of the patches (``blur_px`` is in image pixels).
-    Returns a new tensor of the same shape, dtype and device; ``x`` itself when all is off.
+    Parameters
+    ----------
+    x : torch.Tensor
+        (N, 1, h, w) pooled patches.
+    params : Augmentation
+        Strengths of the augmentations.
+    generator : torch.Generator
+        CPU generator of every random draw (intensity, then blur, then noise).
+    downsample : int
+        Pooling factor ``d`` of the patches (``blur_px`` is in image pixels).
+
+    Returns
+    -------
+    torch.Tensor
+        A new tensor of the same shape, dtype and device; ``x`` itself when all is off or
+        the batch is empty (then no random number is drawn).
     """
     if not params.enabled or x.shape[0] == 0:
         return x

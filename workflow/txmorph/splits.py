@@ -25,6 +25,20 @@ def stratified_split(
     """Indices (train, validation), holding out ``fraction`` of every class.
 
     Every class keeps at least one training sample; a class with one sample is not validated.
+
+    Parameters
+    ----------
+    labels : np.ndarray
+        (N,) class label of each sample.
+    fraction : float
+        Share of each class to validate on (rounded per class).
+    seed : int
+        Seed of the NumPy generator that picks the validation samples.
+
+    Returns
+    -------
+    tuple[np.ndarray, np.ndarray]
+        Sorted training and validation indices, disjoint.
     """
     rng = np.random.default_rng(seed)
     train, val = [], []
@@ -38,7 +52,16 @@ def stratified_split(
 
 @dataclass
 class Split:
-    """Indices into the patches: training and validation (disjoint, sorted) and how."""
+    """Indices into the patches: training and validation (disjoint, sorted) and how.
+
+    Parameters
+    ----------
+    train, val : np.ndarray
+        Training and validation indices.
+    info : dict[str, Any]
+        How the split was made: ``split`` (``spatial`` or ``random``), ``fallback`` (None or
+        what was done instead) and, for a spatial split, its block counts and gap.
+    """
 
     train: np.ndarray
     val: np.ndarray
@@ -53,6 +76,24 @@ def overlapping(
 
     Two S x S patches of one section overlap when their centres are less than S apart in
     both rows and columns (Chebyshev distance < S).
+
+    Parameters
+    ----------
+    centres : np.ndarray
+        (N, 2) (row, col) patch centres in section pixels.
+    section_ids : np.ndarray
+        (N,) section of each patch.
+    candidates : np.ndarray
+        Indices of the patches to test.
+    held_out : np.ndarray
+        Indices of the patches they must not overlap.
+    patch_size : int
+        Side S of the patches, in pixels.
+
+    Returns
+    -------
+    np.ndarray
+        Boolean mask, one entry per candidate.
     """
     hit = np.zeros(candidates.size, dtype=bool)
     for section in np.unique(section_ids[held_out]):
@@ -91,6 +132,30 @@ def spatial_split(
     out is validated on a random ``fraction`` of its patches, which measures memory for that
     class; if the gap would take a class out of training entirely, the whole split falls
     back to ``stratified_split``.
+
+    Parameters
+    ----------
+    labels : np.ndarray
+        (N,) class label of each patch.
+    centres : np.ndarray
+        (N, 2) (row, col) patch centres in section pixels.
+    section_ids : np.ndarray
+        (N,) section of each patch.
+    patch_size : int
+        Side of the patches, in pixels: the gap left around validation patches.
+    block_px : int
+        Side of the held-out square blocks, in pixels.
+    fraction : float
+        Share of the patches to validate on.
+    seed : int
+        Seed of the NumPy generator that orders the blocks.
+    log : Callable[[str], None] or None
+        Receives a line on the outcome and on any fallback.
+
+    Returns
+    -------
+    Split
+        The split, with ``info`` saying how it was made.
     """
     say = log or (lambda message: None)
     labels = np.asarray(labels)
@@ -203,6 +268,20 @@ def balanced_order(labels: torch.Tensor, n: int, generator: torch.Generator) -> 
     a class, samples are drawn without replacement, cycling through fresh permutations when
     the class has fewer samples than draws. With equal class counts and ``n`` their total,
     every sample is drawn exactly once: a plain shuffled epoch.
+
+    Parameters
+    ----------
+    labels : torch.Tensor
+        (N,) integer label of each sample.
+    n : int
+        Number of draws.
+    generator : torch.Generator
+        CPU generator of every random draw.
+
+    Returns
+    -------
+    torch.Tensor
+        (n,) int64 sample indices in random order.
     """
     labels = labels.cpu()
     classes = torch.unique(labels)
@@ -220,7 +299,20 @@ def balanced_order(labels: torch.Tensor, n: int, generator: torch.Generator) -> 
 
 
 def class_weights(labels: torch.Tensor, n_classes: int) -> torch.Tensor:
-    """Inverse-frequency loss weights, averaging 1 over the samples (0 for absent classes)."""
+    """Inverse-frequency loss weights, averaging 1 over the samples (0 for absent classes).
+
+    Parameters
+    ----------
+    labels : torch.Tensor
+        (N,) integer label of each sample.
+    n_classes : int
+        Number of classes.
+
+    Returns
+    -------
+    torch.Tensor
+        (n_classes,) float32 weights.
+    """
     counts = torch.bincount(labels.cpu(), minlength=n_classes).double()
     present = counts > 0
     weights = torch.zeros(n_classes, dtype=torch.float64)
