@@ -27,7 +27,26 @@ def _check_labels(name: str, labels: np.ndarray, n_classes: int) -> None:
 
 
 def confusion_matrix(predicted: np.ndarray, truth: np.ndarray, n_classes: int) -> np.ndarray:
-    """``(n_classes, n_classes)`` int64 counts; entry ``[t, p]`` = pixels of truth t predicted p."""
+    """Confusion matrix of two label maps, counted in chunks of ``CHUNK_PIXELS``.
+
+    Parameters
+    ----------
+    predicted, truth : np.ndarray
+        Integer label maps of the same shape, labels in ``0..n_classes-1``.
+    n_classes : int
+        Number of classes (>= 1).
+
+    Returns
+    -------
+    np.ndarray
+        ``(n_classes, n_classes)`` int64 counts; entry ``[t, p]`` = pixels of truth t
+        predicted p.
+
+    Raises
+    ------
+    ValueError
+        When the shapes differ, the labels are not integers or lie out of range.
+    """
     predicted = np.asarray(predicted)
     truth = np.asarray(truth)
     if predicted.shape != truth.shape:
@@ -58,12 +77,35 @@ def dice_scores(predicted: np.ndarray, truth: np.ndarray, n_classes: int) -> np.
     A class absent from both maps gets NaN, not 1 or 0: there was nothing to find and
     nothing was claimed, so it carries no evidence either way and must not sway a mean
     (use ``np.nanmean``). A class present in only one of the two maps scores 0.
+
+    Parameters
+    ----------
+    predicted, truth : np.ndarray
+        Integer label maps of the same shape.
+    n_classes : int
+        Number of classes.
+
+    Returns
+    -------
+    np.ndarray
+        float64 ``(n_classes,)`` Dice scores.
     """
     return dice_from_confusion(confusion_matrix(predicted, truth, n_classes))
 
 
 def dice_from_confusion(cm: np.ndarray) -> np.ndarray:
-    """Per-class Dice of a confusion matrix (``[t, p]`` counts); NaN where |P| + |T| = 0."""
+    """Per-class Dice of a confusion matrix.
+
+    Parameters
+    ----------
+    cm : np.ndarray
+        ``(C, C)`` counts, ``[t, p]`` = pixels of truth t predicted p.
+
+    Returns
+    -------
+    np.ndarray
+        float64 ``(C,)`` Dice scores; NaN where |P| + |T| = 0.
+    """
     both = np.diag(cm).astype(np.float64)
     total = cm.sum(axis=0) + cm.sum(axis=1)  # |P| + |T|
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -71,7 +113,22 @@ def dice_from_confusion(cm: np.ndarray) -> np.ndarray:
 
 
 def grid_positions(length: int, stride: int, n: int) -> np.ndarray:
-    """Input pixel of grid cells ``0..n-1`` along one axis: ``i*s + s//2``, clipped to the image."""
+    """Input pixel of grid cells ``0..n-1`` along one axis: ``i*s + s//2``, clipped to the image.
+
+    Parameters
+    ----------
+    length : int
+        Image length along the axis, in pixels.
+    stride : int
+        Grid stride ``s``, in pixels.
+    n : int
+        Number of grid cells.
+
+    Returns
+    -------
+    np.ndarray
+        (n,) int64 pixel positions, at most ``length - 1``.
+    """
     return np.minimum(np.arange(n, dtype=np.int64) * stride + stride // 2, length - 1)
 
 
@@ -84,6 +141,25 @@ def sample_labels_on_grid(
     ``(i*s + s//2, j*s + s//2)``; the last, partial row/column's centre can fall past the
     image and is clipped to the last pixel. ``grid_shape`` must be ``(ceil(H/s), ceil(W/s))``;
     anything else means the map and the labels belong to different images, so it raises.
+
+    Parameters
+    ----------
+    labels : np.ndarray
+        (H, W) label image.
+    stride : int
+        Output stride ``s`` of the map (>= 1).
+    grid_shape : tuple[int, int]
+        Shape of the probability map's grid.
+
+    Returns
+    -------
+    np.ndarray
+        The labels at the grid centres, of shape ``grid_shape``.
+
+    Raises
+    ------
+    ValueError
+        When ``labels`` is not 2-D, ``stride`` < 1 or ``grid_shape`` does not match.
     """
     labels = np.asarray(labels)
     if labels.ndim != 2:
@@ -129,6 +205,29 @@ def dice_table(
     The mean is over the evaluable classes, and only when at least one gene class (not in
     ``GENERAL_CLASSES``) is evaluable; otherwise it is not evaluable too. A perfect
     background on an empty section is therefore never reported as a perfect score.
+
+    Parameters
+    ----------
+    section, model : str
+        Names written in the ``section`` and ``model`` columns.
+    classes : Sequence[str]
+        Class names, in score order; none may be ``MEAN_CLASS``.
+    scores : Sequence[float] or np.ndarray
+        (C,) Dice score per class.
+    reference_pixels : Sequence[int] or np.ndarray or None
+        (C,) reference pixels per class; None: only NaN scores mark a class not evaluable.
+    not_evaluable : Mapping[str, str] or None
+        Classes known not to be evaluable, with the reason (the ``note``).
+
+    Returns
+    -------
+    pd.DataFrame
+        C + 1 rows with columns section, model, class, dice, evaluable, note.
+
+    Raises
+    ------
+    ValueError
+        When a shape does not match ``classes`` or a class is named ``MEAN_CLASS``.
     """
     scores = np.asarray(scores, dtype=np.float64)
     if scores.shape != (len(classes),):
@@ -178,7 +277,24 @@ def score_labels(
     classes: Sequence[str],
     not_evaluable: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
-    """Dice of ``predicted`` against ``reference`` labels (same grid) as a :func:`dice_table`."""
+    """Dice of ``predicted`` against ``reference`` labels (same grid) as a :func:`dice_table`.
+
+    Parameters
+    ----------
+    section, model : str
+        Names written in the ``section`` and ``model`` columns.
+    predicted, reference : np.ndarray
+        Integer label maps on the same grid (indices into ``classes``).
+    classes : Sequence[str]
+        Class names, in label order.
+    not_evaluable : Mapping[str, str] or None
+        Classes known not to be evaluable, with the reason.
+
+    Returns
+    -------
+    pd.DataFrame
+        The :func:`dice_table`, with each class's reference pixel count from ``reference``.
+    """
     cm = confusion_matrix(predicted, reference, len(classes))
     return dice_table(section, model, classes, dice_from_confusion(cm), cm.sum(axis=1),
                       not_evaluable)
@@ -189,6 +305,25 @@ def relabel(predicted: np.ndarray, model_classes: Sequence[str], classes: Sequen
 
     A model learns only the classes its training sections hold (e.g. no background in a crop
     inside tissue); its outputs are mapped by name onto the class list of the reference.
+
+    Parameters
+    ----------
+    predicted : np.ndarray
+        Integer indices into ``model_classes``.
+    model_classes : Sequence[str]
+        The model's class names, in output order.
+    classes : Sequence[str]
+        The full class list; must hold every model class.
+
+    Returns
+    -------
+    np.ndarray
+        uint8 indices into ``classes``, of the shape of ``predicted``.
+
+    Raises
+    ------
+    ValueError
+        When a model class is not in ``classes``.
     """
     unknown = [name for name in model_classes if name not in classes]
     if unknown:
@@ -208,6 +343,22 @@ def label_map(
     With ``context_px > 0`` each class's probabilities are first smoothed with a Gaussian of
     that sigma (map pixels; reflected at the border): the class of a region is a property of
     its neighbourhood, and the reference regions are themselves densities at a kernel scale.
+
+    Parameters
+    ----------
+    probabilities : np.ndarray
+        ``(C, H, W)`` class probabilities, channels in ``model_classes`` order.
+    model_classes : Sequence[str]
+        The model's class names.
+    classes : Sequence[str]
+        The full class list the labels index.
+    context_px : float
+        Gaussian smoothing sigma in map pixels; 0 smooths nothing.
+
+    Returns
+    -------
+    np.ndarray
+        (H, W) uint8 labels, indices into ``classes``.
     """
     from scipy import ndimage
 

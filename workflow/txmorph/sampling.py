@@ -43,13 +43,34 @@ AREA_PER_CANDIDATE_UM2 = 25.0
 
 
 def class_names(genes: Sequence[str]) -> list[str]:
-    """The ordered class names: background, tissue, then one class per gene (or marker set)."""
+    """The ordered class names: background, tissue, then one class per gene (or marker set).
+
+    Parameters
+    ----------
+    genes : Sequence[str]
+        The gene (or marker set) classes, in order.
+
+    Returns
+    -------
+    list[str]
+        ``[BACKGROUND, TISSUE, *genes]``; a label is an index into it.
+    """
     return [BACKGROUND, TISSUE, *genes]
 
 
 @dataclass(frozen=True)
 class PatchCentres:
-    """Sampled patch centres (row, col) with their class labels."""
+    """Sampled patch centres (row, col) with their class labels.
+
+    Parameters
+    ----------
+    centres : np.ndarray
+        (N, 2) int64 (row, col) centres.
+    labels : np.ndarray
+        (N,) int64 index of each centre's class in the class list.
+    available : dict[str, int]
+        Number of candidate centres per class.
+    """
 
     centres: np.ndarray  # (N, 2) int64, (row, col)
     labels: np.ndarray  # (N,) int64, index into the class list
@@ -57,7 +78,20 @@ class PatchCentres:
 
 
 def spot_pixels(spots: pd.DataFrame | np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """(row, col) pixel of each spot ((x, y) array or a frame with x, y), clipped (int64)."""
+    """The (row, col) pixel of each spot, clipped to the image.
+
+    Parameters
+    ----------
+    spots : pd.DataFrame or np.ndarray
+        A frame with ``x``, ``y`` columns, or an (N, 2) array of (x, y), in pixels.
+    shape : tuple[int, int]
+        (rows, cols) of the image.
+
+    Returns
+    -------
+    np.ndarray
+        (N, 2) int64 (row, col): ``floor(y), floor(x)``, clipped to ``shape``.
+    """
     if isinstance(spots, pd.DataFrame):
         x, y = spots["x"].to_numpy(np.float64), spots["y"].to_numpy(np.float64)
     else:
@@ -100,6 +134,34 @@ def sample_centres(
     spots, ``other_spots`` those of every other gene. Labels index
     ``class_names(list(class_spots))``; ``available`` counts each class's candidates (spots,
     or area / ``AREA_PER_CANDIDATE_UM2``). Each class keeps ``min(per_class, available)``.
+
+    Parameters
+    ----------
+    reference : np.ndarray
+        (H, W) reference label image of the section.
+    class_spots : Mapping[str, np.ndarray]
+        Per gene class, the (x, y) pixels of its spots.
+    other_spots : np.ndarray
+        (x, y) pixels of the spots of every other gene.
+    per_class : int
+        Most centres per class (>= 1).
+    pixel_size_um : float
+        Pixel size, in µm (converts areas to candidate counts).
+    rng : np.random.Generator
+        Generator of every random draw.
+    mode : str
+        ``spots`` (gene classes centred on their spots) or ``regions`` (every class at
+        random pixels of its region).
+
+    Returns
+    -------
+    PatchCentres
+        The centres, their labels and the candidate count per class.
+
+    Raises
+    ------
+    ValueError
+        When ``mode`` or ``per_class`` is invalid.
     """
     if mode not in LABEL_MODES:
         raise ValueError(f"mode must be one of {LABEL_MODES}, got {mode!r}")
@@ -157,6 +219,27 @@ def choose_classes(
     tissue with fewer than ``min_per_class`` candidates over all sections is left out (a
     crop inside tissue has no background); a gene class that short raises ``InputError``,
     since it was asked for by name and cannot be learned.
+
+    Parameters
+    ----------
+    available : Sequence[Mapping[str, int]]
+        Per training section, the candidate count of each class.
+    names : Sequence[str]
+        The class names asked for, in order.
+    min_per_class : int
+        Fewest candidates (over all sections) a class needs to be learned.
+    sources : Sequence[str] or None
+        A name per section for the messages; None: ``section 0``, ``section 1``, ...
+
+    Returns
+    -------
+    tuple[list[str], dict[str, str]]
+        The kept class names (in the order of ``names``) and, per class left out, why.
+
+    Raises
+    ------
+    InputError
+        When a gene class has too few candidates, or fewer than two classes are kept.
     """
     sources = list(sources or [f"section {i}" for i in range(len(available))])
     kept: list[str] = []
@@ -191,6 +274,20 @@ def extract_patches(image: np.ndarray, centres: np.ndarray, patch_size: int) -> 
 
     The patch centred at (r, c) covers rows ``r - S//2 .. r - S//2 + S - 1``. Parts outside
     the image are filled by reflection: only a halo of ``patch_size`` is padded, never more.
+
+    Parameters
+    ----------
+    image : np.ndarray
+        (H, W) image.
+    centres : np.ndarray
+        (N, 2) int (row, col) centres.
+    patch_size : int
+        Side S of the patches, in pixels.
+
+    Returns
+    -------
+    np.ndarray
+        (N, S, S) patches.
     """
     half = patch_size // 2
     padded = np.pad(image, patch_size, mode="reflect")
