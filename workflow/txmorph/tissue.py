@@ -59,16 +59,6 @@ def tissue_mask(
 ) -> np.ndarray:
     """Boolean mask (same shape as ``image``) of the tissue in a 2-D nuclei image.
 
-    Parameters (lengths in micrometres, areas in square micrometres, see module docstring):
-        pixel_size_um: micrometres per image pixel.
-        smoothing_um: Gaussian sigma of the nuclear-density estimate. A few nucleus diameters
-            so that the gaps between nuclei count as tissue.
-        min_area_um2: tissue pieces smaller than this are dropped (debris, stray nuclei).
-        max_hole_um2: holes smaller than this inside tissue are filled; larger ones (lumens,
-            tears, vessels) stay background. Defaults to ``min_area_um2``.
-        closing_um: radius of the morphological closing that bridges thin gaps and smooths the
-            border. Defaults to ``smoothing_um``.
-
     Steps: block-average to the working resolution; scale by the 1st/99.5th percentiles;
     Gaussian smoothing; square root (compresses bright clusters of nuclei so that sparse,
     dim tissue is not thrown in with the background by Otsu); Otsu threshold; closing; fill
@@ -79,6 +69,36 @@ def tissue_mask(
 
     An image without contrast (constant, or a range below ``MIN_CONTRAST`` of its level) has no
     nuclei to tell tissue from background: the result is all background (all False).
+
+    Parameters
+    ----------
+    image : np.ndarray
+        2-D nuclei (DAPI) image.
+    pixel_size_um : float
+        Micrometres per image pixel (> 0).
+    smoothing_um : float
+        Gaussian sigma of the nuclear-density estimate, in µm: a few nucleus diameters, so
+        that the gaps between nuclei count as tissue.
+    min_area_um2 : float
+        Tissue pieces smaller than this (µm²) are dropped (debris, stray nuclei).
+    max_hole_um2 : float or None
+        Holes smaller than this (µm²) inside tissue are filled; larger ones (lumens, tears,
+        vessels) stay background. None: ``min_area_um2``.
+    closing_um : float or None
+        Radius (µm) of the morphological closing that bridges thin gaps and smooths the
+        border. None: ``smoothing_um``.
+
+    Returns
+    -------
+    np.ndarray
+        Boolean mask of the shape of ``image``; True is tissue.
+
+    Raises
+    ------
+    ValueError
+        When ``image`` is not 2-D.
+    InputError
+        When a length or area is not a valid number.
     """
     if image.ndim != 2:
         raise ValueError(f"expected a 2-D image, got shape {image.shape}")
@@ -101,7 +121,22 @@ def tissue_mask(
 
 
 def work_factor(shape: tuple[int, ...], pixel_size_um: float, smoothing_um: float) -> int:
-    """Integer block size so that a working pixel is ~smoothing/3 and the copy stays small."""
+    """Integer block size so that a working pixel is ~smoothing/3 and the copy stays small.
+
+    Parameters
+    ----------
+    shape : tuple[int, ...]
+        Shape of the full-resolution image.
+    pixel_size_um : float
+        Micrometres per image pixel.
+    smoothing_um : float
+        Gaussian sigma of the density estimate, in µm.
+
+    Returns
+    -------
+    int
+        Block size (>= 1), large enough that no side of the copy exceeds ``MAX_WORK_SIDE``.
+    """
     by_scale = int(smoothing_um / (PIXELS_PER_SIGMA * pixel_size_um))
     by_size = math.ceil(max(shape) / MAX_WORK_SIDE)
     return max(1, by_scale, by_size)
@@ -111,6 +146,18 @@ def block_mean(image: np.ndarray, factor: int) -> np.ndarray:
     """Mean over ``factor x factor`` blocks (float32); edge blocks average what they have.
 
     Done in strips of rows so that a 20000 x 20000 uint16 image is never copied to float whole.
+
+    Parameters
+    ----------
+    image : np.ndarray
+        (H, W) image.
+    factor : int
+        Block side, in pixels.
+
+    Returns
+    -------
+    np.ndarray
+        float32 ``(ceil(H/factor), ceil(W/factor))`` block means.
     """
     if factor == 1:
         return image.astype(np.float32)
@@ -145,7 +192,22 @@ def _finish_rows(rows: np.ndarray, out: np.ndarray, factor: int, n_rows: int, fu
 
 
 def upsample_nearest(small: np.ndarray, factor: int, shape: tuple[int, int]) -> np.ndarray:
-    """Each working pixel back to its ``factor x factor`` block of the full-resolution grid."""
+    """Each working pixel back to its ``factor x factor`` block of the full-resolution grid.
+
+    Parameters
+    ----------
+    small : np.ndarray
+        The working-resolution image.
+    factor : int
+        Block side, in full-resolution pixels.
+    shape : tuple[int, int]
+        Full-resolution (rows, cols).
+
+    Returns
+    -------
+    np.ndarray
+        The image at ``shape``, of the dtype of ``small`` (a new array).
+    """
     if factor == 1:
         return small[: shape[0], : shape[1]].copy()
     rows = np.minimum(np.arange(shape[0]) // factor, small.shape[0] - 1)
@@ -234,6 +296,31 @@ def tissue_from_spots(
     edge), thresholded at ``min_relative_density`` x its ``SPOT_REFERENCE_PERCENTILE``-th
     percentile; holes and pieces smaller than ``min_area_um2`` filled and removed. No spots:
     all background.
+
+    Parameters
+    ----------
+    xy : np.ndarray
+        (N, 2) (x, y) spot positions in pixels; those outside the image are ignored.
+    shape : tuple[int, int]
+        (rows, cols) of the image.
+    pixel_size_um : float
+        Micrometres per image pixel (> 0).
+    spot_sigma_um : float
+        Gaussian sigma of the spot density, in µm (> 0).
+    min_relative_density : float
+        Threshold, as a share of the reference density, in (0, 1).
+    min_area_um2 : float
+        Holes and tissue pieces smaller than this (µm²) are filled and removed.
+
+    Returns
+    -------
+    np.ndarray
+        Boolean (rows, cols) mask; True is tissue.
+
+    Raises
+    ------
+    InputError
+        When a setting is not a valid number.
     """
     for name, value in (("pixel_size_um", pixel_size_um), ("spot_sigma_um", spot_sigma_um)):
         if not (math.isfinite(value) and value > 0):

@@ -149,6 +149,25 @@ def spot_density(xy: np.ndarray, shape: tuple[int, int], sigma_px: float) -> np.
     ``b = max(1, floor(sigma / 4))`` px, filtered there with sigma / b, divided by b^2 and
     bilinearly upsampled. Cost and memory are O(H W / b^2) for the filter plus the float32
     output; the integral is preserved to within the upsampling error (< 1 % for b <= sigma/4).
+
+    Parameters
+    ----------
+    xy : np.ndarray
+        (N, 2) (x, y) spot positions, in pixels.
+    shape : tuple[int, int]
+        (rows, cols) of the image.
+    sigma_px : float
+        Kernel sigma, in pixels (> 0).
+
+    Returns
+    -------
+    np.ndarray
+        float32 ``shape`` density, in spots per px^2.
+
+    Raises
+    ------
+    ValueError
+        When ``sigma_px`` is not positive.
     """
     if sigma_px <= 0:
         raise ValueError(f"sigma_px must be > 0, got {sigma_px}")
@@ -164,7 +183,18 @@ def spot_density(xy: np.ndarray, shape: tuple[int, int], sigma_px: float) -> np.
 
 
 def min_region_area_px(sigma_px: float) -> float:
-    """Default speck size: area of a disk of radius 2 sigma (see module docstring)."""
+    """Default speck size: area of a disk of radius 2 sigma (see module docstring).
+
+    Parameters
+    ----------
+    sigma_px : float
+        Kernel density sigma, in pixels.
+
+    Returns
+    -------
+    float
+        ``pi (2 sigma)^2``, in pixels.
+    """
     return math.pi * (2.0 * sigma_px) ** 2
 
 
@@ -241,6 +271,32 @@ def gene_regions(
     ``"enrichment"`` (enrichment >= ``enrichment``), overlaps to the more enriched gene,
     pieces below ``min_area_px`` (default ``pi (2 sigma)^2``) removed. Only spots inside the
     tissue count. Regions are disjoint and lie inside ``tissue_mask``.
+
+    Parameters
+    ----------
+    tissue_mask : np.ndarray
+        2-D boolean tissue mask (H, W).
+    spots_by_gene : Mapping[str, np.ndarray]
+        Per gene, its (N, 2) (x, y) spot pixels.
+    sigma_px : float
+        Kernel density sigma, in pixels (> 0).
+    rule : str
+        ``"otsu"`` or ``"enrichment"``.
+    enrichment : float
+        Enrichment threshold of the ``"enrichment"`` rule (> 0).
+    min_area_px : float or None
+        Smallest region piece kept, in pixels; None: :func:`min_region_area_px`.
+
+    Returns
+    -------
+    dict[str, np.ndarray]
+        Per gene, in the order of ``spots_by_gene``, its boolean (H, W) region; all False
+        when the tissue is empty or the gene has no spots in it.
+
+    Raises
+    ------
+    ValueError
+        When the mask is not 2-D or ``rule``, ``enrichment`` or ``sigma_px`` is invalid.
     """
     mask = np.asarray(tissue_mask)
     if mask.ndim != 2:
@@ -298,6 +354,31 @@ def truth_labels(
     Background is everything outside ``tissue_mask``; general tissue is the mask minus all
     gene regions (:func:`gene_regions`); genes are numbered in ``spots_by_gene``'s order,
     which must be the class order ``["background", "tissue", *genes]``.
+
+    Parameters
+    ----------
+    tissue_mask : np.ndarray
+        2-D boolean tissue mask (H, W).
+    spots_by_gene : Mapping[str, np.ndarray]
+        Per gene, its (N, 2) (x, y) spot pixels.
+    sigma_px : float
+        Kernel density sigma, in pixels (> 0).
+    rule : str
+        ``"otsu"`` or ``"enrichment"``.
+    enrichment : float
+        Enrichment threshold of the ``"enrichment"`` rule (> 0).
+    min_area_px : float or None
+        Smallest region piece kept, in pixels; None: :func:`min_region_area_px`.
+
+    Returns
+    -------
+    np.ndarray
+        uint8 (H, W) labels.
+
+    Raises
+    ------
+    ValueError
+        When there are more than 253 genes, or as :func:`gene_regions`.
     """
     if len(spots_by_gene) > 253:
         raise ValueError(f"at most 253 genes fit uint8 labels, got {len(spots_by_gene)}")
