@@ -302,10 +302,11 @@ def training_params(size):
 
 
 def native_stride(size):
-    """Output stride of the CNN of one patch size at its native resolution: the patch is pooled
-    to patches.network_input, then each conv block halves the map (txmorph.model)."""
+    """Output stride of the CNN of one patch size at its native resolution (txmorph.grid)."""
+    from txmorph.grid import native_stride as stride_of
+
     blocks = len(training_params(size)["widths"])
-    return max(1, 2**blocks * int(size) // config["patches"]["network_input"])
+    return stride_of(size, config["patches"]["network_input"], blocks)
 
 
 def demo_seed(section):

@@ -11,6 +11,16 @@ from collections.abc import Sequence
 import numpy as np
 
 
+def native_stride(patch_size: int, network_input: int, n_blocks: int) -> int:
+    """Output stride (input pixels per map pixel) of the CNN at its native resolution.
+
+    The patch is average-pooled by ``patch_size // network_input`` to the network input, then
+    each of the ``n_blocks`` conv blocks halves the map with its 2x2 max-pool
+    (``txmorph.model.PatchClassifier``).
+    """
+    return (int(patch_size) // int(network_input)) * 2 ** int(n_blocks)
+
+
 def probability_grid_shape(image_shape: Sequence[int], stride: int) -> tuple[int, int]:
     """Shape ``(ceil(H/s), ceil(W/s))`` of the probability map of an (H, W) image."""
     height, width = int(image_shape[0]), int(image_shape[1])

@@ -34,6 +34,7 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from txmorph.grid import native_stride
 from txmorph.intensity import HIGH_PERCENTILE, LOW_PERCENTILE
 from txmorph.outputs import atomic_path
 
@@ -96,7 +97,7 @@ class PatchClassifier(nn.Module):
         self.hidden = int(hidden)
         self.dropout = float(dropout)
         self.downsample = patch_size // network_input
-        self.stride = self.downsample * 2 ** len(widths)
+        self.stride = native_stride(patch_size, network_input, len(widths))
 
         self.pool = nn.AvgPool2d(self.downsample) if self.downsample > 1 else nn.Identity()
         layers: list[nn.Module] = []

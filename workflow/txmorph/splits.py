@@ -204,8 +204,8 @@ def spatial_split(
 
     random_classes: list[int] = []
     for label in all_classes:
-        train, val = train_after_gap(chosen)
-        if np.any(labels[val] == label):
+        # Only whether a chosen block holds the class matters here, not the gap.
+        if np.any(labels[np.isin(block_of, chosen)] == label):
             continue
         added = False
         for block in order:
