@@ -1,17 +1,21 @@
 """The tiny pipeline submitted to a real single-node SLURM cluster through the SLURM profile.
 
 The cluster is started by tests/slurm/start_slurm.sh (root only: it installs slurm-wlm and munge
-with apt-get if missing) and stopped afterwards if this test started it. Without root, or where
+with apt-get if missing) and stopped afterwards if a test started it and no other test session
+on this machine still uses it (two `make test` runs at once share one cluster). Without root, or where
 apt-get cannot install the packages, the test is skipped, unless TXMORPH_REQUIRE_SLURM=1 (as
 in .ci/run) or CI is set: then it fails instead.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import re
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -25,6 +29,11 @@ pytestmark = [pytest.mark.slurm, pytest.mark.e2e]
 SCRIPTS = REPO / "tests" / "slurm"
 PROFILE = REPO / "workflow" / "profiles" / "slurm" / "config.yaml"
 PARTITION = os.environ.get("TXMORPH_SLURM_PARTITION", "debug")
+# The cluster's state directory (start_slurm.sh's $TXMORPH_SLURM_DIR). Test sessions that use
+# the cluster register there, one file per pytest process, and the last one out stops it.
+STATE = Path(os.environ.get("TXMORPH_SLURM_DIR", "/var/tmp/txmorph-slurm"))
+USERS = STATE / "test-users"
+STARTED_BY_TESTS = STATE / "started-by-tests"
 # The test cluster has no job accounting: sacct does not work, squeue does (MinJobAge=600).
 NO_ACCOUNTING = ["--slurm-status-command", "squeue", "--slurm-no-account"]
 # The pipeline's core rules: each must have run as a SLURM job (so must any other rule that ran).
@@ -57,23 +66,57 @@ def slurm_cluster():
         os.environ["PATH"] = shimmed_path
 
 
+@contextlib.contextmanager
+def _cluster_lock() -> Iterator[None]:
+    """Exclusive among test sessions: starting and registering, or leaving and stopping."""
+    STATE.mkdir(parents=True, exist_ok=True)
+    with open(STATE / "test-users.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _live_users() -> list[Path]:
+    """The registered test sessions whose process still runs (stale files are removed)."""
+    USERS.mkdir(parents=True, exist_ok=True)
+    live = []
+    for user in USERS.iterdir():
+        if Path("/proc", user.name).exists():
+            live.append(user)
+        else:
+            user.unlink(missing_ok=True)
+    return live
+
+
 def _running_cluster():
     start = time.perf_counter()
-    result = subprocess.run(["bash", str(SCRIPTS / "start_slurm.sh")],
-                            capture_output=True, text=True, timeout=900)
-    output = result.stdout + result.stderr
-    if result.returncode == 3:
-        _skip_or_fail(f"apt-get cannot install slurm-wlm and munge:\n{output[-2000:]}")
-    if result.returncode == 4:
-        _skip_or_fail(f"this machine has its own SLURM configuration:\n{output[-2000:]}")
-    assert result.returncode == 0, f"start_slurm.sh failed:\n{output[-4000:]}"
+    me = USERS / str(os.getpid())
+    with _cluster_lock():
+        result = subprocess.run(["bash", str(SCRIPTS / "start_slurm.sh")],
+                                capture_output=True, text=True, timeout=900)
+        output = result.stdout + result.stderr
+        if result.returncode == 3:
+            _skip_or_fail(f"apt-get cannot install slurm-wlm and munge:\n{output[-2000:]}")
+        if result.returncode == 4:
+            _skip_or_fail(f"this machine has its own SLURM configuration:\n{output[-2000:]}")
+        assert result.returncode == 0, f"start_slurm.sh failed:\n{output[-4000:]}"
+        if "already running" not in output:
+            STARTED_BY_TESTS.touch()  # not a cluster someone started by hand: stop it after
+        _live_users()
+        me.touch()
     print(f"SLURM cluster ready in {time.perf_counter() - start:.1f} s")
-    started_here = "already running" not in output
     try:
         yield
     finally:
-        if started_here:
-            subprocess.run(["bash", str(SCRIPTS / "stop_slurm.sh")], check=True, timeout=120)
+        # Another test session (a second `make test` at the same time) may still have jobs
+        # on the cluster: only the last session out stops it.
+        with _cluster_lock():
+            me.unlink(missing_ok=True)
+            if not _live_users() and STARTED_BY_TESTS.exists():
+                subprocess.run(["bash", str(SCRIPTS / "stop_slurm.sh")], check=True, timeout=120)
+                STARTED_BY_TESTS.unlink(missing_ok=True)
 
 
 def _slurm_profile(tmp_path: Path) -> Path:
