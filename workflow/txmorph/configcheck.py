@@ -6,7 +6,8 @@ schema (with the same default filling, on a copy) and returns the first violated
 message: the config file(s) the user gave, the key path (``patches.sizes[1]``), and for an
 unknown key the nearest valid one (``did you mean `patches.sizes`?``), also when the key sits at
 the wrong level. The full jsonschema report is appended only when asked for (``verbose``; the
-Snakefile sets it from the ``TXMORPH_VERBOSE_ERRORS`` environment variable).
+Snakefile sets it from the ``TXMORPH_VERBOSE_ERRORS`` environment variable). A key that
+has moved (:data:`MOVED_KEYS`) is reported first, with where it goes now.
 
 :func:`cli_sections` keeps the demo's sections out of a user config: Snakemake deep-merges a
 ``--configfile`` over the workflow's ``config.yaml``, which would add the demo's ``train`` and
@@ -33,6 +34,11 @@ SCHEMA_FILE = "workflow/schemas/config.schema.yaml"
 # How a key that the user names (a section, a patch size) is shown in a suggested key path.
 PLACEHOLDERS = {("sections",): "<section>", ("training", "per_size"): "<size>"}
 SECTION_CHARS = "letters, digits, '_', '.' and '-', starting with a letter or digit"
+# Keys that have moved: {old key path: (new key path, why)}. Refused with the exact fix rather
+# than accepted with a warning, so that a config always means one thing.
+MOVED_KEYS: dict[tuple[str, ...], tuple[tuple[str, ...], str]] = {
+    ("patches", "network_input"): (("training", "network_input"), "it is a model setting"),
+}
 
 KeyPath = tuple[Any, ...]
 
@@ -134,7 +140,27 @@ def config_problem(
     sources: Sequence[Source] = (),
     verbose: bool = False,
 ) -> str | None:
-    """None when ``config`` is valid, else the first violated rule in one or two lines."""
+    """None when ``config`` is valid, else the first violated rule in one or two lines.
+
+    Parameters
+    ----------
+    config : Mapping[str, Any]
+        The merged config, as Snakemake holds it (not modified).
+    schema : Mapping[str, Any]
+        The config schema (``workflow/schemas/config.schema.yaml``, loaded).
+    sources : Sequence[Source]
+        The config files in effect (:func:`config_sources`), to name the one that sets the key.
+    verbose : bool
+        Append the full jsonschema report.
+
+    Returns
+    -------
+    str or None
+        The message (first line ``Config error in <file>: ...``), or None for a valid config.
+    """
+    moved = moved_key_problem(config, sources)
+    if moved is not None:
+        return moved
     errors = schema_errors(config, schema)
     if not errors:
         return None
@@ -152,6 +178,34 @@ def config_problem(
         lines.append(f"Full schema report ({VERBOSE_ENV}):")
         lines += [str(each) for each in errors]
     return "\n".join(lines)
+
+
+def moved_key_problem(config: Mapping[str, Any], sources: Sequence[Source] = ()) -> str | None:
+    """The message for a key of :data:`MOVED_KEYS` that ``config`` still uses, else None.
+
+    Parameters
+    ----------
+    config : Mapping[str, Any]
+        The merged config.
+    sources : Sequence[Source]
+        The config files in effect, to name the one that sets the old key.
+
+    Returns
+    -------
+    str or None
+        Two lines: the file, the old and the new key path and the line to move; then where every
+        key is described. None when no moved key is used.
+    """
+    for old, (new, why) in MOVED_KEYS.items():
+        if not _has(config, old):
+            continue
+        value: Any = config
+        for part in old:
+            value = value[part]
+        return (f"Config error in {_naming(sources, old)}: `{'.'.join(old)}` is now "
+                f"`{'.'.join(new)}` ({why}): move `{old[-1]}: {value}` from `{old[0]}:` to "
+                f"`{new[0]}:`\n(every key is described in {SCHEMA_FILE})")
+    return None
 
 
 def _explain(error: ValidationError, config: Mapping[str, Any],

@@ -152,9 +152,9 @@ def check_model_set(models_dir: str | os.PathLike, expected: Expected,
             raise ModelSetError(f"models: {path} was trained for patch size "
                                 f"{meta.get('patch_size')}, not {size}; {fix}")
         if meta.get("network_input") != expected.network_input:
-            raise ModelSetError(f"models: {path} was trained with patches.network_input "
+            raise ModelSetError(f"models: {path} was trained with training.network_input "
                                 f"{meta.get('network_input')}, this config has "
-                                f"{expected.network_input}; set patches.network_input: "
+                                f"{expected.network_input}; set training.network_input: "
                                 f"{meta.get('network_input')}, {retrain}")
         method = (meta.get("normalisation") or {}).get("intensity_method")
         if method != expected.intensity_method:
