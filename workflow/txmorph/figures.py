@@ -83,23 +83,12 @@ def display_image(image: np.ndarray, max_pixels: int) -> tuple[np.ndarray, tuple
     return np.nan_to_num(shown), (0, small.shape[1] * f, small.shape[0] * f, 0)
 
 
-def infer_stride(grid_shape: tuple[int, int], image_shape: tuple[int, int]) -> int | None:
-    """The stride ``s`` with ``grid_shape == (ceil(H/s), ceil(W/s))`` (smallest), or None."""
-    (h, w), (height, width) = grid_shape, image_shape
-    if h < 1 or w < 1:
-        return None
-    s = max(math.ceil(height / h), math.ceil(width / w))
-    if -(-height // s) == h and -(-width // s) == w:
-        return s
-    return None
-
-
 def _display_labels(
     labels: np.ndarray,
     image_shape: tuple[int, int],
     colours: np.ndarray,
     max_pixels: int,
-    stride: int | None,
+    stride: int,
 ) -> tuple[np.ndarray, tuple[float, ...]]:
     """RGB image of a label map (decimated to <= max_pixels a side) and its extent in pixels."""
     labels = np.asarray(labels)
@@ -109,14 +98,9 @@ def _display_labels(
         raise ValueError(
             f"labels range {labels.min()}..{labels.max()} but only {len(colours)} classes"
         )
-    if stride is None:
-        stride = infer_stride(labels.shape, image_shape)
     k = max(1, math.ceil(max(labels.shape) / max_pixels))
     small = labels[k // 2 :: k, k // 2 :: k]  # nearest: labels must not be averaged
-    if stride is None:  # not a CONVENTIONS grid of this image: stretch it over the image
-        extent = (0, image_shape[1], image_shape[0], 0)
-    else:
-        extent = (0, small.shape[1] * k * stride, small.shape[0] * k * stride, 0)
+    extent = (0, small.shape[1] * k * stride, small.shape[0] * k * stride, 0)
     return colours[small.astype(np.intp)], extent
 
 
@@ -134,22 +118,41 @@ def summary_figure(
     path: str | os.PathLike,
     max_pixels: int = 1024,
     *,
-    strides: Mapping[str, int] | None = None,
+    strides: Mapping[str, int],
     notes: Mapping[str, str] | None = None,
 ) -> None:
     """Write a PNG: nuclei image, reference labels and each prediction, aligned, with a legend.
-    ``truth`` None (a prediction-only section, no spots): no reference panel.
 
-    ``truth`` and each prediction may be on any CONVENTIONS grid of ``image`` (stride 1 =
-    full resolution); the stride is inferred from the shape unless given in ``strides``
-    (key ``"truth"`` or the prediction's name). ``notes`` adds a second title line per panel
-    (e.g. ``{"size32": "mean Dice 0.61"}``). Images and maps are shown at most
-    ``max_pixels`` a side. Written atomically (temporary sibling, then ``os.replace``).
+    Written atomically (temporary sibling, then ``os.replace``).
+
+    Parameters
+    ----------
+    image : np.ndarray
+        The 2-D nuclei image.
+    truth : np.ndarray or None
+        Reference labels on the image's grid (stride 1, unless ``strides["truth"]`` says
+        otherwise); None (a prediction-only section, no spots): no reference panel.
+    predictions : Mapping[str, np.ndarray]
+        Each model's arg-max labels (indices into ``classes``), by model name.
+    classes : Sequence[str]
+        The class names the labels index.
+    path : str or os.PathLike
+        The PNG to write.
+    max_pixels : int
+        Images and maps are shown at most this many pixels a side.
+    strides : Mapping[str, int]
+        The CONVENTIONS grid stride of every prediction (its probability map's ``stride``),
+        by name; a missing one is an error, since a map's grid cannot be told from its shape.
+    notes : Mapping[str, str] or None
+        A second title line per panel (e.g. ``{"size32": "mean Dice 0.61"}``).
     """
     image = np.asarray(image)
     if image.ndim != 2:
         raise ValueError(f"image must be 2-D, got shape {image.shape}")
-    strides = dict(strides or {})
+    strides = {"truth": 1, **strides}
+    unknown = [name for name in predictions if name not in strides]
+    if unknown:
+        raise ValueError(f"no stride given for the predictions {unknown}")
     notes = dict(notes or {})
     height, width = image.shape
     palette = np.asarray(class_colours(classes), dtype=np.float32)
@@ -160,7 +163,7 @@ def summary_figure(
     references = [("truth", truth)] if truth is not None else []
     for name, labels in [*references, *predictions.items()]:
         rgb, extent = _display_labels(labels, (height, width), palette, max_pixels,
-                                      strides.get(name))
+                                      strides[name])
         panels.append((name, rgb, extent, False))
 
     rows, columns = _layout(len(panels))
