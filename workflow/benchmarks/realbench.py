@@ -48,6 +48,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "workflow"))
 
 from txmorph.classes import GENERAL_CLASSES, MEAN_CLASS  # noqa: E402
+from txmorph.report_tables import dice_markdown  # noqa: E402
 PATH_KEYS = ("image", "spots", "transform", "fov_positions")
 COLUMNS = ["dataset", "section", "model", "class", "dice", "evaluable", "wall_time_s", "status",
            "note"]
@@ -235,8 +236,6 @@ def summary_markdown(table: pd.DataFrame) -> str:
 
 def dataset_markdown(rows: pd.DataFrame) -> str:
     """Dice per model (rows) and class (columns) of one dataset's successful run."""
-    from txmorph.figures import dice_markdown
-
     return dice_markdown(rows[["section", "model", "class", "dice"]])
 
 

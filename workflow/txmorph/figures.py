@@ -1,4 +1,4 @@
-"""Figures and tables for the summary report: class colours, a panel figure, a Dice table.
+"""The summary's figure (``results/report/{section}.png``): class colours, a panel figure.
 
 The figure puts the nuclei image, the spot-derived reference regions and every model's
 arg-max labels side by side *on the same pixel extent*, so a reader can compare shapes by
@@ -8,6 +8,9 @@ is drawn with ``extent = (0, w*s, h*s, 0)`` and clipped to the image.
 
 Matplotlib is used through ``matplotlib.figure.Figure`` with the Agg canvas, never pyplot:
 no global state, no display needed on cluster nodes, and nothing leaks between calls.
+The HTML report's figures are in ``txmorph.report_figures`` (which shows images with
+:func:`display_image` and :data:`STRETCH_PERCENTILES`); the summary's Markdown tables in
+``txmorph.report_tables``.
 """
 
 from __future__ import annotations
@@ -18,15 +21,16 @@ import os
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from txmorph.classes import MEAN_CLASS
 from txmorph.outputs import atomic_path
 
 RGB = tuple[float, float, float]
+
+#: Percentiles of an image's finite values shown as black and white (outliers clipped).
+STRETCH_PERCENTILES = (1, 99.5)
 
 BACKGROUND_COLOUR: RGB = (0.08, 0.08, 0.08)
 TISSUE_COLOUR: RGB = (0.80, 0.80, 0.80)
@@ -78,7 +82,7 @@ def display_image(image: np.ndarray, max_pixels: int) -> tuple[np.ndarray, tuple
         small = np.pad(small, ((0, ph - height), (0, pw - width)), mode="edge")
         small = small.reshape(ph // f, f, pw // f, f).mean(axis=(1, 3))
     finite = small[np.isfinite(small)]
-    low, high = np.percentile(finite, [1, 99.5]) if finite.size else (0.0, 1.0)
+    low, high = np.percentile(finite, STRETCH_PERCENTILES) if finite.size else (0.0, 1.0)
     shown = np.clip((small - low) / max(float(high - low), 1e-12), 0, 1)
     return np.nan_to_num(shown), (0, small.shape[1] * f, small.shape[0] * f, 0)
 
@@ -197,71 +201,3 @@ def summary_figure(
                            bottom=0.75 / (panel_h * rows + 0.9), wspace=0.04, hspace=0.18)
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format="png")
-
-
-def _cell(value: float) -> str:
-    # Not a number means not evaluable (empty reference or tissue, or a class absent).
-    return "n/e" if value is None or not np.isfinite(value) else f"{value:.3f}"
-
-
-def not_evaluable_markdown(table: pd.DataFrame) -> str:
-    """Bullet list of the not-evaluable classes of a Dice table and why (empty if none)."""
-    if "evaluable" not in table.columns:
-        return ""
-    rows = table.loc[~table["evaluable"].astype(bool), ["section", "class", "note"]]
-    rows = rows.drop_duplicates()
-    return "\n".join(f"- `{s}` / {c}: not evaluable ({n})"
-                     for s, c, n in rows.itertuples(index=False))
-
-
-def checks_markdown(records: Sequence[Mapping]) -> str:
-    """Markdown table of the input checks of each section (``checks.json`` records), then
-    every warning and not-evaluable finding as a bullet."""
-    def pct(value: float | None) -> str:
-        return "n/a" if value is None else f"{100 * value:.0f}%"
-
-    lines = ["| section | role | image (px) | tissue | spots | spots on tissue | tissue within "
-             "spot extent | spots per gene |", "|---|---|---|---|---|---|---|---|"]
-    notes = []
-    for record in records:
-        genes = ", ".join(f"{g} {facts['spots']}" for g, facts in record["genes"].items())
-        height, width = record["image_shape"]
-        lines.append(
-            f"| `{record['section']}` | {record['role']} | {height} x {width} | "
-            f"{pct(record['tissue_fraction'])} | {record['spots_total']} | "
-            f"{pct(record['fraction_in_tissue'])} | {pct(record['tissue_covered_by_spots'])} | "
-            f"{genes} |")
-        notes += [f"- {f['severity'].replace('_', ' ')}: {f['message']}"
-                  for f in record["findings"]]
-    return "\n".join(lines + ([""] + notes if notes else []))
-
-
-def dice_markdown(table: pd.DataFrame) -> str:
-    """Markdown pivot of a Dice table: a row per model, a column per class, then ``mean``.
-
-    Classes and models keep their order of first appearance. With several sections in the
-    table, a leading ``section`` column tells the rows apart. NaN (class absent from both
-    maps, or not evaluable) is written ``n/e``. Duplicate (section, model, class) rows are a bug upstream and
-    raise rather than being silently averaged.
-    """
-    needed = {"section", "model", "class", "dice"}
-    if not needed <= set(table.columns):
-        raise ValueError(f"table needs columns {sorted(needed)}, has {list(table.columns)}")
-    keys = ["section", "model", "class"]
-    if table.duplicated(keys).any():
-        raise ValueError("table has duplicate (section, model, class) rows")
-    classes = [c for c in dict.fromkeys(table["class"]) if c != MEAN_CLASS]
-    if (table["class"] == MEAN_CLASS).any():
-        classes.append(MEAN_CLASS)
-    several = table["section"].nunique() > 1
-    lookup = {
-        (s, m, c): float(d)
-        for s, m, c, d in table[["section", "model", "class", "dice"]].itertuples(index=False)
-    }
-    head = (["section"] if several else []) + ["model", *classes]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for section, model in dict.fromkeys(zip(table["section"], table["model"])):
-        cells = [_cell(lookup.get((section, model, c), float("nan"))) for c in classes]
-        lead = ([str(section)] if several else []) + [str(model)]
-        lines.append("| " + " | ".join(lead + cells) + " |")
-    return "\n".join(lines)

@@ -25,7 +25,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from txmorph.classes import MEAN_CLASS, REFERENCE_DICE
-from txmorph.figures import display_image
+from txmorph.figures import STRETCH_PERCENTILES, display_image
 from txmorph.outputs import atomic_path
 
 
@@ -42,12 +42,12 @@ def _save(figure: Figure, path: str | os.PathLike) -> None:
 
 
 def _stretch(values: np.ndarray) -> np.ndarray:
-    """Scale to 0..1 by the 1st-99.5th percentiles of the finite values (1 when flat)."""
+    """Scale to 0..1 by the STRETCH_PERCENTILES of the finite values (as display_image)."""
     values = np.asarray(values, dtype=np.float32)
     finite = values[np.isfinite(values)]
     if not finite.size:
         return np.zeros_like(values)
-    low, high = np.percentile(finite, [1, 99.5])
+    low, high = np.percentile(finite, STRETCH_PERCENTILES)
     return np.nan_to_num(np.clip((values - low) / max(float(high - low), 1e-12), 0, 1))
 
 
