@@ -144,7 +144,19 @@ def create_probability_dataset(
 
 @dataclass
 class LabelMap:
-    """Arg-max class labels on a probability map's grid (``results/labels/{section}.tif``)."""
+    """Arg-max class labels on a probability map's grid (``results/labels/{section}.tif``).
+
+    Parameters
+    ----------
+    labels : np.ndarray
+        (H', W') uint8: index into ``classes``.
+    classes : list[str]
+        The class names the labels index.
+    stride : int
+        Input pixels per label pixel (CONVENTIONS: pixel (i, j) <-> i*s + s//2).
+    model : str
+        The map the labels are the arg-max of (``ensemble``).
+    """
 
     labels: np.ndarray  # (H', W') uint8: index into ``classes``
     classes: list[str]
@@ -153,8 +165,16 @@ class LabelMap:
 
 
 def write_label_map(path: str | os.PathLike, label_map: LabelMap) -> None:
-    """A compressed uint8 TIFF whose description is JSON: classes, stride and model, so that
-    the file says what its values mean and where its pixels lie on the image."""
+    """Write a compressed uint8 TIFF whose description is JSON: classes, stride and model, so that
+    the file says what its values mean and where its pixels lie on the image. Atomic.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The TIFF to write.
+    label_map : LabelMap
+        The labels and what they mean; at most 256 classes.
+    """
     import json
 
     import tifffile
@@ -169,6 +189,18 @@ def write_label_map(path: str | os.PathLike, label_map: LabelMap) -> None:
 
 
 def read_label_map(path: str | os.PathLike) -> LabelMap:
+    """Read a label image written by :func:`write_label_map`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The TIFF.
+
+    Returns
+    -------
+    LabelMap
+        The labels with their classes, stride and model from the TIFF description.
+    """
     import json
 
     import tifffile
