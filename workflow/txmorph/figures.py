@@ -54,6 +54,16 @@ def class_colours(classes: Sequence[str]) -> list[RGB]:
     Stable: gene ``i`` (the ``i``-th class after background and tissue) always gets the same
     colour, so figures of different runs with the same genes look alike. Past the nine
     listed colours, hues follow the golden angle (distinct, still saturated).
+
+    Parameters
+    ----------
+    classes : Sequence[str]
+        The class names, background and tissue first (CONVENTIONS).
+
+    Returns
+    -------
+    list[RGB]
+        One (r, g, b) per class.
     """
     colours: list[RGB] = []
     for index in range(len(classes)):
@@ -70,9 +80,22 @@ def class_colours(classes: Sequence[str]) -> list[RGB]:
 
 
 def display_image(image: np.ndarray, max_pixels: int) -> tuple[np.ndarray, tuple[float, ...]]:
-    """Block-mean downsampled image in 0..1 (1st-99.5th percentile stretch) and its extent.
+    """Block-mean downsampled image in 0..1 (STRETCH_PERCENTILES stretch) and its extent.
 
     Block means (not plain striding) keep nuclei visible instead of aliasing them away.
+
+    Parameters
+    ----------
+    image : np.ndarray
+        The 2-D image, any numeric dtype.
+    max_pixels : int
+        The shown image has at most this many pixels a side.
+
+    Returns
+    -------
+    tuple[np.ndarray, tuple[float, ...]]
+        The shown image (float, 0..1, NaN as 0) and its matplotlib extent
+        ``(0, width, height, 0)`` in pixels of ``image``.
     """
     height, width = image.shape
     f = max(1, math.ceil(max(height, width) / max_pixels))

@@ -15,7 +15,20 @@ from txmorph.genechoice import Choice, Section
 def yaml_snippet(choice: Choice, header: str = "") -> str:
     """The best usable pair as a ``genes:`` block to paste into a config: a list of two genes,
     or marker sets ``{name: [genes]}`` when either class is a set (a single gene as its own
-    set)."""
+    set).
+
+    Parameters
+    ----------
+    choice : Choice
+        The ranking from ``txmorph.genechoice.choose_genes``.
+    header : str
+        Lines written first, as YAML comments.
+
+    Returns
+    -------
+    str
+        The commented YAML (only comments when no pair is usable).
+    """
     import yaml
 
     lines = [f"# {line}" if line else "#" for line in header.splitlines()]
@@ -37,7 +50,19 @@ def yaml_snippet(choice: Choice, header: str = "") -> str:
 def plot_choice(images: Mapping[str, np.ndarray], sections: Sequence[Section], choice: Choice,
                 path: str) -> None:
     """Each section's DAPI with the best pair's reference regions (contours) and spots, beside
-    the top of the ranking."""
+    the top of the ranking.
+
+    Parameters
+    ----------
+    images : Mapping[str, np.ndarray]
+        The DAPI image of each section, by name.
+    sections : Sequence[Section]
+        The sections the choice was made on.
+    choice : Choice
+        The ranking and the best pair's reference regions.
+    path : str
+        The PNG to write.
+    """
     import matplotlib
 
     matplotlib.use("Agg")

@@ -19,7 +19,18 @@ def _cell(value: float) -> str:
 
 
 def not_evaluable_markdown(table: pd.DataFrame) -> str:
-    """Bullet list of the not-evaluable classes of a Dice table and why (empty if none)."""
+    """Bullet list of the not-evaluable classes of a Dice table and why (empty if none).
+
+    Parameters
+    ----------
+    table : pd.DataFrame
+        Dice rows with ``section``, ``class``, ``evaluable`` and ``note``.
+
+    Returns
+    -------
+    str
+        One ``- `section` / class: not evaluable (note)`` line per class; "" if none.
+    """
     if "evaluable" not in table.columns:
         return ""
     rows = table.loc[~table["evaluable"].astype(bool), ["section", "class", "note"]]
@@ -30,7 +41,18 @@ def not_evaluable_markdown(table: pd.DataFrame) -> str:
 
 def checks_markdown(records: Sequence[Mapping]) -> str:
     """Markdown table of the input checks of each section (``checks.json`` records), then
-    every warning and not-evaluable finding as a bullet."""
+    every warning and not-evaluable finding as a bullet.
+
+    Parameters
+    ----------
+    records : Sequence[Mapping]
+        One ``results/sections/{s}/checks.json`` record per section.
+
+    Returns
+    -------
+    str
+        The table, then the findings.
+    """
     def pct(value: float | None) -> str:
         return "n/a" if value is None else f"{100 * value:.0f}%"
 
@@ -55,8 +77,18 @@ def dice_markdown(table: pd.DataFrame) -> str:
 
     Classes and models keep their order of first appearance. With several sections in the
     table, a leading ``section`` column tells the rows apart. NaN (class absent from both
-    maps, or not evaluable) is written ``n/e``. Duplicate (section, model, class) rows are a bug upstream and
-    raise rather than being silently averaged.
+    maps, or not evaluable) is written ``n/e``. Duplicate (section, model, class) rows are a
+    bug upstream and raise rather than being silently averaged.
+
+    Parameters
+    ----------
+    table : pd.DataFrame
+        Rows with ``section``, ``model``, ``class`` and ``dice``.
+
+    Returns
+    -------
+    str
+        The Markdown table.
     """
     needed = {"section", "model", "class", "dice"}
     if not needed <= set(table.columns):
