@@ -176,6 +176,16 @@ def fused_for_inference(model: PatchClassifier) -> PatchClassifier:
 
     Same function up to float rounding (~1e-7), but dense inference skips one full pass over
     every feature map; with ``channels_last`` this makes CPU inference ~2-3x faster.
+
+    Parameters
+    ----------
+    model : PatchClassifier
+        The trained model (not changed).
+
+    Returns
+    -------
+    PatchClassifier
+        The fused copy, in eval mode.
     """
     fused = copy.deepcopy(model).eval()
     layers = list(fused.features)
@@ -200,11 +210,20 @@ def save_model(
 ) -> None:
     """Write model weights, architecture and metadata to one torch file, atomically.
 
-    ``metadata`` is any JSON-serialisable dict; by convention it holds ``classes``,
-    ``normalisation`` (as returned by ``txmorph.training.train_classifier``), ``training``
-    and ``config`` (the producing config). ``patch_size``, ``network_input``, ``stride`` and
-    ``architecture`` are filled in from the model. Only tensors and plain Python types are
-    stored, so ``load_model`` can use ``torch.load(weights_only=True)``.
+    ``patch_size``, ``network_input``, ``stride`` and ``architecture`` are filled in from the
+    model. Only tensors and plain Python types are stored, so ``load_model`` can use
+    ``torch.load(weights_only=True)``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike[str]
+        The ``.pt`` file to write.
+    model : PatchClassifier
+        The trained model.
+    metadata : dict[str, Any]
+        Any JSON-serialisable dict; by convention ``classes``, ``normalisation`` (as returned
+        by ``txmorph.training.train_classifier``), ``training`` and ``config`` (the producing
+        config).
     """
     meta = _plain(dict(metadata))
     classes = meta.get("classes")
@@ -230,7 +249,20 @@ def save_model(
 def load_model(
     path: str | os.PathLike[str], device: str | torch.device = "cpu"
 ) -> tuple[PatchClassifier, dict[str, Any]]:
-    """Load a model written by ``save_model``; returns it in eval mode, with its metadata."""
+    """Load a model written by ``save_model``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike[str]
+        The ``.pt`` file; another format or ``FORMAT_VERSION`` raises ``ValueError``.
+    device : str or torch.device
+        Where to put the model.
+
+    Returns
+    -------
+    tuple[PatchClassifier, dict[str, Any]]
+        The model in eval mode, and its metadata.
+    """
     payload = torch.load(Path(path), map_location="cpu", weights_only=True)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT_NAME:
         raise ValueError(f"{path} is not a txmorph patch classifier file")
