@@ -55,7 +55,34 @@ MIN_SIZE_PX = 128
 
 @dataclass(frozen=True)
 class DemoParams:
-    """Knobs of a demo section (lengths in micrometres unless the name says otherwise)."""
+    """Knobs of a demo section (lengths in micrometres unless the name says otherwise).
+
+    Parameters
+    ----------
+    height, width : int
+        Image size in pixels (at least MIN_SIZE_PX).
+    pixel_size_um : float
+        µm per pixel.
+    gene_a, gene_b, other_genes
+        The marker genes of region A and B, and genes every tissue cell expresses.
+    tissue_radius_um, tissue_spacing_um : float
+        General tissue: nucleus radius; one candidate nucleus per square of this side.
+    region_a_radius_um, region_a_packing : float
+        Region A's large round nuclei and their spacing in nucleus radii.
+    region_b_axes_um, region_b_row_spacing_um, region_b_occupancy
+        Region B's elongated nuclei: semi-axes, row spacing, fraction of row positions filled.
+    spots_per_cell_a, spots_per_cell_b, expressing_fraction, other_spots_per_cell : float
+        Mean marker spots per expressing cell, the share of a region's cells expressing its
+        marker, and mean spots of the other genes per tissue cell.
+    off_target_fraction : float
+        Share of a marker's spots around random cells outside its region.
+    spot_spread : float
+        Spots lie within this many nucleus radii of the centre.
+    psf_sigma_um, haze_sigma_um : float
+        Optics: PSF blur and out-of-focus light.
+    photons_per_unit, read_noise, camera_offset : float
+        Camera: photo-electrons at an average nucleus's centre, read noise and offset (counts).
+    """
 
     height: int = 2048
     width: int = 2048
@@ -105,7 +132,17 @@ class DemoParams:
 
 @dataclass(frozen=True)
 class DemoSection:
-    """A synthetic section: DAPI image (uint16), spots (gene, x, y), true regions (uint8)."""
+    """A synthetic section.
+
+    Parameters
+    ----------
+    image : np.ndarray
+        The DAPI image, uint16.
+    spots : pd.DataFrame
+        ``gene``, ``x``, ``y`` in pixels.
+    regions : np.ndarray
+        uint8 true regions: BACKGROUND, TISSUE, REGION_A, REGION_B.
+    """
 
     image: np.ndarray
     spots: pd.DataFrame
@@ -155,7 +192,20 @@ class _Arc:
 
 
 def generate_section(params: DemoParams, seed: int) -> DemoSection:
-    """Generate one synthetic section; the same params and seed give identical outputs."""
+    """Generate one synthetic section; the same params and seed give identical outputs.
+
+    Parameters
+    ----------
+    params : DemoParams
+        The section's knobs.
+    seed : int
+        Seed (or seed sequence) of the layout, image and spot generators.
+
+    Returns
+    -------
+    DemoSection
+        Image, spots and true regions.
+    """
     layout_rng, image_rng, spot_rng = np.random.default_rng(seed).spawn(3)
     frame, arc_b, regions = _layout(params, layout_rng)
     nuclei = Nuclei.concat([_tissue_nuclei(regions, params, layout_rng),
@@ -331,6 +381,15 @@ def write_section(section: DemoSection, image_path: str | os.PathLike,
 
     Each file is written under a temporary name in its directory and then renamed, so a file
     with the final name is always complete.
+
+    Parameters
+    ----------
+    section : DemoSection
+        What to write.
+    image_path, spots_path : str or os.PathLike
+        The image TIFF and the spot CSV.
+    regions_path : str or os.PathLike or None
+        The regions TIFF, or None to skip it.
     """
     with atomic_path(image_path) as tmp:
         tifffile.imwrite(tmp, section.image, photometric="minisblack")
