@@ -69,7 +69,25 @@ MODULE_MAX_BINS = 50_000
 
 @dataclass
 class Section:
-    """One section as the pipeline sees it: its pixel grid, tissue, DAPI tissue and spots."""
+    """One section as the pipeline sees it: its pixel grid, tissue, DAPI tissue and spots.
+
+    Parameters
+    ----------
+    name : str
+        The section's name.
+    role : str
+        ``train`` or ``test``.
+    tissue : np.ndarray
+        bool, the pipeline's tissue mask (``results/masks/{section}.tif``).
+    dapi : np.ndarray
+        bool, the DAPI mask the input checks use.
+    spots : pd.DataFrame
+        ``gene``, ``x``, ``y`` in pixels.
+    pixel_size_um : float
+        µm per pixel.
+    image : np.ndarray or None
+        The DAPI image (training sections: for the probe).
+    """
 
     name: str
     role: str  # "train" or "test"
@@ -95,7 +113,25 @@ class Section:
 
 @dataclass(frozen=True)
 class Settings:
-    """The pipeline settings the choice must agree with (config keys in comments)."""
+    """The pipeline settings the choice must agree with (config keys in comments).
+
+    Parameters
+    ----------
+    sigma_um, rule, enrichment, min_spots_per_region
+        ``truth.*``: how reference regions are drawn.
+    labels, per_class, min_per_class
+        ``patches.*``: how patch centres are placed and how many a class needs.
+    seed : int
+        ``seed``.
+    windows : tuple[int, ...]
+        The baseline's windows (from the patch sizes).
+    nucleus_diameter_um : float
+        The baseline's nucleus.
+    probe_stride : int
+        The finest CNN map's stride (px).
+    max_genes, max_probed : int
+        Most single-gene candidates, and most pairs probed.
+    """
 
     sigma_um: float = 15.0  # truth.sigma_um
     rule: str = "otsu"  # truth.rule
@@ -114,6 +150,19 @@ class Settings:
 
 @dataclass
 class Choice:
+    """The ranking of the candidate pairs and the best usable pair.
+
+    Parameters
+    ----------
+    table : pd.DataFrame
+        One row per pair, best first (columns: :func:`choose_genes`).
+    candidates : dict[str, list[str]]
+        Class name -> genes.
+    best : dict[str, list[str]] or None
+        The best usable pair, ``{class: genes}``; None when none is usable.
+    references : dict[str, np.ndarray]
+        The best pair's reference labels, per section.
+    """
     table: pd.DataFrame  # one row per pair, best first
     candidates: dict[str, list[str]]  # class name -> genes
     best: dict[str, list[str]] | None  # the best usable pair, {class: genes}
@@ -139,8 +188,23 @@ def gene_modules(sections: Sequence[Section], genes: Sequence[str], sigma_um: fl
     Each gene's share of all transcripts (its kernel density over that of all spots; Gaussian
     kernel, sigma = ``sigma_um``) on a grid of sigma/4 px over the tissue of every section,
     concatenated; average-linkage clusters on 1 - correlation, cut at 1 - ``min_correlation``.
-    Named after the gene with the most spots (``X_set``), genes ordered by spots; modules
-    ordered by their spots.
+
+    Parameters
+    ----------
+    sections : Sequence[Section]
+        The sections whose tissue is used.
+    genes : Sequence[str]
+        The genes to group.
+    sigma_um : float
+        Kernel sigma.
+    min_correlation : float
+        Least mean correlation within a module.
+
+    Returns
+    -------
+    dict[str, list[str]]
+        Modules named after the gene with the most spots (``X_set``), genes ordered by spots;
+        modules ordered by their spots.
     """
     genes = list(genes)
     if len(genes) < 2:
@@ -183,7 +247,22 @@ def gene_modules(sections: Sequence[Section], genes: Sequence[str], sigma_um: fl
 def class_facts(sections: Sequence[Section], genes: Sequence[str], settings: Settings
                 ) -> dict[str, object]:
     """What one class (its genes' spots) gives alone: training spots in tissue, per test
-    section the densest 2-sigma disk on the DAPI tissue, and the reasons it cannot run."""
+    section the densest 2-sigma disk on the DAPI tissue, and the reasons it cannot run.
+
+    Parameters
+    ----------
+    sections : Sequence[Section]
+        All sections.
+    genes : Sequence[str]
+        The class's genes.
+    settings : Settings
+        The pipeline's settings.
+
+    Returns
+    -------
+    dict[str, object]
+        ``train_spots``, ``fewest_spots``, ``disks`` (per test section) and ``reasons``.
+    """
     train_spots, fewest, disks, reasons = 0, None, {}, []
     for s in sections:
         xy = s.xy(genes)
@@ -207,7 +286,22 @@ def class_facts(sections: Sequence[Section], genes: Sequence[str], settings: Set
 
 def pair_references(sections: Sequence[Section], pair: Mapping[str, Sequence[str]],
                     settings: Settings) -> dict[str, np.ndarray]:
-    """Each section's reference labels of a pair, as rule truth draws them."""
+    """Each section's reference labels of a pair, as rule truth draws them.
+
+    Parameters
+    ----------
+    sections : Sequence[Section]
+        All sections.
+    pair : Mapping[str, Sequence[str]]
+        The two classes, ``{name: genes}``.
+    settings : Settings
+        The truth settings.
+
+    Returns
+    -------
+    dict[str, np.ndarray]
+        uint8 labels per section (0 background, 1 tissue, 2 and 3 the classes).
+    """
     return {s.name: truth_labels(s.tissue, {n: s.xy(g) for n, g in pair.items()},
                                  settings.sigma_um / s.pixel_size_um, settings.rule,
                                  settings.enrichment)
@@ -217,7 +311,24 @@ def pair_references(sections: Sequence[Section], pair: Mapping[str, Sequence[str
 def pair_problems(sections: Sequence[Section], pair: Mapping[str, Sequence[str]],
                   references: Mapping[str, np.ndarray], settings: Settings) -> list[str]:
     """Why the pipeline could not run a pair (empty: it can), by the sampler's own counts
-    (``sample_centres``, ``choose_classes``) and the test sections' reference regions."""
+    (``sample_centres``, ``choose_classes``) and the test sections' reference regions.
+
+    Parameters
+    ----------
+    sections : Sequence[Section]
+        All sections.
+    pair : Mapping[str, Sequence[str]]
+        The two classes, ``{name: genes}``.
+    references : Mapping[str, np.ndarray]
+        :func:`pair_references` of the pair.
+    settings : Settings
+        The pipeline's settings.
+
+    Returns
+    -------
+    list[str]
+        The problems, one line each.
+    """
     problems, available, names = [], [], class_names(list(pair))
     chosen = [g for genes in pair.values() for g in genes]
     train = [s for s in sections if s.role == "train"]
@@ -244,12 +355,25 @@ def choose_genes(sections: Sequence[Section], settings: Settings = Settings(),
                  log: Callable[[str], None] = lambda message: None) -> Choice:
     """Candidates, their pairs checked, overlapped and probed, best first (module docstring).
 
-    Table columns: ``gene_a``/``gene_b`` the class names (a gene, or a marker set's name),
-    ``genes_a``/``genes_b`` their genes; ``usable`` and ``why_not``; ``probe_score`` (the
-    ranking key: mean chance-corrected hold-out Dice of the two classes), ``probe_dice`` (mean
-    of the raw ``probe_dice_a``/``_b``) and ``probe_note`` (why a class was not scored);
-    ``overlap_dice``; ``spots_a``/``_b`` in the training tissue, ``fewest_spots`` in the
-    tissue of any section; ``region_a_fraction``/``_b`` of the tissue (mean over sections).
+    Parameters
+    ----------
+    sections : Sequence[Section]
+        Training and test sections.
+    settings : Settings
+        The pipeline's settings.
+    log : Callable[[str], None]
+        Progress messages.
+
+    Returns
+    -------
+    Choice
+        Table columns: ``gene_a``/``gene_b`` the class names (a gene, or a marker set's name),
+        ``genes_a``/``genes_b`` their genes; ``usable`` and ``why_not``; ``probe_score`` (the
+        ranking key: mean chance-corrected hold-out Dice of the two classes), ``probe_dice``
+        (mean of the raw ``probe_dice_a``/``_b``) and ``probe_note`` (why a class was not
+        scored); ``overlap_dice``; ``spots_a``/``_b`` in the training tissue, ``fewest_spots``
+        in the tissue of any section; ``region_a_fraction``/``_b`` of the tissue (mean over
+        sections).
     """
     train = [s for s in sections if s.role == "train"]
     if not train:
