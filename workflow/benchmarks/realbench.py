@@ -245,8 +245,8 @@ def report_markdown(table: pd.DataFrame, figures: Mapping[str, Sequence[str]],
     lines = [
         "# Real-data benchmark",
         "",
-        "Written by `make realbench` (`python workflow/benchmarks/realbench.py`): every real example config "
-        "under `resources/` (each `resources/*/config.yaml` except the demo) run through the whole "
+        "Written by `make realbench` (`python workflow/benchmarks/realbench.py`): every real "
+        "example config under `resources/` (each `resources/*/config.yaml` except the demo) run through the whole "
         "pipeline from nothing, each in its own scratch directory, on the settings of its config "
         "and the schema's defaults. Dice of each model's arg-max labels against the reference "
         "regions from the test section's own spots (`results/report/dice.csv`); `mean` is over "

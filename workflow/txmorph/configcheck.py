@@ -12,6 +12,9 @@ has moved (:data:`MOVED_KEYS`) is reported first, with where it goes now.
 :func:`cli_sections` keeps the demo's sections out of a user config: Snakemake deep-merges a
 ``--configfile`` over the workflow's ``config.yaml``, which would add the demo's ``train`` and
 ``test`` sections to the user's own.
+
+Over 400 lines through its documentation only (about 310 of code): the key-path, suggestion
+and description helpers serve the one message and change with it.
 """
 
 from __future__ import annotations
@@ -45,7 +48,17 @@ KeyPath = tuple[Any, ...]
 
 @dataclass(frozen=True)
 class Source:
-    """One config file in effect (or ``--config``), as shown to the user, and its own YAML."""
+    """One config file in effect (or ``--config``), as shown to the user, and its own YAML.
+
+    Parameters
+    ----------
+    name : str
+        The file as shown (relative to the working directory when inside it), or ``--config``.
+    data : Mapping[str, Any]
+        The file's own values, before merging.
+    cli : bool
+        Given on the command line (--configfile, --config), not by the Snakefile.
+    """
 
     name: str
     data: Mapping[str, Any]
@@ -53,6 +66,18 @@ class Source:
 
 
 def verbose_from_env(environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether the full schema report is asked for (``TXMORPH_VERBOSE_ERRORS`` set, not 0/false/no).
+
+    Parameters
+    ----------
+    environ : Mapping[str, str]
+        The environment.
+
+    Returns
+    -------
+    bool
+        True to append the full report.
+    """
     return environ.get(VERBOSE_ENV, "").strip().lower() not in ("", "0", "false", "no")
 
 
@@ -61,6 +86,16 @@ def config_sources(workflow: Any) -> list[Source]:
 
     The Snakefile's ``configfile:`` (when it exists and ``--replace-workflow-config`` was not
     given), then the ``--configfile`` files, then ``--config`` values.
+
+    Parameters
+    ----------
+    workflow : Any
+        Snakemake's ``workflow`` object.
+
+    Returns
+    -------
+    list[Source]
+        One per file (and ``--config``).
     """
     from snakemake.common.configfile import load_configfile
 
@@ -86,14 +121,36 @@ def _shown(path: Path) -> str:
 
 
 def describe_files(sources: Sequence[Source]) -> str:
-    """``my.yaml`` or ``config.yaml + my.yaml``: the config files in effect."""
+    """``my.yaml`` or ``config.yaml + my.yaml``: the config files in effect.
+
+    Parameters
+    ----------
+    sources : Sequence[Source]
+        The config files.
+
+    Returns
+    -------
+    str
+        Their names joined by `` + ``, or ``the config`` when there are none.
+    """
     names = [source.name for source in sources]
     return " + ".join(names) if names else "the config"
 
 
 def cli_sections(sources: Sequence[Source]) -> Any | None:
     """The sections of the command-line configs that define ``sections`` (their union, later
-    files winning key by key), or None when none does (the workflow's own sections stay)."""
+    files winning key by key), or None when none does (the workflow's own sections stay).
+
+    Parameters
+    ----------
+    sources : Sequence[Source]
+        The config files in effect.
+
+    Returns
+    -------
+    Any or None
+        The merged ``sections`` value, or None.
+    """
     found = [source.data["sections"] for source in sources
              if source.cli and isinstance(source.data, Mapping) and "sections" in source.data]
     if not found:
@@ -129,7 +186,20 @@ def _default_filling(validator_class: Any) -> Any:
 
 
 def schema_errors(config: Mapping[str, Any], schema: Mapping[str, Any]) -> list[ValidationError]:
-    """Every schema violation of (a copy of) ``config``, in the validator's order."""
+    """Every schema violation of (a copy of) ``config``, in the validator's order.
+
+    Parameters
+    ----------
+    config : Mapping[str, Any]
+        The config (not modified; defaults are filled into a copy, as Snakemake would).
+    schema : Mapping[str, Any]
+        The config schema.
+
+    Returns
+    -------
+    list[ValidationError]
+        Empty for a valid config.
+    """
     validator = _default_filling(Draft202012Validator)(dict(schema))
     return list(validator.iter_errors(copy.deepcopy(dict(config))))
 
@@ -295,7 +365,20 @@ def _bad_key_name(path: KeyPath, name: Any, config: Mapping[str, Any]) -> str:
 
 
 def key_path(path: KeyPath, config: Any) -> str:
-    """``patches.sizes[1]``: mapping keys joined by dots, list positions in brackets."""
+    """``patches.sizes[1]``: mapping keys joined by dots, list positions in brackets.
+
+    Parameters
+    ----------
+    path : KeyPath
+        The keys and list indices from the top.
+    config : Any
+        The config, to tell list positions from mapping keys.
+
+    Returns
+    -------
+    str
+        The key path as the user writes it; ``(top level)`` for an empty path.
+    """
     shown, node = "", config
     for part in path:
         if isinstance(node, list) and isinstance(part, int):
@@ -327,7 +410,20 @@ TYPE_NAMES = {"integer": "an integer", "number": "a number", "string": "a string
 
 
 def describe(subschema: Mapping[str, Any], schema: Mapping[str, Any]) -> str:
-    """What a value must be, in words: ``an integer >= 8``, ``'native' or an integer >= 1``."""
+    """What a value must be, in words: ``an integer >= 8``, ``'native' or an integer >= 1``.
+
+    Parameters
+    ----------
+    subschema : Mapping[str, Any]
+        The schema of the value.
+    schema : Mapping[str, Any]
+        The whole schema, for ``$ref``.
+
+    Returns
+    -------
+    str
+        The description.
+    """
     subschema = _resolve(subschema, schema)
     for alternatives in ("oneOf", "anyOf"):
         if alternatives in subschema:
@@ -362,7 +458,18 @@ def _resolve(subschema: Mapping[str, Any], schema: Mapping[str, Any]) -> Mapping
 
 
 def valid_key_paths(schema: Mapping[str, Any]) -> list[KeyPath]:
-    """Every key path the schema allows; user-named keys (sections, sizes) as ``None``."""
+    """Every key path the schema allows; user-named keys (sections, sizes) as ``None``.
+
+    Parameters
+    ----------
+    schema : Mapping[str, Any]
+        The config schema.
+
+    Returns
+    -------
+    list[KeyPath]
+        Key paths, parents before children.
+    """
 
     def walk(node: Mapping[str, Any], prefix: KeyPath) -> Iterator[KeyPath]:
         node = _resolve(node, schema)
@@ -378,7 +485,24 @@ def valid_key_paths(schema: Mapping[str, Any]) -> list[KeyPath]:
 
 def suggest(path: KeyPath, key: str, schema: Mapping[str, Any], config: Any = None) -> list[str]:
     """The valid key paths nearest to the unknown ``key`` at ``path``: a close key at the same
-    level first, else anywhere in the schema (a key put at the wrong level)."""
+    level first, else anywhere in the schema (a key put at the wrong level).
+
+    Parameters
+    ----------
+    path : KeyPath
+        Where the unknown key is.
+    key : str
+        The unknown key.
+    schema : Mapping[str, Any]
+        The config schema.
+    config : Any
+        The config, to show key paths as the user writes them.
+
+    Returns
+    -------
+    list[str]
+        At most two key paths, best first; empty when none is close.
+    """
     paths = valid_key_paths(schema)
     here = [each for each in paths if len(each) == len(path) + 1 and _fits(each[:-1], path)]
     siblings = [str(each[-1]) for each in here]

@@ -16,8 +16,9 @@ The image is what a widefield microscope records: each nucleus is a soft-edged, 
 irregular ellipse with a brighter rim, smoothed-noise chromatin texture and a few bright
 chromocentres; faint tissue autofluorescence and a darker slide lie beneath. The scene is
 blurred by a Gaussian PSF plus out-of-focus haze, multiplied by a smooth uneven illumination
-field and recorded with Poisson shot noise, Gaussian read noise and a camera offset (uint16). The image is
-rendered by ``txmorph.demo_image``; this module lays out the section, its cells and spots.
+field and recorded with Poisson shot noise, Gaussian read noise and a camera offset (uint16).
+The image is rendered by ``txmorph.demo_image``; this module lays out the section, its cells
+and spots.
 
 Transcripts (spots) lie around their cell's nucleus, within ``spot_spread`` nucleus radii.
 Most region-A cells express gene A and most region-B cells gene B, several spots each; a

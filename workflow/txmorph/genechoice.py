@@ -38,7 +38,8 @@ it:
 
 Nothing here is tuned to a dataset: the thresholds are the pipeline's own settings. What rule
 ``gene_candidates`` writes of a choice (the ``genes:`` block and the figure) is in
-``txmorph.genechoice_report``.
+``txmorph.genechoice_report``. Over 400 lines through its documentation only (about 260 of
+code): the four steps above share their sections, settings and reference regions.
 """
 
 from __future__ import annotations
