@@ -241,7 +241,7 @@ def test_map_files_say_which_model_made_them(tmp_path, model, patch_size):
 
 
 @pytest.mark.parametrize("model, patch_size", [("size64", None), ("size64", 32),
-                                               (ENSEMBLE, 64), ("size", None)])
+                                               (ENSEMBLE, 64), ("", None)])
 def test_map_file_model_and_patch_size_must_agree(tmp_path, model, patch_size):
     with h5py.File(tmp_path / "map.h5", "w") as f, pytest.raises(ValueError, match="patch"):
         create_probability_dataset(f, ["a", "b"], (3, 4), 8, model=model, patch_size=patch_size)

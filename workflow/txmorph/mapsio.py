@@ -9,6 +9,7 @@ size S, which also has ``patch_size`` = S), ``ensemble`` or ``baseline``. Files 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,9 +113,10 @@ def create_probability_dataset(
     stride : int
         Input pixels per output pixel.
     model : str
-        ``size{S}`` (:func:`cnn_model`), :data:`ENSEMBLE` or :data:`BASELINE`.
+        ``size{S}`` (:func:`cnn_model`), :data:`ENSEMBLE`, :data:`BASELINE` or another
+        model family's name.
     patch_size : int or None
-        The CNN's patch size, required for a CNN's map; None for the others.
+        The CNN's patch size, required for a CNN's map (``size{S}``); None for the others.
     chunk : tuple[int, int] or None
         The block (rows, cols) a writer fills at a time, so that every HDF5 chunk is
         compressed once (default: chosen by h5py).
@@ -124,11 +126,12 @@ def create_probability_dataset(
     h5py.Dataset
         The dataset to fill.
     """
-    if (patch_size is None) != (model in (ENSEMBLE, BASELINE)) or \
+    is_cnn = re.fullmatch(r"size\d+", model) is not None
+    if not model or is_cnn != (patch_size is not None) or \
             (patch_size is not None and model != cnn_model(patch_size)):
         raise ValueError(f"model {model!r} with patch_size {patch_size}: a CNN's map is "
-                         f"size{{S}} with patch_size S, the {ENSEMBLE} and the {BASELINE} have "
-                         "no patch size")
+                         f"size{{S}} with patch_size S; other maps ({ENSEMBLE}, {BASELINE}) "
+                         "have a name and no patch size")
     shape = (len(classes), int(grid[0]), int(grid[1]))
     chunks = True if chunk is None else (1, min(chunk[0], shape[1]), min(chunk[1], shape[2]))
     dataset = handle.create_dataset("probabilities", shape=shape, dtype="float32",
