@@ -295,17 +295,52 @@ class BaselineModel:
     info: dict[str, Any] = field(default_factory=dict)
 
     def logits(self, features: np.ndarray) -> np.ndarray:
+        """Softmax logits of standardised features.
+
+        Parameters
+        ----------
+        features : np.ndarray
+            (N, F) features (``feature_names`` order).
+
+        Returns
+        -------
+        np.ndarray
+            (N, C) float64 logits.
+        """
         z = (np.asarray(features, np.float64) - self.mean) / self.scale
         return z @ self.weights + self.bias
 
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
-        """(N, C) class probabilities of (N, F) features."""
+        """(N, C) class probabilities of (N, F) features.
+
+        Parameters
+        ----------
+        features : np.ndarray
+            (N, F) features.
+
+        Returns
+        -------
+        np.ndarray
+            (N, C) probabilities, rows summing to 1.
+        """
         logits = self.logits(features)
         logits -= logits.max(axis=1, keepdims=True)
         prob = np.exp(logits)
         return prob / prob.sum(axis=1, keepdims=True)
 
     def predict(self, features: np.ndarray) -> np.ndarray:
+        """The most probable class of each row.
+
+        Parameters
+        ----------
+        features : np.ndarray
+            (N, F) features.
+
+        Returns
+        -------
+        np.ndarray
+            (N,) class indices into ``classes``.
+        """
         return self.logits(features).argmax(axis=1)
 
 

@@ -107,7 +107,18 @@ class Section:
         return {str(name): xy[bounds[i]:bounds[i + 1]] for i, name in enumerate(names)}
 
     def xy(self, genes: Sequence[str]) -> np.ndarray:
-        """(N, 2) x, y pixels of the spots of ``genes``."""
+        """(N, 2) x, y pixels of the spots of ``genes``.
+
+        Parameters
+        ----------
+        genes : Sequence[str]
+            Genes; those without spots add nothing.
+
+        Returns
+        -------
+        np.ndarray
+            (N, 2) float64 x, y, gene by gene.
+        """
         parts = [self._by_gene[g] for g in genes if g in self._by_gene]
         return np.concatenate(parts) if parts else np.zeros((0, 2))
 
