@@ -32,9 +32,9 @@ benchmark: $(VENV)/.installed
 ## realbench: every real example config (resources/*/config.yaml but the demo) through the whole
 ## pipeline, each in a scratch directory ($TMPDIR/txmorph-realbench); Dice, baseline and wall time
 ## to docs/realdata.md and docs/realdata.csv (under 15 min with CORES=2). REALBENCH_ARGS: e.g.
-## --set xenium_breast_crop:patches.per_class=500 (see python -m txmorph.realbench -h)
+## --set xenium_breast_crop:patches.per_class=500 (see python workflow/benchmarks/realbench.py -h)
 realbench: $(VENV)/.installed
-	$(BIN)/python -m txmorph.realbench --cores $(CORES) $(REALBENCH_ARGS)
+	$(BIN)/python workflow/benchmarks/realbench.py --cores $(CORES) $(REALBENCH_ARGS)
 
 ## test: set up the environment and run the test suite
 test: $(VENV)/.installed

@@ -11,7 +11,7 @@ from txmorph.baseline import (FeatureSettings, STATISTICS, feature_maps, feature
                               paint_baseline, read_patch_centres, save_model, section_threshold,
                               window_sizes)
 from txmorph.intensity import intensity_range, normalise
-from txmorph.mapsio import create_probability_dataset, read_probability_map
+from txmorph.mapsio import BASELINE, create_probability_dataset, read_probability_map
 from txmorph.patchdata import PatchSet, write_patch_set
 from txmorph.probmap import probability_grid_shape
 
@@ -149,10 +149,11 @@ def test_save_load_and_probability_map_format(tmp_path):
     image = _two_textures(rng, shape=(40, 50))
     with h5py.File(tmp_path / "map.h5", "w") as f:
         out = create_probability_dataset(f, loaded.classes, probability_grid_shape(image.shape, 4),
-                                         4, 0)
+                                         4, model=BASELINE)
         paint_baseline(image, loaded, intensity_range(image), 0.5, 4, out)
     prob_map = read_probability_map(tmp_path / "map.h5")
     assert prob_map.probabilities.shape == (2, 10, 13) and prob_map.stride == 4
+    assert prob_map.model == BASELINE and prob_map.patch_size is None
     assert np.allclose(prob_map.probabilities.sum(axis=0), 1, atol=1e-5)
 
 

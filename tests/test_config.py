@@ -169,6 +169,20 @@ def test_config_problem_is_one_short_rule(mutate, expected):
     assert "Failed validating" not in message and "additionalProperties" not in message
 
 
+
+def test_moved_network_input_is_refused_with_the_fix():
+    def old_place(config):
+        del config["training"]["network_input"]
+        config["patches"]["network_input"] = 48
+
+    message = _problem(old_place)
+    first, second = message.splitlines()
+    assert first == ("Config error in my.yaml: `patches.network_input` is now "
+                     "`training.network_input` (it is a model setting): move "
+                     "`network_input: 48` from `patches:` to `training:`")
+    assert "config.schema.yaml" in second
+    assert _problem(lambda c: c["training"].update(network_input=48)) is None
+
 @pytest.mark.parametrize(
     "name, why",
     [("a/b", "it contains '/'"), ("brain 1", "it contains a space"),
@@ -254,6 +268,17 @@ def test_snakemake_config_error_is_short_and_names_file_and_key(tmp_path, keys, 
                             env={"TXMORPH_VERBOSE_ERRORS": "1"})
     assert verbose.returncode != 0 and "Failed validating" in verbose.stdout + verbose.stderr
 
+
+
+def test_snakemake_names_the_file_with_the_moved_network_input(tmp_path):
+    user = _user_config_file(tmp_path, patches={"network_input": 32})
+    result = run_snakemake(tmp_path / "work", "-n", "--configfile", str(user),
+                           config=tiny_config())
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert (f"Config error in {user}: `patches.network_input` is now `training.network_input`"
+            in output and "move `network_input: 32` from `patches:` to `training:`" in output)
+    assert len(output.splitlines()) < 10, output
 
 def test_snakemake_section_name_with_slash_is_explained(tmp_path):
     user = _user_config_file(tmp_path)

@@ -1,4 +1,4 @@
-"""Summary figure and Markdown Dice table (txmorph.figures)."""
+"""The summary figure (txmorph.figures)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,9 @@ from pathlib import Path
 
 import matplotlib.image
 import numpy as np
-import pandas as pd
 import pytest
 
-from txmorph.figures import class_colours, dice_markdown, infer_stride, summary_figure
-from txmorph.metrics import dice_table
+from txmorph.figures import GENE_COLOURS, class_colours, summary_figure
 
 CLASSES = ["background", "tissue", "Prox1", "Mbp"]
 
@@ -32,12 +30,29 @@ def test_class_colours_stable_and_distinct() -> None:
     assert all(0 <= v <= 1 for colour in colours for v in colour)
 
 
-def test_infer_stride() -> None:
-    assert infer_stride((100, 90), (100, 90)) == 1
-    assert infer_stride((4, 3), (100, 90)) == 30  # smallest s: ceil(100/s)=4, ceil(90/s)=3
-    assert infer_stride((7, 6), (100, 90)) == 15
-    assert infer_stride((4, 3), (128, 96)) == 32
-    assert infer_stride((5, 50), (100, 90)) is None
+def _red_pixels(path: Path) -> int:
+    """Pixels of the first gene's colour in a PNG."""
+    pixels = matplotlib.image.imread(path)[..., :3]
+    return int((np.abs(pixels - np.asarray(GENE_COLOURS[0])).max(axis=-1) < 0.02).sum())
+
+
+def test_summary_figure_draws_each_map_at_its_given_stride(tmp_path: Path) -> None:
+    # A 4 x 3 grid fits a 100 x 90 image at stride 25 and at 30 alike (ceil(100/s) = 4,
+    # ceil(90/s) = 3): only the given stride says where the map lies.
+    image = np.zeros((100, 90), np.uint16)
+    gene = np.full((4, 3), 2, np.uint8)
+    sizes = {}
+    for stride in (25, 30, 15):
+        path = tmp_path / f"stride{stride}.png"
+        summary_figure(image, None, {"size8": gene}, CLASSES, path, strides={"size8": stride})
+        sizes[stride] = _red_pixels(path)
+    # The drawn extent is (4 s) x (3 s) pixels, clipped to the image: areas 100x75, 100x90
+    # and 60x45 image pixels.
+    assert sizes[15] < sizes[25] < sizes[30]
+    assert sizes[15] / sizes[30] == pytest.approx(60 * 45 / (100 * 90), rel=0.15)
+    assert sizes[25] / sizes[30] == pytest.approx(100 * 75 / (100 * 90), rel=0.05)
+    with pytest.raises(ValueError, match="no stride given"):
+        summary_figure(image, None, {"size8": gene}, CLASSES, tmp_path / "f.png", strides={})
 
 
 def test_summary_figure_writes_png(tmp_path: Path) -> None:
@@ -51,6 +66,7 @@ def test_summary_figure_writes_png(tmp_path: Path) -> None:
     }
     path = tmp_path / "sub" / "figure.png"
     summary_figure(image, truth, predictions, CLASSES, path, max_pixels=64,
+                   strides={"size32": 32, "size8": 8, "ensemble": 8},
                    notes={"size8": "mean Dice 0.500"})
     data = path.read_bytes()
     assert data.startswith(b"\x89PNG\r\n\x1a\n")
@@ -61,25 +77,6 @@ def test_summary_figure_writes_png(tmp_path: Path) -> None:
 
 def test_summary_figure_rejects_bad_labels(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="classes"):
-        summary_figure(np.zeros((8, 8)), np.full((8, 8), 9), {}, CLASSES, tmp_path / "f.png")
+        summary_figure(np.zeros((8, 8)), np.full((8, 8), 9), {}, CLASSES, tmp_path / "f.png",
+                       strides={})
     assert not (tmp_path / "f.png").exists()
-
-
-def test_dice_markdown_contains_every_model_and_class() -> None:
-    table = pd.concat(
-        [
-            dice_table("test", "size32", CLASSES, [0.9, 0.5, np.nan, 0.25]),
-            dice_table("test", "ensemble", CLASSES, [0.95, 0.6, 0.4, 0.3]),
-        ]
-    )
-    text = dice_markdown(table)
-    lines = text.splitlines()
-    assert lines[0] == "| model | background | tissue | Prox1 | Mbp | mean |"
-    assert len(lines) == 4
-    for word in ["size32", "ensemble", *CLASSES, "mean", "n/e", "0.550", "0.250"]:
-        assert word in text
-    other = dice_table("other", "size32", CLASSES, [1, 1, 1, 1])
-    several = dice_markdown(pd.concat([table, other]))
-    assert several.splitlines()[0].startswith("| section | model |")
-    with pytest.raises(ValueError, match="duplicate"):
-        dice_markdown(pd.concat([table, table]))

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from txmorph.genechoice import (Choice, Section, Settings, choose_genes, gene_modules,
-                                plot_choice, yaml_snippet)
+from txmorph.genechoice import Choice, Section, Settings, choose_genes, gene_modules
+from txmorph.genechoice_report import plot_choice, yaml_snippet
 from txmorph.sampling import AREA_PER_CANDIDATE_UM2
 
 SHAPE = (240, 360)  # rows, cols; 1 µm per pixel

@@ -75,6 +75,8 @@ def test_predict_section_gets_maps_and_labels_that_find_the_true_regions(trained
     for name in MAPS:
         prob_map = read_probability_map(trained / f"results/probmaps/new/{name}.h5")
         assert prob_map.classes == ["background", "tissue", "Prox1", "Mbp"]
+        assert prob_map.model == name  # the explicit marker: size{S}, ensemble or baseline
+        assert prob_map.patch_size == (int(name[4:]) if name.startswith("size") else None)
         assert np.allclose(prob_map.probabilities.sum(0), 1, atol=1e-4)
     labels = read_label_map(trained / "results/labels/new.tif")
     assert labels.classes == ["background", "tissue", "Prox1", "Mbp"] and labels.model == "ensemble"

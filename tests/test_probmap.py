@@ -9,6 +9,12 @@ import torch
 
 from txmorph.errors import InputError
 from txmorph.intensity import intensity_range, normalise
+from txmorph.mapsio import (
+    BASELINE,
+    ENSEMBLE,
+    create_probability_dataset,
+    read_probability_map,
+)
 from txmorph.model import INTENSITY_METHOD, PatchClassifier
 from txmorph.probmap import (
     ensemble_streamed,
@@ -219,3 +225,37 @@ def test_paint_from_mapped_canonical_image(tmp_path) -> None:
     tifffile.imwrite(tmp_path / "packed.tif", image, compression="zlib")
     with pytest.raises(ValueError, match="import_image"):
         MappedImage(tmp_path / "packed.tif")
+
+
+@pytest.mark.parametrize("model, patch_size", [("size64", 64), (ENSEMBLE, None),
+                                               (BASELINE, None)])
+def test_map_files_say_which_model_made_them(tmp_path, model, patch_size):
+    path = tmp_path / "map.h5"
+    with h5py.File(path, "w") as f:
+        create_probability_dataset(f, ["a", "b"], (3, 4), 8, model=model,
+                                   patch_size=patch_size)[...] = 0.5
+        assert ("patch_size" in f.attrs) == (patch_size is not None)
+    prob_map = read_probability_map(path)
+    assert (prob_map.model, prob_map.patch_size, prob_map.stride) == (model, patch_size, 8)
+    assert prob_map.classes == ["a", "b"] and prob_map.probabilities.shape == (2, 3, 4)
+
+
+@pytest.mark.parametrize("model, patch_size", [("size64", None), ("size64", 32),
+                                               (ENSEMBLE, 64), ("", None)])
+def test_map_file_model_and_patch_size_must_agree(tmp_path, model, patch_size):
+    with h5py.File(tmp_path / "map.h5", "w") as f, pytest.raises(ValueError, match="patch"):
+        create_probability_dataset(f, ["a", "b"], (3, 4), 8, model=model, patch_size=patch_size)
+
+
+@pytest.mark.parametrize("name, patch_size, model, read_size", [
+    ("ensemble", 0, ENSEMBLE, None), ("baseline", 0, BASELINE, None),
+    ("size32", 32, "size32", 32)])
+def test_map_files_written_before_the_model_marker_still_read(tmp_path, name, patch_size,
+                                                              model, read_size):
+    # Earlier files: no `model` attribute, patch_size 0 for any map that is not one CNN.
+    path = tmp_path / f"{name}.h5"
+    with h5py.File(path, "w") as f:
+        f["probabilities"] = np.full((2, 3, 4), 0.5, np.float32)
+        f.attrs["classes"], f.attrs["stride"], f.attrs["patch_size"] = ["a", "b"], 4, patch_size
+    prob_map = read_probability_map(path)
+    assert (prob_map.model, prob_map.patch_size, prob_map.stride) == (model, read_size, 4)

@@ -1,15 +1,21 @@
-"""The real-data benchmark's table and report (txmorph.realbench), from fake runs: the
-benchmark itself (make realbench) is not run here."""
+"""The real-data benchmark's table and report (workflow/benchmarks/realbench.py), from fake
+runs: the benchmark itself (make realbench) is not run here."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from txmorph.realbench import (COLUMNS, benchmark_table, collect_run, example_configs,
-                               failure_reason, parse_overrides, report_markdown, scratch_config,
-                               summary_markdown)
+from conftest import REPO
+
+sys.path.insert(0, str(REPO / "workflow/benchmarks"))  # a tool beside the package, not in it
+from realbench import (COLUMNS, benchmark_table, collect_run,  # noqa: E402
+                       example_configs, failure_reason, parse_overrides, report_markdown,
+                       scratch_config, summary_markdown)
 
 CLASSES = ["background", "tissue", "GeneA", "GeneB", "mean"]
 
@@ -112,3 +118,16 @@ def test_configs_paths_and_overrides(tmp_path):
     only_b = ["b_set:patches.per_class=10", "seed=3"]
     assert parse_overrides(only_b, dataset="b_set") == {"patches": {"per_class": 10}, "seed": 3}
     assert parse_overrides(only_b, dataset="a_set") == {"seed": 3}
+
+
+def test_runs_as_a_script_outside_the_package():
+    script = REPO / "workflow/benchmarks/realbench.py"
+    assert not (REPO / "workflow/txmorph/realbench.py").exists()
+    result = subprocess.run([sys.executable, str(script), "-h"], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    for option in ("--cores", "--workdir", "--only", "--set", "--timeout", "--csv",
+                   "--markdown"):
+        assert option in result.stdout
+    assert "$(BIN)/python workflow/benchmarks/realbench.py --cores $(CORES)" in \
+        (REPO / "Makefile").read_text()

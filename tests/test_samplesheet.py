@@ -148,6 +148,21 @@ def test_fitting_models_are_found(models_dir):
     assert summary["classes"] == CLASSES[1:] and list(summary["dropped"]) == ["background"]
 
 
+
+def test_models_of_earlier_runs_with_patches_network_input_still_load(tmp_path):
+    # Runs before network_input moved to `training:` recorded it in their config snapshot
+    # under `patches`; a model's own `network_input` (from the model) is what reuse checks.
+    folder = tmp_path / "models"
+    model = model_module.PatchClassifier(64, len(CLASSES), network_input=32)
+    model_module.save_model(folder / "size64.pt", model, {
+        "classes": list(CLASSES), "normalisation": {"intensity_method": INTENSITY_METHOD},
+        "training": {"class_counts": [5] * len(CLASSES)},
+        "config": {"patches": {"network_input": 32, "labels": "regions"}, "training": {}}})
+    found = check_model_set(folder, Expected(CLASSES, [64], 32))
+    assert found.files == {64: folder / "size64.pt"}
+    loaded, metadata = model_module.load_model(folder / "size64.pt")
+    assert loaded.network_input == 32 and metadata["config"]["patches"]["network_input"] == 32
+
 @pytest.mark.parametrize("change, expected", [
     (lambda d: None, "models: no model for patch size 96 in"),
     (lambda d: save_tiny_model(d / "size96.pt", 96, classes=["background", "tissue", "Mbp",
@@ -155,7 +170,7 @@ def test_fitting_models_are_found(models_dir):
      "size96.pt was trained for the gene classes Mbp, Prox1, this config's `genes` give Prox1, "
      "Mbp; set `genes` to the models' classes (same names, same order)"),
     (lambda d: save_tiny_model(d / "size96.pt", 96, network_input=48),
-     "size96.pt was trained with patches.network_input 48, this config has 32"),
+     "size96.pt was trained with training.network_input 48, this config has 32"),
     (lambda d: save_tiny_model(d / "size96.pt", 96, method="global:0-100"),
      "size96.pt was trained with intensity normalisation 'global:0-100'"),
     (lambda d: (d / "size96.pt").write_text("not a model"), "size96.pt is not a txmorph model"),

@@ -25,6 +25,7 @@ else:
     spatialdata = pytest.importorskip("spatialdata", reason="the spatialdata extra is not installed")
 
 from txmorph.errors import InputError  # noqa: E402
+from txmorph.mapsio import read_label_map  # noqa: E402
 from txmorph.metrics import grid_positions, label_map  # noqa: E402
 from txmorph.spatialdata_io import (  # noqa: E402
     check_store_elements,
@@ -230,6 +231,10 @@ def test_spatialdata_export_reads_back_in_the_image_coordinates(tiny_run, tmp_pa
         ensemble_stride = int(f.attrs["stride"])
     labels = store.labels["labels_ensemble"]
     np.testing.assert_array_equal(labels.values, expected_labels)
+    # The export holds rule argmax_labels' label image itself: the two cannot disagree.
+    label_image = read_label_map(workdir / "results/labels/test.tif")
+    np.testing.assert_array_equal(labels.values, label_image.labels)
+    assert labels.dtype == label_image.labels.dtype == np.uint8
     np.testing.assert_allclose(
         get_transformation(labels, "global").to_affine_matrix(("y", "x"), ("y", "x")),
         get_transformation(store.images["probabilities_ensemble"], "global").to_affine_matrix(

@@ -42,7 +42,7 @@ from txmorph.canonical import MappedImage
 from txmorph.classes import class_names
 from txmorph.dense import conv_flops_per_output
 from txmorph.intensity import intensity_range, normalise
-from txmorph.mapsio import create_probability_dataset
+from txmorph.mapsio import ENSEMBLE, cnn_model, create_probability_dataset
 from txmorph.model import INTENSITY_METHOD, PatchClassifier, fused_for_inference
 from txmorph.probmap import (
     ensemble_streamed,
@@ -214,7 +214,8 @@ def scale_run(side: int, workdir: Path, tile_size: int, seed: int) -> dict[str, 
         grid = probability_grid_shape(image.shape, model.stride)
         tile = outputs_per_tile(tile_size, model.stride)
         handle = h5py.File(workdir / f"size{size}.h5", "w")
-        out = create_probability_dataset(handle, CLASSES, grid, model.stride, size,
+        out = create_probability_dataset(handle, CLASSES, grid, model.stride,
+                                         model=cnn_model(size), patch_size=size,
                                          chunk=(tile, tile))
         t0 = time.perf_counter()
         paint_probabilities(image, model, METADATA, (low, high), out, tile_size=tile_size)
@@ -224,7 +225,8 @@ def scale_run(side: int, workdir: Path, tile_size: int, seed: int) -> dict[str, 
     finest = min(maps, key=lambda m: m[1])
     grid = finest[0]["probabilities"].shape[1:]
     with h5py.File(workdir / "ensemble.h5", "w") as handle:
-        out = create_probability_dataset(handle, CLASSES, grid, finest[1], 0, chunk=(256, 1024))
+        out = create_probability_dataset(handle, CLASSES, grid, finest[1], model=ENSEMBLE,
+                                         chunk=(256, 1024))
         ensemble_streamed([(h["probabilities"], s) for h, s in maps], out, finest[1])
     seconds["ensemble"] = round(time.perf_counter() - t0, 1)
     for handle, _ in maps:

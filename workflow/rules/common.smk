@@ -71,11 +71,11 @@ def check_config():
                         "apply the models to)")
     problems += [problem for name in SECTIONS
                  if (problem := spots_problem(name, config["sections"][name]))]
-    network_input = config["patches"]["network_input"]
+    network_input = config["training"]["network_input"]
     for size in PATCH_SIZES:
         if size % network_input:
             problems.append(
-                f"patches.sizes: {size} is not a multiple of patches.network_input "
+                f"patches.sizes: {size} is not a multiple of training.network_input "
                 f"({network_input}); patches are average-pooled by an integer factor"
             )
     repeated = sorted({gene for gene in GENES if GENES.count(gene) > 1})
@@ -106,7 +106,7 @@ def reused_model_set():
     from txmorph.baseline import window_sizes
     from txmorph.modelset import Expected, ModelSetError, check_model_set
 
-    expected = Expected(CLASSES, PATCH_SIZES, config["patches"]["network_input"])
+    expected = Expected(CLASSES, PATCH_SIZES, config["training"]["network_input"])
     try:
         found = check_model_set(REUSED_MODELS, expected, window_sizes(PATCH_SIZES),
                                 own_folder="results/models")
@@ -290,11 +290,12 @@ def spots_fingerprints(wildcards):
 
 
 def training_params(size):
-    """Training hyper-parameters for one patch size: the defaults, then its overrides."""
+    """Training hyper-parameters for one patch size: the defaults, then its overrides.
+    (network_input is the model's shape, passed on its own; device and threads say where.)"""
     base = {
         key: value
         for key, value in config["training"].items()
-        if key not in ("per_size", "device", "threads")
+        if key not in ("per_size", "device", "threads", "network_input")
     }
     overrides = config["training"]["per_size"]
     base.update(overrides.get(str(size), overrides.get(int(size), {})))
@@ -306,7 +307,7 @@ def native_stride(size):
     from txmorph.grid import native_stride as stride_of
 
     blocks = len(training_params(size)["widths"])
-    return stride_of(size, config["patches"]["network_input"], blocks)
+    return stride_of(size, config["training"]["network_input"], blocks)
 
 
 def demo_seed(section):

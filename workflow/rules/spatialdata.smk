@@ -81,13 +81,13 @@ rule export_spatialdata:
         unpack(spatialdata_scores),
         image="results/sections/{section}/image.tif",
         probmaps=expand("results/probmaps/{{section}}/{model}.h5", model=MODELS),
+        labels="results/labels/{section}.tif",
         code=script_code("export_spatialdata.py"),
     output:
         directory("results/spatialdata/{section}.zarr"),
     params:
         models=MODELS,
         classes=CLASSES,
-        context_um=config["probmap"]["context_um"],
         pixel_size_um=lambda wildcards: section_params(wildcards.section)["pixel_size_um"],
     log:
         "results/logs/export_spatialdata/{section}.log",

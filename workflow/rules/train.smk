@@ -12,7 +12,7 @@ rule train:
         metrics="results/models/size{size}.metrics.csv",
     params:
         training=lambda wildcards: training_params(wildcards.size),
-        network_input=config["patches"]["network_input"],
+        network_input=config["training"]["network_input"],
         # Sets the side of the spatially held-out validation blocks (training.validation_block_px).
         largest_patch_size=max(config["patches"]["sizes"]),
         device=config["training"]["device"],

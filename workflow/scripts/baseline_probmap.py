@@ -6,7 +6,7 @@ import h5py
 from txmorph.baseline import load_model, paint_baseline, section_threshold
 from txmorph.canonical import MappedImage
 from txmorph.intensity import intensity_range
-from txmorph.mapsio import create_probability_dataset
+from txmorph.mapsio import BASELINE, create_probability_dataset
 from txmorph.outputs import atomic_path
 from txmorph.grid import outputs_per_tile, probability_grid_shape
 from txmorph.scripting import run_rule
@@ -25,8 +25,8 @@ def main(smk, log):
              list(model.settings.windows), diameter, threshold)
     with atomic_path(smk.output[0]) as tmp, h5py.File(tmp, "w") as f:
         tile = outputs_per_tile(smk.params.tile_size, stride)
-        out = create_probability_dataset(f, model.classes, grid, stride,
-                                         0, chunk=(tile, tile))  # 0: not one patch size
+        out = create_probability_dataset(f, model.classes, grid, stride, model=BASELINE,
+                                         chunk=(tile, tile))
         paint_baseline(image, model, intensity, threshold, stride, out,
                        tile_size=smk.params.tile_size, log=log.info)
 

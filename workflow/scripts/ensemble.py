@@ -2,7 +2,7 @@
 
 import h5py
 
-from txmorph.mapsio import create_probability_dataset
+from txmorph.mapsio import ENSEMBLE, create_probability_dataset
 from txmorph.outputs import atomic_path
 from txmorph.probmap import ensemble_streamed
 from txmorph.scripting import run_rule
@@ -22,7 +22,8 @@ def main(smk, log):
         stride, grid = finest[1], finest[0].shape[1:]
         log.info("averaging %d maps on the stride-%d grid %s, band by band", len(maps), stride, grid)
         with atomic_path(smk.output[0]) as tmp, h5py.File(tmp, "w") as f:
-            out = create_probability_dataset(f, classes, grid, stride, 0, chunk=BLOCK)
+            out = create_probability_dataset(f, classes, grid, stride, model=ENSEMBLE,
+                                             chunk=BLOCK)
             ensemble_streamed(maps, out, stride, rows_per_band=BLOCK[0], cols_per_block=BLOCK[1])
     finally:
         for handle in handles:

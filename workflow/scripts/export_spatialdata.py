@@ -7,8 +7,7 @@ import dask.array
 import pandas as pd
 import tifffile
 
-from txmorph.mapsio import read_probability_map
-from txmorph.metrics import label_map
+from txmorph.mapsio import read_label_map, read_probability_map
 from txmorph.scripting import run_rule
 from txmorph.spatialdata_io import SectionResults, build_spatialdata, write_spatialdata
 
@@ -22,13 +21,15 @@ def main(smk, log):
     for model, path in zip(params.models, smk.input.probmaps):
         prob_map = read_probability_map(path)
         maps[model] = (prob_map.probabilities, prob_map.classes, prob_map.stride)
-    ensemble = read_probability_map(smk.input.probmaps[params.models.index("ensemble")])
-    # The labels that are scored: the same arg-max (and context smoothing) as rule dice.
-    context_px = params.context_um / (params.pixel_size_um * ensemble.stride)
-    labels = label_map(ensemble.probabilities, ensemble.classes, params.classes, context_px)
+    # The label image of rule argmax_labels as it is, so that the two outputs never disagree.
+    labels = read_label_map(smk.input.labels)
+    if labels.classes != list(params.classes):
+        raise ValueError(f"{smk.input.labels} has the classes {labels.classes}, this run "
+                         f"{list(params.classes)}")
     results = SectionResults(
         name=smk.wildcards.section, image=image, pixel_size_um=params.pixel_size_um,
-        classes=list(params.classes), maps=maps, labels=labels, labels_stride=ensemble.stride,
+        classes=list(params.classes), maps=maps, labels=labels.labels,
+        labels_stride=labels.stride,
         reference=tifffile.imread(smk.input.truth) if hasattr(smk.input, "truth") else None,
         dice=pd.read_csv(smk.input.dice) if hasattr(smk.input, "dice") else None,
     )

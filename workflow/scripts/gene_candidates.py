@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
-from txmorph.genechoice import Section, Settings, choose_genes, plot_choice, yaml_snippet
+from txmorph.genechoice import Section, Settings, choose_genes
+from txmorph.genechoice_report import plot_choice, yaml_snippet
 from txmorph.images import read_image
 from txmorph.outputs import atomic_path
 from txmorph.scripting import run_rule

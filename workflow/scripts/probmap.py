@@ -5,7 +5,7 @@ import torch
 
 from txmorph.canonical import MappedImage
 from txmorph.intensity import intensity_range
-from txmorph.mapsio import create_probability_dataset
+from txmorph.mapsio import cnn_model, create_probability_dataset
 from txmorph.model import load_model
 from txmorph.outputs import atomic_path
 from txmorph.probmap import outputs_per_tile, paint_probabilities, probability_grid_shape
@@ -29,8 +29,9 @@ def main(smk, log):
     with atomic_path(smk.output[0]) as tmp, h5py.File(tmp, "w") as f:
         # One HDF5 chunk per tile: each tile write compresses its chunks exactly once.
         tile = outputs_per_tile(smk.params.tile_size, stride)
-        probabilities = create_probability_dataset(f, classes, grid, stride, model.patch_size,
-                                                   chunk=(tile, tile))
+        probabilities = create_probability_dataset(
+            f, classes, grid, stride, model=cnn_model(model.patch_size),
+            patch_size=model.patch_size, chunk=(tile, tile))
         paint_probabilities(
             image, model, metadata, intensity_range(image), probabilities,
             tile_size=smk.params.tile_size, device=device, log=log.info, output_stride=stride,

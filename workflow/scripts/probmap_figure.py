@@ -1,7 +1,7 @@
 """Rule probmap_figure: one model's class-probability maps over a test section's image."""
 
 from txmorph.images import read_image
-from txmorph.mapsio import read_probability_map
+from txmorph.mapsio import BASELINE, ENSEMBLE, read_probability_map
 from txmorph.report_figures import probability_overlay
 from txmorph.scripting import run_rule
 
@@ -10,7 +10,8 @@ def main(smk, log):
     image = read_image(smk.input.image)
     prob_map = read_probability_map(smk.input.probmap)
     model = smk.wildcards.model
-    what = "mean of all sizes" if model == "ensemble" else f"patch size {prob_map.patch_size} px"
+    what = {ENSEMBLE: "mean of all sizes", BASELINE: "not a CNN"}.get(
+        prob_map.model, f"patch size {prob_map.patch_size} px")
     title = f"section {smk.wildcards.section}, {model} ({what}, stride {prob_map.stride} px)"
     probability_overlay(image, prob_map.probabilities, prob_map.classes, prob_map.stride,
                         smk.output[0], title=title)

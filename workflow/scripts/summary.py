@@ -7,12 +7,12 @@ import pandas as pd
 import tifffile
 
 from txmorph.classes import REFERENCE_DICE
-from txmorph.figures import (checks_markdown, dice_markdown, not_evaluable_markdown,
-                              summary_figure)
+from txmorph.figures import summary_figure
 from txmorph.images import read_image
 from txmorph.mapsio import read_probability_map
 from txmorph.metrics import label_map
 from txmorph.outputs import atomic_path
+from txmorph.report_tables import checks_markdown, dice_markdown, not_evaluable_markdown
 from txmorph.scripting import run_rule
 
 
@@ -35,8 +35,9 @@ DICE_COLUMNS = ["section", "model", "class", "dice", "evaluable", "note"]
 
 
 def predicted_labels(smk, section):
-    """Each model's arg-max labels of one mapped section, as Dice sees them."""
-    predictions = {}
+    """Each model's arg-max labels of one mapped section, as Dice sees them, and the stride
+    of each (its probability map's grid)."""
+    predictions, strides = {}, {}
     for model in smk.params.models:
         path = next(p for p in smk.input.probmaps if Path(p).parent.name == section
                     and Path(p).stem == model)
@@ -45,7 +46,8 @@ def predicted_labels(smk, section):
                                               * prob_map.stride)
         predictions[model] = label_map(prob_map.probabilities, prob_map.classes,
                                        smk.params.classes, context_px)
-    return predictions
+        strides[model] = prob_map.stride
+    return predictions, strides
 
 
 def main(smk, log):
@@ -80,8 +82,9 @@ def main(smk, log):
         image = read_image(images[section])
         truth = tifffile.imread(truths[section])
         figure = figures[section]
-        summary_figure(image, truth, predicted_labels(smk, section), list(smk.params.classes),
-                       figure)
+        predictions, strides = predicted_labels(smk, section)
+        summary_figure(image, truth, predictions, list(smk.params.classes), figure,
+                       strides=strides)
         section_table = table[table["section"] == section]
         lines += [
             f"## Test section `{section}`",
@@ -98,8 +101,9 @@ def main(smk, log):
         log.info("section %s:\n%s", section, dice_markdown(section_table))
     for section in smk.params.predict_sections:
         figure = figures[section]
-        summary_figure(read_image(images[section]), None, predicted_labels(smk, section),
-                       list(smk.params.classes), figure)
+        predictions, strides = predicted_labels(smk, section)
+        summary_figure(read_image(images[section]), None, predictions,
+                       list(smk.params.classes), figure, strides=strides)
         lines += [
             f"## Prediction-only section `{section}`",
             "",

@@ -17,6 +17,9 @@ docs/CONVENTIONS.md: rows ``r - W//2 ... r - W//2 + W - 1``, reflection beyond t
 Features are standardised with the training mean and spread and classified by multinomial
 logistic regression (softmax, L2 penalty, L-BFGS; deterministic). A section is painted tile by
 tile, so memory is bounded by the tile, not the section.
+
+Over 400 lines through its documentation only (about 230 of code): one model, its features,
+fit, file and painter, which change together.
 """
 
 from __future__ import annotations
@@ -43,7 +46,15 @@ FORMAT = "txmorph-baseline-1"
 
 @dataclass(frozen=True)
 class FeatureSettings:
-    """Window sides (pixels) and the nucleus diameter (pixels of the section)."""
+    """Window sides (pixels) and the nucleus diameter (pixels of the section).
+
+    Parameters
+    ----------
+    windows : tuple[int, ...]
+        Sides of the square windows the statistics are taken over (from the patch sizes).
+    nucleus_diameter_px : float
+        A nucleus's diameter in pixels: sets the smoothing and the spacing of nucleus maxima.
+    """
 
     windows: tuple[int, ...]
     nucleus_diameter_px: float
@@ -72,7 +83,20 @@ class FeatureSettings:
 
 
 def window_sizes(patch_sizes: Sequence[int], n: int = 3) -> tuple[int, ...]:
-    """Up to ``n`` window sides from the patch sizes: smallest, largest and (n=3) the middle."""
+    """Up to ``n`` window sides from the patch sizes: smallest, largest and (n=3) the middle.
+
+    Parameters
+    ----------
+    patch_sizes : Sequence[int]
+        ``patches.sizes``.
+    n : int
+        Most windows.
+
+    Returns
+    -------
+    tuple[int, ...]
+        Ascending, distinct window sides.
+    """
     sizes = sorted({int(s) for s in patch_sizes})
     if not sizes:
         raise ValueError("no patch sizes")
@@ -83,11 +107,36 @@ def window_sizes(patch_sizes: Sequence[int], n: int = 3) -> tuple[int, ...]:
 
 
 def feature_names(settings: FeatureSettings) -> list[str]:
+    """The names of the features, in the order of :func:`feature_maps`: ``{statistic}_{window}``.
+
+    Parameters
+    ----------
+    settings : FeatureSettings
+        The windows.
+
+    Returns
+    -------
+    list[str]
+        One name per feature.
+    """
     return [f"{stat}_{int(w)}" for w in settings.windows for stat in STATISTICS]
 
 
 def section_threshold(image: Any, low: float, high: float) -> float:
-    """Otsu's threshold of the section's normalised intensity (a regular subsample)."""
+    """Otsu's threshold of the section's normalised intensity (a regular subsample).
+
+    Parameters
+    ----------
+    image : Any
+        The raw 2-D section (array or sliceable like one).
+    low, high : float
+        Its intensity range (``txmorph.intensity.intensity_range``).
+
+    Returns
+    -------
+    float
+        The threshold in normalised units.
+    """
     height, width = int(image.shape[0]), int(image.shape[1])
     step = max(1, int(np.ceil(np.sqrt(height * width / MAX_SAMPLES))))
     sample = normalise(np.asarray(image[0:height:step, 0:width:step]), low, high)
@@ -97,7 +146,22 @@ def section_threshold(image: Any, low: float, high: float) -> float:
 
 
 def nuclei_centres(norm: np.ndarray, threshold: float, settings: FeatureSettings) -> np.ndarray:
-    """Boolean map of nucleus centres: local maxima of the smoothed image above ``threshold``."""
+    """Boolean map of nucleus centres: local maxima of the smoothed image above ``threshold``.
+
+    Parameters
+    ----------
+    norm : np.ndarray
+        The normalised 2-D image (or tile).
+    threshold : float
+        :func:`section_threshold`.
+    settings : FeatureSettings
+        Smoothing and peak spacing.
+
+    Returns
+    -------
+    np.ndarray
+        bool, same shape as ``norm``.
+    """
     smooth = ndimage.gaussian_filter(np.asarray(norm, np.float32), settings.sigma, mode="mirror")
     size = 2 * settings.peak_distance + 1
     peaks = (smooth == ndimage.maximum_filter(smooth, size=size, mode="mirror")) & (smooth > threshold)
@@ -109,6 +173,20 @@ def feature_maps(norm: np.ndarray, threshold: float, settings: FeatureSettings) 
 
     Beyond the image the filters mirror it (``numpy.pad(mode="reflect")``); callers that
     need exact values near a box edge pass the box with a ``settings.halo`` margin.
+
+    Parameters
+    ----------
+    norm : np.ndarray
+        The normalised 2-D image (or tile with its halo).
+    threshold : float
+        :func:`section_threshold`.
+    settings : FeatureSettings
+        Windows and nucleus size.
+
+    Returns
+    -------
+    np.ndarray
+        (F, H, W) float32.
     """
     norm = np.asarray(norm, dtype=np.float64)
     if norm.ndim != 2:
@@ -147,10 +225,29 @@ def _box_features(image: Any, rows: tuple[int, int], cols: tuple[int, int],
 
 def features_at(image: Any, points: np.ndarray, intensity: tuple[float, float], threshold: float,
                 settings: FeatureSettings, tile_size: int = 512) -> np.ndarray:
-    """(N, F) features at ``points`` ((N, 2) row, col) of a raw 2-D section.
+    """(N, F) features at ``points`` of a raw 2-D section.
 
-    ``image`` is a numpy array or anything sliceable like one (``txmorph.canonical``);
-    points are grouped by ``tile_size`` tiles so memory is one tile's (plus its halo).
+    Points are grouped by ``tile_size`` tiles so memory is one tile's (plus its halo).
+
+    Parameters
+    ----------
+    image : Any
+        A numpy array or anything sliceable like one (``txmorph.canonical``).
+    points : np.ndarray
+        (N, 2) row, col.
+    intensity : tuple[float, float]
+        The section's (low, high) intensity range.
+    threshold : float
+        :func:`section_threshold`.
+    settings : FeatureSettings
+        Windows and nucleus size.
+    tile_size : int
+        Tile side in pixels.
+
+    Returns
+    -------
+    np.ndarray
+        (N, F) float32, rows in the order of ``points``.
     """
     points = np.asarray(points, dtype=np.int64).reshape(-1, 2)
     out = np.empty((len(points), len(settings.windows) * len(STATISTICS)), np.float32)
@@ -171,7 +268,23 @@ def features_at(image: Any, points: np.ndarray, intensity: tuple[float, float], 
 
 @dataclass
 class BaselineModel:
-    """Standardisation and softmax weights of the baseline, with what it needs to paint."""
+    """Standardisation and softmax weights of the baseline, with what it needs to paint.
+
+    Parameters
+    ----------
+    classes : list[str]
+        The class names, one per output.
+    settings : FeatureSettings
+        The features it was fitted on.
+    mean, scale : np.ndarray
+        (F,) standardisation of the features.
+    weights : np.ndarray
+        (F, C) softmax weights.
+    bias : np.ndarray
+        (C,) softmax bias.
+    info : dict[str, Any]
+        What the fit reports (iterations, loss, ...), stored with the model.
+    """
 
     classes: list[str]
     settings: FeatureSettings
@@ -182,17 +295,52 @@ class BaselineModel:
     info: dict[str, Any] = field(default_factory=dict)
 
     def logits(self, features: np.ndarray) -> np.ndarray:
+        """Softmax logits of standardised features.
+
+        Parameters
+        ----------
+        features : np.ndarray
+            (N, F) features (``feature_names`` order).
+
+        Returns
+        -------
+        np.ndarray
+            (N, C) float64 logits.
+        """
         z = (np.asarray(features, np.float64) - self.mean) / self.scale
         return z @ self.weights + self.bias
 
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
-        """(N, C) class probabilities of (N, F) features."""
+        """(N, C) class probabilities of (N, F) features.
+
+        Parameters
+        ----------
+        features : np.ndarray
+            (N, F) features.
+
+        Returns
+        -------
+        np.ndarray
+            (N, C) probabilities, rows summing to 1.
+        """
         logits = self.logits(features)
         logits -= logits.max(axis=1, keepdims=True)
         prob = np.exp(logits)
         return prob / prob.sum(axis=1, keepdims=True)
 
     def predict(self, features: np.ndarray) -> np.ndarray:
+        """The most probable class of each row.
+
+        Parameters
+        ----------
+        features : np.ndarray
+            (N, F) features.
+
+        Returns
+        -------
+        np.ndarray
+            (N,) class indices into ``classes``.
+        """
         return self.logits(features).argmax(axis=1)
 
 
@@ -200,7 +348,28 @@ def fit_logistic(features: np.ndarray, labels: np.ndarray, classes: Sequence[str
                  settings: FeatureSettings, l2: float = 1e-3, max_iter: int = 1000
                  ) -> BaselineModel:
     """Multinomial logistic regression on standardised features (mean cross-entropy plus
-    ``l2/2 * |weights|^2``), minimised by L-BFGS from zero: deterministic."""
+    ``l2/2 * |weights|^2``), minimised by L-BFGS from zero: deterministic.
+
+    Parameters
+    ----------
+    features : np.ndarray
+        (N, F) features.
+    labels : np.ndarray
+        (N,) class indices into ``classes``.
+    classes : Sequence[str]
+        The class names.
+    settings : FeatureSettings
+        The features' settings, kept with the model.
+    l2 : float
+        Weight penalty.
+    max_iter : int
+        Most L-BFGS iterations.
+
+    Returns
+    -------
+    BaselineModel
+        The fitted model.
+    """
     x = np.asarray(features, np.float64)
     y = np.asarray(labels, np.int64)
     n_classes = len(classes)
@@ -242,7 +411,15 @@ def fit_logistic(features: np.ndarray, labels: np.ndarray, classes: Sequence[str
 
 
 def save_model(path: str | os.PathLike, model: BaselineModel) -> None:
-    """Write the model as .npz (arrays plus a JSON header), atomically."""
+    """Write the model as .npz (arrays plus a JSON header), atomically.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``.npz`` file.
+    model : BaselineModel
+        What to write.
+    """
     header = {"format": FORMAT, "classes": model.classes,
               "windows": [int(w) for w in model.settings.windows],
               "nucleus_diameter_px": float(model.settings.nucleus_diameter_px),
@@ -255,8 +432,20 @@ def save_model(path: str | os.PathLike, model: BaselineModel) -> None:
 
 def load_model(path: str | os.PathLike, nucleus_diameter_px: float | None = None
                ) -> BaselineModel:
-    """Read a model written by ``save_model``; ``nucleus_diameter_px`` overrides the stored
-    diameter (a section with another pixel size)."""
+    """Read a model written by ``save_model``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``.npz`` file.
+    nucleus_diameter_px : float or None
+        Overrides the stored diameter (a section with another pixel size).
+
+    Returns
+    -------
+    BaselineModel
+        The model.
+    """
     with np.load(path, allow_pickle=False) as data:
         header = json.loads(str(data["header"]))
         if header.get("format") != FORMAT:
@@ -276,7 +465,26 @@ def paint_baseline(image: Any, model: BaselineModel, intensity: tuple[float, flo
     """Write class probabilities of the whole section into ``out`` (C, ceil(H/s), ceil(W/s)).
 
     Output pixel ``(i, j)`` is the prediction at input pixel ``(i*s + s//2, j*s + s//2)``
-    (the grid of ``txmorph.probmap``); tiles of about ``tile_size`` input pixels a side.
+    (the grid of ``txmorph.probmap``).
+
+    Parameters
+    ----------
+    image : Any
+        The raw 2-D section (array or sliceable like one).
+    model : BaselineModel
+        The fitted baseline.
+    intensity : tuple[float, float]
+        The section's (low, high) intensity range.
+    threshold : float
+        :func:`section_threshold` of the section.
+    stride : int
+        Input pixels per output pixel.
+    out : Any
+        (C, H', W') target accepting ``out[:, r0:r1, c0:c1] = block``.
+    tile_size : int
+        Tiles of about this many input pixels a side.
+    log : Callable[[str], None] or None
+        Progress messages.
     """
     if len(image.shape) != 2:
         raise ValueError(f"expected a 2-D image, got shape {image.shape}")
@@ -305,7 +513,21 @@ def paint_baseline(image: Any, model: BaselineModel, intensity: tuple[float, flo
 
 @dataclass
 class PatchCentres:
-    """What the baseline takes from a patch file: centres, labels, sections, classes."""
+    """What the baseline takes from a patch file: centres, labels, sections, classes.
+
+    Parameters
+    ----------
+    centres : np.ndarray
+        (N, 2) row, col.
+    labels : np.ndarray
+        (N,) class indices.
+    section : np.ndarray
+        (N,) index into ``sections``.
+    classes : list[str]
+        The class names.
+    sections : list[str]
+        The training sections.
+    """
 
     centres: np.ndarray  # (N, 2) row, col
     labels: np.ndarray  # (N,)
@@ -315,7 +537,18 @@ class PatchCentres:
 
 
 def read_patch_centres(path: str | os.PathLike) -> PatchCentres:
-    """The centres and labels of a ``results/patches/size{S}.h5`` file, without its images."""
+    """The centres and labels of a ``results/patches/size{S}.h5`` file, without its images.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The patch file.
+
+    Returns
+    -------
+    PatchCentres
+        Centres, labels, sections and classes.
+    """
     import h5py
 
     with h5py.File(path, "r") as f:

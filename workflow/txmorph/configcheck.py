@@ -6,11 +6,15 @@ schema (with the same default filling, on a copy) and returns the first violated
 message: the config file(s) the user gave, the key path (``patches.sizes[1]``), and for an
 unknown key the nearest valid one (``did you mean `patches.sizes`?``), also when the key sits at
 the wrong level. The full jsonschema report is appended only when asked for (``verbose``; the
-Snakefile sets it from the ``TXMORPH_VERBOSE_ERRORS`` environment variable).
+Snakefile sets it from the ``TXMORPH_VERBOSE_ERRORS`` environment variable). A key that
+has moved (:data:`MOVED_KEYS`) is reported first, with where it goes now.
 
 :func:`cli_sections` keeps the demo's sections out of a user config: Snakemake deep-merges a
 ``--configfile`` over the workflow's ``config.yaml``, which would add the demo's ``train`` and
 ``test`` sections to the user's own.
+
+Over 400 lines through its documentation only (about 310 of code): the key-path, suggestion
+and description helpers serve the one message and change with it.
 """
 
 from __future__ import annotations
@@ -33,13 +37,28 @@ SCHEMA_FILE = "workflow/schemas/config.schema.yaml"
 # How a key that the user names (a section, a patch size) is shown in a suggested key path.
 PLACEHOLDERS = {("sections",): "<section>", ("training", "per_size"): "<size>"}
 SECTION_CHARS = "letters, digits, '_', '.' and '-', starting with a letter or digit"
+# Keys that have moved: {old key path: (new key path, why)}. Refused with the exact fix rather
+# than accepted with a warning, so that a config always means one thing.
+MOVED_KEYS: dict[tuple[str, ...], tuple[tuple[str, ...], str]] = {
+    ("patches", "network_input"): (("training", "network_input"), "it is a model setting"),
+}
 
 KeyPath = tuple[Any, ...]
 
 
 @dataclass(frozen=True)
 class Source:
-    """One config file in effect (or ``--config``), as shown to the user, and its own YAML."""
+    """One config file in effect (or ``--config``), as shown to the user, and its own YAML.
+
+    Parameters
+    ----------
+    name : str
+        The file as shown (relative to the working directory when inside it), or ``--config``.
+    data : Mapping[str, Any]
+        The file's own values, before merging.
+    cli : bool
+        Given on the command line (--configfile, --config), not by the Snakefile.
+    """
 
     name: str
     data: Mapping[str, Any]
@@ -47,6 +66,18 @@ class Source:
 
 
 def verbose_from_env(environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether the full schema report is asked for (``TXMORPH_VERBOSE_ERRORS`` set, not 0/false/no).
+
+    Parameters
+    ----------
+    environ : Mapping[str, str]
+        The environment.
+
+    Returns
+    -------
+    bool
+        True to append the full report.
+    """
     return environ.get(VERBOSE_ENV, "").strip().lower() not in ("", "0", "false", "no")
 
 
@@ -55,6 +86,16 @@ def config_sources(workflow: Any) -> list[Source]:
 
     The Snakefile's ``configfile:`` (when it exists and ``--replace-workflow-config`` was not
     given), then the ``--configfile`` files, then ``--config`` values.
+
+    Parameters
+    ----------
+    workflow : Any
+        Snakemake's ``workflow`` object.
+
+    Returns
+    -------
+    list[Source]
+        One per file (and ``--config``).
     """
     from snakemake.common.configfile import load_configfile
 
@@ -80,14 +121,36 @@ def _shown(path: Path) -> str:
 
 
 def describe_files(sources: Sequence[Source]) -> str:
-    """``my.yaml`` or ``config.yaml + my.yaml``: the config files in effect."""
+    """``my.yaml`` or ``config.yaml + my.yaml``: the config files in effect.
+
+    Parameters
+    ----------
+    sources : Sequence[Source]
+        The config files.
+
+    Returns
+    -------
+    str
+        Their names joined by `` + ``, or ``the config`` when there are none.
+    """
     names = [source.name for source in sources]
     return " + ".join(names) if names else "the config"
 
 
 def cli_sections(sources: Sequence[Source]) -> Any | None:
     """The sections of the command-line configs that define ``sections`` (their union, later
-    files winning key by key), or None when none does (the workflow's own sections stay)."""
+    files winning key by key), or None when none does (the workflow's own sections stay).
+
+    Parameters
+    ----------
+    sources : Sequence[Source]
+        The config files in effect.
+
+    Returns
+    -------
+    Any or None
+        The merged ``sections`` value, or None.
+    """
     found = [source.data["sections"] for source in sources
              if source.cli and isinstance(source.data, Mapping) and "sections" in source.data]
     if not found:
@@ -123,7 +186,20 @@ def _default_filling(validator_class: Any) -> Any:
 
 
 def schema_errors(config: Mapping[str, Any], schema: Mapping[str, Any]) -> list[ValidationError]:
-    """Every schema violation of (a copy of) ``config``, in the validator's order."""
+    """Every schema violation of (a copy of) ``config``, in the validator's order.
+
+    Parameters
+    ----------
+    config : Mapping[str, Any]
+        The config (not modified; defaults are filled into a copy, as Snakemake would).
+    schema : Mapping[str, Any]
+        The config schema.
+
+    Returns
+    -------
+    list[ValidationError]
+        Empty for a valid config.
+    """
     validator = _default_filling(Draft202012Validator)(dict(schema))
     return list(validator.iter_errors(copy.deepcopy(dict(config))))
 
@@ -134,7 +210,27 @@ def config_problem(
     sources: Sequence[Source] = (),
     verbose: bool = False,
 ) -> str | None:
-    """None when ``config`` is valid, else the first violated rule in one or two lines."""
+    """None when ``config`` is valid, else the first violated rule in one or two lines.
+
+    Parameters
+    ----------
+    config : Mapping[str, Any]
+        The merged config, as Snakemake holds it (not modified).
+    schema : Mapping[str, Any]
+        The config schema (``workflow/schemas/config.schema.yaml``, loaded).
+    sources : Sequence[Source]
+        The config files in effect (:func:`config_sources`), to name the one that sets the key.
+    verbose : bool
+        Append the full jsonschema report.
+
+    Returns
+    -------
+    str or None
+        The message (first line ``Config error in <file>: ...``), or None for a valid config.
+    """
+    moved = moved_key_problem(config, sources)
+    if moved is not None:
+        return moved
     errors = schema_errors(config, schema)
     if not errors:
         return None
@@ -152,6 +248,34 @@ def config_problem(
         lines.append(f"Full schema report ({VERBOSE_ENV}):")
         lines += [str(each) for each in errors]
     return "\n".join(lines)
+
+
+def moved_key_problem(config: Mapping[str, Any], sources: Sequence[Source] = ()) -> str | None:
+    """The message for a key of :data:`MOVED_KEYS` that ``config`` still uses, else None.
+
+    Parameters
+    ----------
+    config : Mapping[str, Any]
+        The merged config.
+    sources : Sequence[Source]
+        The config files in effect, to name the one that sets the old key.
+
+    Returns
+    -------
+    str or None
+        Two lines: the file, the old and the new key path and the line to move; then where every
+        key is described. None when no moved key is used.
+    """
+    for old, (new, why) in MOVED_KEYS.items():
+        if not _has(config, old):
+            continue
+        value: Any = config
+        for part in old:
+            value = value[part]
+        return (f"Config error in {_naming(sources, old)}: `{'.'.join(old)}` is now "
+                f"`{'.'.join(new)}` ({why}): move `{old[-1]}: {value}` from `{old[0]}:` to "
+                f"`{new[0]}:`\n(every key is described in {SCHEMA_FILE})")
+    return None
 
 
 def _explain(error: ValidationError, config: Mapping[str, Any],
@@ -241,7 +365,20 @@ def _bad_key_name(path: KeyPath, name: Any, config: Mapping[str, Any]) -> str:
 
 
 def key_path(path: KeyPath, config: Any) -> str:
-    """``patches.sizes[1]``: mapping keys joined by dots, list positions in brackets."""
+    """``patches.sizes[1]``: mapping keys joined by dots, list positions in brackets.
+
+    Parameters
+    ----------
+    path : KeyPath
+        The keys and list indices from the top.
+    config : Any
+        The config, to tell list positions from mapping keys.
+
+    Returns
+    -------
+    str
+        The key path as the user writes it; ``(top level)`` for an empty path.
+    """
     shown, node = "", config
     for part in path:
         if isinstance(node, list) and isinstance(part, int):
@@ -273,7 +410,20 @@ TYPE_NAMES = {"integer": "an integer", "number": "a number", "string": "a string
 
 
 def describe(subschema: Mapping[str, Any], schema: Mapping[str, Any]) -> str:
-    """What a value must be, in words: ``an integer >= 8``, ``'native' or an integer >= 1``."""
+    """What a value must be, in words: ``an integer >= 8``, ``'native' or an integer >= 1``.
+
+    Parameters
+    ----------
+    subschema : Mapping[str, Any]
+        The schema of the value.
+    schema : Mapping[str, Any]
+        The whole schema, for ``$ref``.
+
+    Returns
+    -------
+    str
+        The description.
+    """
     subschema = _resolve(subschema, schema)
     for alternatives in ("oneOf", "anyOf"):
         if alternatives in subschema:
@@ -308,7 +458,18 @@ def _resolve(subschema: Mapping[str, Any], schema: Mapping[str, Any]) -> Mapping
 
 
 def valid_key_paths(schema: Mapping[str, Any]) -> list[KeyPath]:
-    """Every key path the schema allows; user-named keys (sections, sizes) as ``None``."""
+    """Every key path the schema allows; user-named keys (sections, sizes) as ``None``.
+
+    Parameters
+    ----------
+    schema : Mapping[str, Any]
+        The config schema.
+
+    Returns
+    -------
+    list[KeyPath]
+        Key paths, parents before children.
+    """
 
     def walk(node: Mapping[str, Any], prefix: KeyPath) -> Iterator[KeyPath]:
         node = _resolve(node, schema)
@@ -324,7 +485,24 @@ def valid_key_paths(schema: Mapping[str, Any]) -> list[KeyPath]:
 
 def suggest(path: KeyPath, key: str, schema: Mapping[str, Any], config: Any = None) -> list[str]:
     """The valid key paths nearest to the unknown ``key`` at ``path``: a close key at the same
-    level first, else anywhere in the schema (a key put at the wrong level)."""
+    level first, else anywhere in the schema (a key put at the wrong level).
+
+    Parameters
+    ----------
+    path : KeyPath
+        Where the unknown key is.
+    key : str
+        The unknown key.
+    schema : Mapping[str, Any]
+        The config schema.
+    config : Any
+        The config, to show key paths as the user writes them.
+
+    Returns
+    -------
+    list[str]
+        At most two key paths, best first; empty when none is close.
+    """
     paths = valid_key_paths(schema)
     here = [each for each in paths if len(each) == len(path) + 1 and _fits(each[:-1], path)]
     siblings = [str(each[-1]) for each in here]

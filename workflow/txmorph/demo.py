@@ -17,6 +17,8 @@ irregular ellipse with a brighter rim, smoothed-noise chromatin texture and a fe
 chromocentres; faint tissue autofluorescence and a darker slide lie beneath. The scene is
 blurred by a Gaussian PSF plus out-of-focus haze, multiplied by a smooth uneven illumination
 field and recorded with Poisson shot noise, Gaussian read noise and a camera offset (uint16).
+The image is rendered by ``txmorph.demo_image``; this module lays out the section, its cells
+and spots.
 
 Transcripts (spots) lie around their cell's nucleus, within ``spot_spread`` nucleus radii.
 Most region-A cells express gene A and most region-B cells gene B, several spots each; a
@@ -37,25 +39,51 @@ from __future__ import annotations
 
 import numbers
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import tifffile
-from scipy import ndimage
 from scipy.spatial import cKDTree
 
+from txmorph.demo_image import Nuclei, render_image, smooth_field
 from txmorph.errors import InputError
 from txmorph.outputs import atomic_path
 
 BACKGROUND, TISSUE, REGION_A, REGION_B = 0, 1, 2, 3
 MIN_SIZE_PX = 128
-_STAMP_CHUNK = 1024  # nuclei rendered per batch: bounds the memory of the stamp arrays
 
 
 @dataclass(frozen=True)
 class DemoParams:
-    """Knobs of a demo section (lengths in micrometres unless the name says otherwise)."""
+    """Knobs of a demo section (lengths in micrometres unless the name says otherwise).
+
+    Parameters
+    ----------
+    height, width : int
+        Image size in pixels (at least MIN_SIZE_PX).
+    pixel_size_um : float
+        µm per pixel.
+    gene_a, gene_b, other_genes
+        The marker genes of region A and B, and genes every tissue cell expresses.
+    tissue_radius_um, tissue_spacing_um : float
+        General tissue: nucleus radius; one candidate nucleus per square of this side.
+    region_a_radius_um, region_a_packing : float
+        Region A's large round nuclei and their spacing in nucleus radii.
+    region_b_axes_um, region_b_row_spacing_um, region_b_occupancy
+        Region B's elongated nuclei: semi-axes, row spacing, fraction of row positions filled.
+    spots_per_cell_a, spots_per_cell_b, expressing_fraction, other_spots_per_cell : float
+        Mean marker spots per expressing cell, the share of a region's cells expressing its
+        marker, and mean spots of the other genes per tissue cell.
+    off_target_fraction : float
+        Share of a marker's spots around random cells outside its region.
+    spot_spread : float
+        Spots lie within this many nucleus radii of the centre.
+    psf_sigma_um, haze_sigma_um : float
+        Optics: PSF blur and out-of-focus light.
+    photons_per_unit, read_noise, camera_offset : float
+        Camera: photo-electrons at an average nucleus's centre, read noise and offset (counts).
+    """
 
     height: int = 2048
     width: int = 2048
@@ -105,7 +133,17 @@ class DemoParams:
 
 @dataclass(frozen=True)
 class DemoSection:
-    """A synthetic section: DAPI image (uint16), spots (gene, x, y), true regions (uint8)."""
+    """A synthetic section.
+
+    Parameters
+    ----------
+    image : np.ndarray
+        The DAPI image, uint16.
+    spots : pd.DataFrame
+        ``gene``, ``x``, ``y`` in pixels.
+    regions : np.ndarray
+        uint8 true regions: BACKGROUND, TISSUE, REGION_A, REGION_B.
+    """
 
     image: np.ndarray
     spots: pd.DataFrame
@@ -154,33 +192,27 @@ class _Arc:
         return (np.abs(rel) <= span) & (dist <= half + margin)
 
 
-@dataclass(frozen=True)
-class _Nuclei:
-    """Nuclei as parallel arrays: centre, semi-axes, orientation, brightness, region."""
-
-    x: np.ndarray
-    y: np.ndarray
-    a: np.ndarray  # semi-axis along ``angle`` (px)
-    b: np.ndarray
-    angle: np.ndarray  # radians from the x axis towards the y axis
-    brightness: np.ndarray
-    chromocentres: np.ndarray  # mean number of chromocentres
-    region: np.ndarray
-
-    @staticmethod
-    def concat(parts: list[_Nuclei]) -> _Nuclei:
-        return _Nuclei(*(np.concatenate([getattr(p, f.name) for p in parts])
-                         for f in fields(_Nuclei)))
-
-
 def generate_section(params: DemoParams, seed: int) -> DemoSection:
-    """Generate one synthetic section; the same params and seed give identical outputs."""
+    """Generate one synthetic section; the same params and seed give identical outputs.
+
+    Parameters
+    ----------
+    params : DemoParams
+        The section's knobs.
+    seed : int
+        Seed (or seed sequence) of the layout, image and spot generators.
+
+    Returns
+    -------
+    DemoSection
+        Image, spots and true regions.
+    """
     layout_rng, image_rng, spot_rng = np.random.default_rng(seed).spawn(3)
     frame, arc_b, regions = _layout(params, layout_rng)
-    nuclei = _Nuclei.concat([_tissue_nuclei(regions, params, layout_rng),
+    nuclei = Nuclei.concat([_tissue_nuclei(regions, params, layout_rng),
                              _region_a_nuclei(regions, params, layout_rng),
                              _region_b_nuclei(regions, frame, arc_b, params, layout_rng)])
-    image = _render_image(nuclei, regions > BACKGROUND, params, image_rng)
+    image = render_image(nuclei, regions > BACKGROUND, params, image_rng)
     spots = _make_spots(nuclei, params, regions.shape, spot_rng)
     return DemoSection(image=image, spots=spots, regions=regions)
 
@@ -227,19 +259,6 @@ def _tissue_mask(u: np.ndarray, v: np.ndarray, s: float, margin: float,
     return distance < rim, distance < rim - margin
 
 
-def _smooth_field(shape: tuple[int, int], rng: np.random.Generator, wavelength_px: float,
-                  waves: int = 6) -> np.ndarray:
-    """A smooth random field (sum of plane waves), float32, mean ~0, standard deviation ~1."""
-    y, x = np.arange(shape[0], dtype=np.float32), np.arange(shape[1], dtype=np.float32)
-    field = np.zeros(shape, np.float32)
-    for _ in range(waves):
-        k = 2 * np.pi / (wavelength_px * rng.uniform(0.7, 1.4))
-        direction, phase = rng.uniform(0, 2 * np.pi, 2)
-        ax, ay = k * np.cos(direction) * x + phase, k * np.sin(direction) * y
-        field += np.outer(np.cos(ay), np.cos(ax)) - np.outer(np.sin(ay), np.sin(ax))
-    return field * np.float32(np.sqrt(2.0 / waves))
-
-
 def _label_at(regions: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Region label under each point; background for points outside the image."""
     r, c = np.rint(y).astype(np.int64), np.rint(x).astype(np.int64)
@@ -258,20 +277,20 @@ def _stratified_points(regions: np.ndarray, label: int, cell: float,
     return x[keep], y[keep]
 
 
-def _nuclei(x, y, size, aspect, angle, brightness, chromocentres, label: int) -> _Nuclei:
+def _nuclei(x, y, size, aspect, angle, brightness, chromocentres, label: int) -> Nuclei:
     """Nuclei of one region; ``size`` is the geometric-mean radius, ``aspect`` the axis ratio."""
     n, stretch = x.size, np.sqrt(aspect)
-    return _Nuclei(x, y, size * stretch, size / stretch, angle, brightness,
+    return Nuclei(x, y, size * stretch, size / stretch, angle, brightness,
                    np.broadcast_to(chromocentres, n).astype(float), np.full(n, label, np.uint8))
 
 
-def _tissue_nuclei(regions: np.ndarray, params: DemoParams, rng: np.random.Generator) -> _Nuclei:
+def _tissue_nuclei(regions: np.ndarray, params: DemoParams, rng: np.random.Generator) -> Nuclei:
     """Mixed round and oval nuclei at medium, smoothly varying density (general tissue)."""
     px, radius = params.pixel_size_um, params.tissue_radius_um / params.pixel_size_um
     x, y = _stratified_points(regions, TISSUE, params.tissue_spacing_um / px, rng)
     keep = np.ones(x.size, bool)
     keep[cKDTree(np.c_[x, y]).query_pairs(1.4 * radius, output_type="ndarray")[:, 1]] = False
-    density = _smooth_field(regions.shape, rng, wavelength_px=0.3 * min(regions.shape))
+    density = smooth_field(regions.shape, rng, wavelength_px=0.3 * min(regions.shape))
     local = density[np.rint(y).astype(np.int64), np.rint(x).astype(np.int64)]
     keep &= rng.random(x.size) < np.clip(0.8 + 0.25 * local, 0.3, 1.0)
     x, y, n = x[keep], y[keep], int(keep.sum())
@@ -283,7 +302,7 @@ def _tissue_nuclei(regions: np.ndarray, params: DemoParams, rng: np.random.Gener
                    np.where(neuron, 4.0, 2.0), TISSUE)
 
 
-def _region_a_nuclei(regions: np.ndarray, params: DemoParams, rng: np.random.Generator) -> _Nuclei:
+def _region_a_nuclei(regions: np.ndarray, params: DemoParams, rng: np.random.Generator) -> Nuclei:
     """Densely packed large round bright nuclei on a jittered hexagonal lattice."""
     (h, w), radius = regions.shape, params.region_a_radius_um / params.pixel_size_um
     step, half = params.region_a_packing * radius, 0.75 * np.hypot(h, w)
@@ -299,7 +318,7 @@ def _region_a_nuclei(regions: np.ndarray, params: DemoParams, rng: np.random.Gen
 
 
 def _region_b_nuclei(regions: np.ndarray, frame: _Frame, arc: _Arc, params: DemoParams,
-                     rng: np.random.Generator) -> _Nuclei:
+                     rng: np.random.Generator) -> Nuclei:
     """Small elongated nuclei in chains along the tract, plus a few round ones between rows."""
     px = params.pixel_size_um
     major, minor = (axis / px for axis in params.region_b_axes_um)
@@ -325,83 +344,10 @@ def _region_b_nuclei(regions: np.ndarray, frame: _Frame, arc: _Arc, params: Demo
     between = _nuclei(x, y, 0.7 * params.tissue_radius_um / px * rng.uniform(0.9, 1.1, n),
                       1.2, rng.uniform(0, np.pi, n), 0.9 * rng.lognormal(0.0, 0.15, n),
                       2.0, REGION_B)
-    return _Nuclei.concat([chains, between])
+    return Nuclei.concat([chains, between])
 
 
-def _splat(rows: np.ndarray, cols: np.ndarray, values: np.ndarray,
-           shape: tuple[int, int]) -> np.ndarray:
-    """Sum values into an image at integer (row, col) positions, ignoring those outside it."""
-    ok = (rows >= 0) & (rows < shape[0]) & (cols >= 0) & (cols < shape[1])
-    flat = np.bincount(rows[ok] * shape[1] + cols[ok], values[ok], minlength=shape[0] * shape[1])
-    return flat.reshape(shape)
-
-
-def _stamp_nuclei(nuclei: _Nuclei, shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
-    """Sum of soft-edged, slightly irregular elliptical nuclei with a brighter rim (float64)."""
-    n = nuclei.x.size
-    wobble, phase = rng.normal(0.0, 0.04, (n, 2, 1, 1)), rng.uniform(0, 2 * np.pi, (n, 2, 1, 1))
-    rim = rng.uniform(0.15, 0.35, (n, 1, 1))
-    out = np.zeros(shape)
-    for i in (slice(j, j + _STAMP_CHUNK) for j in range(0, n, _STAMP_CHUNK)):
-        a, b, angle, brightness = (arr[i][:, None, None] for arr in (
-            nuclei.a, nuclei.b, nuclei.angle, nuclei.brightness))
-        half = int(np.ceil(1.3 * max(a.max(), b.max()) + 1.5))
-        grid = np.arange(-half, half + 1)
-        row0, col0 = np.rint(nuclei.y[i]).astype(np.int64), np.rint(nuclei.x[i]).astype(np.int64)
-        dy = grid[None, :, None] - (nuclei.y[i] - row0)[:, None, None]
-        dx = grid[None, None, :] - (nuclei.x[i] - col0)[:, None, None]
-        pu = (np.cos(angle) * dx + np.sin(angle) * dy) / a
-        pv = (np.cos(angle) * dy - np.sin(angle) * dx) / b
-        psi = np.arctan2(pv, pu)
-        rho = np.hypot(pu, pv) / (1.0 + wobble[i, 0] * np.cos(2 * psi + phase[i, 0])
-                                  + wobble[i, 1] * np.cos(3 * psi + phase[i, 1]))
-        edge = 0.7 / np.sqrt(a * b)  # about one pixel wide
-        value = brightness / (1.0 + np.exp(np.clip((rho - 1.0) / edge, -50, 50)))
-        value *= 1.0 + rim[i] * np.exp(-(((rho - 0.85) / 0.12) ** 2))
-        rows = np.broadcast_to(row0[:, None, None] + grid[None, :, None], value.shape)
-        cols = np.broadcast_to(col0[:, None, None] + grid[None, None, :], value.shape)
-        out += _splat(rows.ravel(), cols.ravel(), value.ravel(), shape)
-    return out
-
-
-def _chromocentres(nuclei: _Nuclei, shape: tuple[int, int], sigma_px: float,
-                   rng: np.random.Generator) -> np.ndarray:
-    """Small bright heterochromatin foci inside each nucleus (peak ~0.8x its brightness)."""
-    owner = np.repeat(np.arange(nuclei.x.size), rng.poisson(nuclei.chromocentres))
-    r, t = 0.7 * np.sqrt(rng.random(owner.size)), rng.uniform(0, 2 * np.pi, owner.size)
-    lu, lv = nuclei.a[owner] * r * np.cos(t), nuclei.b[owner] * r * np.sin(t)
-    cos, sin = np.cos(nuclei.angle[owner]), np.sin(nuclei.angle[owner])
-    rows = np.rint(nuclei.y[owner] + sin * lu + cos * lv).astype(np.int64)
-    cols = np.rint(nuclei.x[owner] + cos * lu - sin * lv).astype(np.int64)
-    peak = 0.8 * nuclei.brightness[owner] * rng.uniform(0.5, 1.0, owner.size)
-    impulses = _splat(rows, cols, 2 * np.pi * sigma_px**2 * peak, shape).astype(np.float32)
-    return ndimage.gaussian_filter(impulses, sigma_px)
-
-
-def _render_image(nuclei: _Nuclei, tissue: np.ndarray, params: DemoParams,
-                  rng: np.random.Generator) -> np.ndarray:
-    """Optics and camera: nuclei + autofluorescence, PSF, haze, illumination, noise -> uint16."""
-    (h, w), px = tissue.shape, params.pixel_size_um
-    nuclear = _stamp_nuclei(nuclei, (h, w), rng).astype(np.float32)
-    nuclear += _chromocentres(nuclei, (h, w), max(0.5, 0.6 / px), rng)
-    chromatin = ndimage.gaussian_filter(rng.standard_normal((h, w), np.float32), max(0.7, 0.8 / px))
-    nuclear *= np.clip(1.0 + 0.3 / max(float(chromatin.std()), 1e-6) * chromatin, 0.3, None)
-    neuropil = np.clip(1.0 + 0.3 * _smooth_field((h, w), rng, 200.0 / px), 0.3, None)
-    soft_tissue = ndimage.gaussian_filter(tissue.astype(np.float32), max(1.0, 4.0 / px))
-    scene = nuclear + rng.uniform(0.05, 0.1) * soft_tissue * neuropil + rng.uniform(0.015, 0.035)
-    scene = ndimage.gaussian_filter(scene, params.psf_sigma_um / px)
-    scene += rng.uniform(0.1, 0.2) * ndimage.gaussian_filter(nuclear, params.haze_sigma_um / px)
-    yy, xx = np.ogrid[:h, :w]
-    cy, cx = h * rng.uniform(0.35, 0.65), w * rng.uniform(0.35, 0.65)
-    vignette = rng.uniform(0.1, 0.25) * ((yy - cy) ** 2 + (xx - cx) ** 2) / (0.25 * (h * h + w * w))
-    field = 1.0 + rng.uniform(0.05, 0.15) * _smooth_field((h, w), rng, 1.5 * max(h, w), waves=3)
-    scene *= np.clip(field - vignette, 0.3, None)
-    photons = rng.poisson(scene * (params.photons_per_unit * rng.uniform(0.6, 1.4)))
-    read = rng.normal(params.camera_offset, params.read_noise * rng.uniform(0.8, 1.25), (h, w))
-    return np.clip(np.rint(photons + read), 0, np.iinfo(np.uint16).max).astype(np.uint16)
-
-
-def _make_spots(nuclei: _Nuclei, params: DemoParams, shape: tuple[int, int],
+def _make_spots(nuclei: Nuclei, params: DemoParams, shape: tuple[int, int],
                 rng: np.random.Generator) -> pd.DataFrame:
     """Transcripts around their cells' nuclei: marker genes by region, others everywhere."""
     cells, genes = [], []
@@ -436,6 +382,15 @@ def write_section(section: DemoSection, image_path: str | os.PathLike,
 
     Each file is written under a temporary name in its directory and then renamed, so a file
     with the final name is always complete.
+
+    Parameters
+    ----------
+    section : DemoSection
+        What to write.
+    image_path, spots_path : str or os.PathLike
+        The image TIFF and the spot CSV.
+    regions_path : str or os.PathLike or None
+        The regions TIFF, or None to skip it.
     """
     with atomic_path(image_path) as tmp:
         tifffile.imwrite(tmp, section.image, photometric="minisblack")

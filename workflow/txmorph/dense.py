@@ -32,7 +32,18 @@ from txmorph.model import PatchClassifier
 
 
 def stage_strides(model: PatchClassifier) -> list[int]:
-    """Strides of the strided layers in order: the input average pool, then each max-pool."""
+    """Strides of the strided layers in order: the input average pool, then each max-pool.
+
+    Parameters
+    ----------
+    model : PatchClassifier
+        The CNN.
+
+    Returns
+    -------
+    list[int]
+        ``[d, 2, 2, ...]`` (d = patch_size / network_input).
+    """
     pools = [m for m in model.features if isinstance(m, nn.MaxPool2d)]
     return [model.downsample] + [int(m.stride if isinstance(m.stride, int) else m.stride[0])
                                  for m in pools]
@@ -43,6 +54,16 @@ def output_strides(model: PatchClassifier) -> list[int]:
 
     Only the strides of a *prefix* of the strided layers can be kept: a stride kept after a
     rarefied layer would space the outputs of each phase unevenly (offsets a + 6b, not 2k).
+
+    Parameters
+    ----------
+    model : PatchClassifier
+        The CNN.
+
+    Returns
+    -------
+    list[int]
+        The cumulative products of the prefixes of :func:`stage_strides`, starting at 1.
     """
     strides, products = stage_strides(model), [1]
     for k in range(len(strides)):
@@ -55,6 +76,18 @@ def computed_stride(model: PatchClassifier, output_stride: int) -> int:
 
     A map at ``output_stride`` is computed at this stride and every ``output_stride //
     computed`` th output kept: still exact, but with that factor squared of extra work.
+
+    Parameters
+    ----------
+    model : PatchClassifier
+        The CNN.
+    output_stride : int
+        The wanted stride.
+
+    Returns
+    -------
+    int
+        One of ``output_strides(model)``.
     """
     if output_stride < 1:
         raise ValueError(f"output stride must be >= 1, got {output_stride}")
@@ -66,7 +99,18 @@ def rarefaction_plan(model: PatchClassifier, output_stride: int) -> list[bool]:
 
     The strides of the first layers are kept as long as their product divides the output
     stride (keeping early strides saves the most work); every later layer is rarefied.
-    Raises ``ValueError`` when the stride is not one of ``output_strides(model)``.
+
+    Parameters
+    ----------
+    model : PatchClassifier
+        The CNN.
+    output_stride : int
+        One of ``output_strides(model)``; another raises ``ValueError``.
+
+    Returns
+    -------
+    list[bool]
+        One flag per strided layer (:func:`stage_strides` order).
     """
     if output_stride not in output_strides(model):
         raise ValueError(
@@ -85,6 +129,18 @@ def space_to_batch(z: torch.Tensor, factor: int) -> torch.Tensor:
     """(B, C, h, w) -> (f*f*B, C, h/f, w/f); phase (a, b) = ``z[..., a::f, b::f]``.
 
     The result is channels_last (one copy), the layout the CPU convolutions want.
+
+    Parameters
+    ----------
+    z : torch.Tensor
+        (B, C, h, w), h and w multiples of ``factor``.
+    factor : int
+        The stride f whose phases move into the batch.
+
+    Returns
+    -------
+    torch.Tensor
+        (f*f*B, C, h/f, w/f), phase-major.
     """
     b, c, h, w = z.shape
     if h % factor or w % factor:
@@ -95,7 +151,20 @@ def space_to_batch(z: torch.Tensor, factor: int) -> torch.Tensor:
 
 
 def batch_to_space(z: torch.Tensor, factor: int) -> torch.Tensor:
-    """Inverse of ``space_to_batch``: interleave the ``f*f`` phases back into one grid."""
+    """Inverse of ``space_to_batch``: interleave the ``f*f`` phases back into one grid.
+
+    Parameters
+    ----------
+    z : torch.Tensor
+        (f*f*B, C, h, w), phase-major.
+    factor : int
+        The stride f.
+
+    Returns
+    -------
+    torch.Tensor
+        (B, C, h*f, w*f).
+    """
     fb, c, h, w = z.shape
     b = fb // (factor * factor)
     z = z.permute(0, 2, 3, 1).reshape(factor, factor, b, h, w, c)
@@ -136,9 +205,22 @@ def _head(head: nn.Sequential, z: torch.Tensor) -> torch.Tensor:
 def dense_logits(model: PatchClassifier, x: torch.Tensor, output_stride: int) -> torch.Tensor:
     """Logits (N, C, n_r, n_c) of the patches whose top-left corners are ``(i*t, j*t)``.
 
-    ``x`` is (N, 1, H, W) with H, W >= patch size; ``n_r = (H - S) // t + 1`` (likewise
-    columns): every patch that fits in ``x`` on the stride-``t`` grid. Equals ``model(patch)``
-    for each of them up to float rounding. The model should be in eval mode.
+    Every patch that fits in ``x`` on the stride-``t`` grid; equals ``model(patch)`` for each
+    of them up to float rounding. The model should be in eval mode.
+
+    Parameters
+    ----------
+    model : PatchClassifier
+        The CNN (eval mode).
+    x : torch.Tensor
+        (N, 1, H, W) normalised images, H, W >= patch size.
+    output_stride : int
+        The stride t, one of ``output_strides(model)``.
+
+    Returns
+    -------
+    torch.Tensor
+        (N, C, n_r, n_c) logits, ``n_r = (H - S) // t + 1`` (likewise columns).
     """
     if x.ndim != 4 or x.shape[1] != 1:
         raise ValueError(f"expected input (N, 1, H, W), got {tuple(x.shape)}")
@@ -181,7 +263,20 @@ def dense_logits(model: PatchClassifier, x: torch.Tensor, output_stride: int) ->
 
 
 def conv_flops_per_output(model: PatchClassifier, output_stride: int) -> float:
-    """Multiply-add FLOPs (2 per MAC) of all convolutions per output pixel of a dense pass."""
+    """Multiply-add FLOPs (2 per MAC) of all convolutions per output pixel of a dense pass.
+
+    Parameters
+    ----------
+    model : PatchClassifier
+        The CNN.
+    output_stride : int
+        One of ``output_strides(model)``.
+
+    Returns
+    -------
+    float
+        FLOPs per output pixel.
+    """
     plan = rarefaction_plan(model, output_stride)
     # Pixels each layer evaluates per output: the product of the strides kept after it.
     kept_after = [math.prod(s for s, r in zip(stage_strides(model)[k + 1:], plan[k + 1:]) if not r)

@@ -8,4 +8,9 @@ class InputError(ValueError):
 
     Rule scripts catch it and print the message alone (no traceback), since a traceback
     would only bury the one line the user needs.
+
+    Parameters
+    ----------
+    message : str
+        The whole message the user sees.
     """

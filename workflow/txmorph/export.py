@@ -15,7 +15,18 @@ MIN_LEVEL_SIDE = 256
 
 
 def pyramid_levels(shape: tuple[int, int]) -> int:
-    """Number of 2x-downsampled levels below full resolution down to about MIN_LEVEL_SIDE."""
+    """Number of 2x-downsampled levels below full resolution down to about MIN_LEVEL_SIDE.
+
+    Parameters
+    ----------
+    shape : tuple[int, int]
+        (rows, cols) of the full-resolution map.
+
+    Returns
+    -------
+    int
+        Sub-resolution levels, 0 for a small map.
+    """
     levels, side = 0, max(shape)
     while side // 2 >= MIN_LEVEL_SIDE:
         side //= 2
@@ -40,6 +51,17 @@ def write_ome_tiff(
 
     ``pixel_size_um`` is the size of one map pixel (the section's pixel size times the map's
     stride), so the map overlays the nuclei image in physical units.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``.ome.tif`` to write (atomically).
+    probabilities : np.ndarray
+        (C, H', W') probabilities in 0..1.
+    classes : Sequence[str]
+        Channel names, one per class.
+    pixel_size_um : float
+        Physical size of one map pixel.
     """
     if probabilities.ndim != 3 or probabilities.shape[0] != len(classes):
         raise ValueError(f"expected ({len(classes)}, H, W) probabilities, got {probabilities.shape}")

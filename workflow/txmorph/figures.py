@@ -1,4 +1,4 @@
-"""Figures and tables for the summary report: class colours, a panel figure, a Dice table.
+"""The summary's figure (``results/report/{section}.png``): class colours, a panel figure.
 
 The figure puts the nuclei image, the spot-derived reference regions and every model's
 arg-max labels side by side *on the same pixel extent*, so a reader can compare shapes by
@@ -8,6 +8,9 @@ is drawn with ``extent = (0, w*s, h*s, 0)`` and clipped to the image.
 
 Matplotlib is used through ``matplotlib.figure.Figure`` with the Agg canvas, never pyplot:
 no global state, no display needed on cluster nodes, and nothing leaks between calls.
+The HTML report's figures are in ``txmorph.report_figures`` (which shows images with
+:func:`display_image` and :data:`STRETCH_PERCENTILES`); the summary's Markdown tables in
+``txmorph.report_tables``.
 """
 
 from __future__ import annotations
@@ -18,15 +21,16 @@ import os
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from txmorph.classes import MEAN_CLASS
 from txmorph.outputs import atomic_path
 
 RGB = tuple[float, float, float]
+
+#: Percentiles of an image's finite values shown as black and white (outliers clipped).
+STRETCH_PERCENTILES = (1, 99.5)
 
 BACKGROUND_COLOUR: RGB = (0.08, 0.08, 0.08)
 TISSUE_COLOUR: RGB = (0.80, 0.80, 0.80)
@@ -50,6 +54,16 @@ def class_colours(classes: Sequence[str]) -> list[RGB]:
     Stable: gene ``i`` (the ``i``-th class after background and tissue) always gets the same
     colour, so figures of different runs with the same genes look alike. Past the nine
     listed colours, hues follow the golden angle (distinct, still saturated).
+
+    Parameters
+    ----------
+    classes : Sequence[str]
+        The class names, background and tissue first (CONVENTIONS).
+
+    Returns
+    -------
+    list[RGB]
+        One (r, g, b) per class.
     """
     colours: list[RGB] = []
     for index in range(len(classes)):
@@ -66,9 +80,22 @@ def class_colours(classes: Sequence[str]) -> list[RGB]:
 
 
 def display_image(image: np.ndarray, max_pixels: int) -> tuple[np.ndarray, tuple[float, ...]]:
-    """Block-mean downsampled image in 0..1 (1st-99.5th percentile stretch) and its extent.
+    """Block-mean downsampled image in 0..1 (STRETCH_PERCENTILES stretch) and its extent.
 
     Block means (not plain striding) keep nuclei visible instead of aliasing them away.
+
+    Parameters
+    ----------
+    image : np.ndarray
+        The 2-D image, any numeric dtype.
+    max_pixels : int
+        The shown image has at most this many pixels a side.
+
+    Returns
+    -------
+    tuple[np.ndarray, tuple[float, ...]]
+        The shown image (float, 0..1, NaN as 0) and its matplotlib extent
+        ``(0, width, height, 0)`` in pixels of ``image``.
     """
     height, width = image.shape
     f = max(1, math.ceil(max(height, width) / max_pixels))
@@ -78,20 +105,9 @@ def display_image(image: np.ndarray, max_pixels: int) -> tuple[np.ndarray, tuple
         small = np.pad(small, ((0, ph - height), (0, pw - width)), mode="edge")
         small = small.reshape(ph // f, f, pw // f, f).mean(axis=(1, 3))
     finite = small[np.isfinite(small)]
-    low, high = np.percentile(finite, [1, 99.5]) if finite.size else (0.0, 1.0)
+    low, high = np.percentile(finite, STRETCH_PERCENTILES) if finite.size else (0.0, 1.0)
     shown = np.clip((small - low) / max(float(high - low), 1e-12), 0, 1)
     return np.nan_to_num(shown), (0, small.shape[1] * f, small.shape[0] * f, 0)
-
-
-def infer_stride(grid_shape: tuple[int, int], image_shape: tuple[int, int]) -> int | None:
-    """The stride ``s`` with ``grid_shape == (ceil(H/s), ceil(W/s))`` (smallest), or None."""
-    (h, w), (height, width) = grid_shape, image_shape
-    if h < 1 or w < 1:
-        return None
-    s = max(math.ceil(height / h), math.ceil(width / w))
-    if -(-height // s) == h and -(-width // s) == w:
-        return s
-    return None
 
 
 def _display_labels(
@@ -99,7 +115,7 @@ def _display_labels(
     image_shape: tuple[int, int],
     colours: np.ndarray,
     max_pixels: int,
-    stride: int | None,
+    stride: int,
 ) -> tuple[np.ndarray, tuple[float, ...]]:
     """RGB image of a label map (decimated to <= max_pixels a side) and its extent in pixels."""
     labels = np.asarray(labels)
@@ -109,14 +125,9 @@ def _display_labels(
         raise ValueError(
             f"labels range {labels.min()}..{labels.max()} but only {len(colours)} classes"
         )
-    if stride is None:
-        stride = infer_stride(labels.shape, image_shape)
     k = max(1, math.ceil(max(labels.shape) / max_pixels))
     small = labels[k // 2 :: k, k // 2 :: k]  # nearest: labels must not be averaged
-    if stride is None:  # not a CONVENTIONS grid of this image: stretch it over the image
-        extent = (0, image_shape[1], image_shape[0], 0)
-    else:
-        extent = (0, small.shape[1] * k * stride, small.shape[0] * k * stride, 0)
+    extent = (0, small.shape[1] * k * stride, small.shape[0] * k * stride, 0)
     return colours[small.astype(np.intp)], extent
 
 
@@ -134,22 +145,41 @@ def summary_figure(
     path: str | os.PathLike,
     max_pixels: int = 1024,
     *,
-    strides: Mapping[str, int] | None = None,
+    strides: Mapping[str, int],
     notes: Mapping[str, str] | None = None,
 ) -> None:
     """Write a PNG: nuclei image, reference labels and each prediction, aligned, with a legend.
-    ``truth`` None (a prediction-only section, no spots): no reference panel.
 
-    ``truth`` and each prediction may be on any CONVENTIONS grid of ``image`` (stride 1 =
-    full resolution); the stride is inferred from the shape unless given in ``strides``
-    (key ``"truth"`` or the prediction's name). ``notes`` adds a second title line per panel
-    (e.g. ``{"size32": "mean Dice 0.61"}``). Images and maps are shown at most
-    ``max_pixels`` a side. Written atomically (temporary sibling, then ``os.replace``).
+    Written atomically (temporary sibling, then ``os.replace``).
+
+    Parameters
+    ----------
+    image : np.ndarray
+        The 2-D nuclei image.
+    truth : np.ndarray or None
+        Reference labels on the image's grid (stride 1, unless ``strides["truth"]`` says
+        otherwise); None (a prediction-only section, no spots): no reference panel.
+    predictions : Mapping[str, np.ndarray]
+        Each model's arg-max labels (indices into ``classes``), by model name.
+    classes : Sequence[str]
+        The class names the labels index.
+    path : str or os.PathLike
+        The PNG to write.
+    max_pixels : int
+        Images and maps are shown at most this many pixels a side.
+    strides : Mapping[str, int]
+        The CONVENTIONS grid stride of every prediction (its probability map's ``stride``),
+        by name; a missing one is an error, since a map's grid cannot be told from its shape.
+    notes : Mapping[str, str] or None
+        A second title line per panel (e.g. ``{"size32": "mean Dice 0.61"}``).
     """
     image = np.asarray(image)
     if image.ndim != 2:
         raise ValueError(f"image must be 2-D, got shape {image.shape}")
-    strides = dict(strides or {})
+    strides = {"truth": 1, **strides}
+    unknown = [name for name in predictions if name not in strides]
+    if unknown:
+        raise ValueError(f"no stride given for the predictions {unknown}")
     notes = dict(notes or {})
     height, width = image.shape
     palette = np.asarray(class_colours(classes), dtype=np.float32)
@@ -160,7 +190,7 @@ def summary_figure(
     references = [("truth", truth)] if truth is not None else []
     for name, labels in [*references, *predictions.items()]:
         rgb, extent = _display_labels(labels, (height, width), palette, max_pixels,
-                                      strides.get(name))
+                                      strides[name])
         panels.append((name, rgb, extent, False))
 
     rows, columns = _layout(len(panels))
@@ -194,71 +224,3 @@ def summary_figure(
                            bottom=0.75 / (panel_h * rows + 0.9), wspace=0.04, hspace=0.18)
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format="png")
-
-
-def _cell(value: float) -> str:
-    # Not a number means not evaluable (empty reference or tissue, or a class absent).
-    return "n/e" if value is None or not np.isfinite(value) else f"{value:.3f}"
-
-
-def not_evaluable_markdown(table: pd.DataFrame) -> str:
-    """Bullet list of the not-evaluable classes of a Dice table and why (empty if none)."""
-    if "evaluable" not in table.columns:
-        return ""
-    rows = table.loc[~table["evaluable"].astype(bool), ["section", "class", "note"]]
-    rows = rows.drop_duplicates()
-    return "\n".join(f"- `{s}` / {c}: not evaluable ({n})"
-                     for s, c, n in rows.itertuples(index=False))
-
-
-def checks_markdown(records: Sequence[Mapping]) -> str:
-    """Markdown table of the input checks of each section (``checks.json`` records), then
-    every warning and not-evaluable finding as a bullet."""
-    def pct(value: float | None) -> str:
-        return "n/a" if value is None else f"{100 * value:.0f}%"
-
-    lines = ["| section | role | image (px) | tissue | spots | spots on tissue | tissue within "
-             "spot extent | spots per gene |", "|---|---|---|---|---|---|---|---|"]
-    notes = []
-    for record in records:
-        genes = ", ".join(f"{g} {facts['spots']}" for g, facts in record["genes"].items())
-        height, width = record["image_shape"]
-        lines.append(
-            f"| `{record['section']}` | {record['role']} | {height} x {width} | "
-            f"{pct(record['tissue_fraction'])} | {record['spots_total']} | "
-            f"{pct(record['fraction_in_tissue'])} | {pct(record['tissue_covered_by_spots'])} | "
-            f"{genes} |")
-        notes += [f"- {f['severity'].replace('_', ' ')}: {f['message']}"
-                  for f in record["findings"]]
-    return "\n".join(lines + ([""] + notes if notes else []))
-
-
-def dice_markdown(table: pd.DataFrame) -> str:
-    """Markdown pivot of a Dice table: a row per model, a column per class, then ``mean``.
-
-    Classes and models keep their order of first appearance. With several sections in the
-    table, a leading ``section`` column tells the rows apart. NaN (class absent from both
-    maps, or not evaluable) is written ``n/e``. Duplicate (section, model, class) rows are a bug upstream and
-    raise rather than being silently averaged.
-    """
-    needed = {"section", "model", "class", "dice"}
-    if not needed <= set(table.columns):
-        raise ValueError(f"table needs columns {sorted(needed)}, has {list(table.columns)}")
-    keys = ["section", "model", "class"]
-    if table.duplicated(keys).any():
-        raise ValueError("table has duplicate (section, model, class) rows")
-    classes = [c for c in dict.fromkeys(table["class"]) if c != MEAN_CLASS]
-    if (table["class"] == MEAN_CLASS).any():
-        classes.append(MEAN_CLASS)
-    several = table["section"].nunique() > 1
-    lookup = {
-        (s, m, c): float(d)
-        for s, m, c, d in table[["section", "model", "class", "dice"]].itertuples(index=False)
-    }
-    head = (["section"] if several else []) + ["model", *classes]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for section, model in dict.fromkeys(zip(table["section"], table["model"])):
-        cells = [_cell(lookup.get((section, model, c), float("nan"))) for c in classes]
-        lead = ([str(section)] if several else []) + [str(model)]
-        lines.append("| " + " | ".join(lead + cells) + " |")
-    return "\n".join(lines)

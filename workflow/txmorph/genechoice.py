@@ -36,7 +36,10 @@ it:
    rank large regions as learnable. Ties (to 3 decimals) by overlap, then by the fewest
    spots. The raw Dice is in the table too.
 
-Nothing here is tuned to a dataset: the thresholds are the pipeline's own settings.
+Nothing here is tuned to a dataset: the thresholds are the pipeline's own settings. What rule
+``gene_candidates`` writes of a choice (the ``genes:`` block and the figure) is in
+``txmorph.genechoice_report``. Over 400 lines through its documentation only (about 260 of
+code): the four steps above share their sections, settings and reference regions.
 """
 
 from __future__ import annotations
@@ -67,7 +70,25 @@ MODULE_MAX_BINS = 50_000
 
 @dataclass
 class Section:
-    """One section as the pipeline sees it: its pixel grid, tissue, DAPI tissue and spots."""
+    """One section as the pipeline sees it: its pixel grid, tissue, DAPI tissue and spots.
+
+    Parameters
+    ----------
+    name : str
+        The section's name.
+    role : str
+        ``train`` or ``test``.
+    tissue : np.ndarray
+        bool, the pipeline's tissue mask (``results/masks/{section}.tif``).
+    dapi : np.ndarray
+        bool, the DAPI mask the input checks use.
+    spots : pd.DataFrame
+        ``gene``, ``x``, ``y`` in pixels.
+    pixel_size_um : float
+        µm per pixel.
+    image : np.ndarray or None
+        The DAPI image (training sections: for the probe).
+    """
 
     name: str
     role: str  # "train" or "test"
@@ -86,14 +107,43 @@ class Section:
         return {str(name): xy[bounds[i]:bounds[i + 1]] for i, name in enumerate(names)}
 
     def xy(self, genes: Sequence[str]) -> np.ndarray:
-        """(N, 2) x, y pixels of the spots of ``genes``."""
+        """(N, 2) x, y pixels of the spots of ``genes``.
+
+        Parameters
+        ----------
+        genes : Sequence[str]
+            Genes; those without spots add nothing.
+
+        Returns
+        -------
+        np.ndarray
+            (N, 2) float64 x, y, gene by gene.
+        """
         parts = [self._by_gene[g] for g in genes if g in self._by_gene]
         return np.concatenate(parts) if parts else np.zeros((0, 2))
 
 
 @dataclass(frozen=True)
 class Settings:
-    """The pipeline settings the choice must agree with (config keys in comments)."""
+    """The pipeline settings the choice must agree with (config keys in comments).
+
+    Parameters
+    ----------
+    sigma_um, rule, enrichment, min_spots_per_region
+        ``truth.*``: how reference regions are drawn.
+    labels, per_class, min_per_class
+        ``patches.*``: how patch centres are placed and how many a class needs.
+    seed : int
+        ``seed``.
+    windows : tuple[int, ...]
+        The baseline's windows (from the patch sizes).
+    nucleus_diameter_um : float
+        The baseline's nucleus.
+    probe_stride : int
+        The finest CNN map's stride (px).
+    max_genes, max_probed : int
+        Most single-gene candidates, and most pairs probed.
+    """
 
     sigma_um: float = 15.0  # truth.sigma_um
     rule: str = "otsu"  # truth.rule
@@ -112,6 +162,19 @@ class Settings:
 
 @dataclass
 class Choice:
+    """The ranking of the candidate pairs and the best usable pair.
+
+    Parameters
+    ----------
+    table : pd.DataFrame
+        One row per pair, best first (columns: :func:`choose_genes`).
+    candidates : dict[str, list[str]]
+        Class name -> genes.
+    best : dict[str, list[str]] or None
+        The best usable pair, ``{class: genes}``; None when none is usable.
+    references : dict[str, np.ndarray]
+        The best pair's reference labels, per section.
+    """
     table: pd.DataFrame  # one row per pair, best first
     candidates: dict[str, list[str]]  # class name -> genes
     best: dict[str, list[str]] | None  # the best usable pair, {class: genes}
@@ -137,8 +200,23 @@ def gene_modules(sections: Sequence[Section], genes: Sequence[str], sigma_um: fl
     Each gene's share of all transcripts (its kernel density over that of all spots; Gaussian
     kernel, sigma = ``sigma_um``) on a grid of sigma/4 px over the tissue of every section,
     concatenated; average-linkage clusters on 1 - correlation, cut at 1 - ``min_correlation``.
-    Named after the gene with the most spots (``X_set``), genes ordered by spots; modules
-    ordered by their spots.
+
+    Parameters
+    ----------
+    sections : Sequence[Section]
+        The sections whose tissue is used.
+    genes : Sequence[str]
+        The genes to group.
+    sigma_um : float
+        Kernel sigma.
+    min_correlation : float
+        Least mean correlation within a module.
+
+    Returns
+    -------
+    dict[str, list[str]]
+        Modules named after the gene with the most spots (``X_set``), genes ordered by spots;
+        modules ordered by their spots.
     """
     genes = list(genes)
     if len(genes) < 2:
@@ -181,7 +259,22 @@ def gene_modules(sections: Sequence[Section], genes: Sequence[str], sigma_um: fl
 def class_facts(sections: Sequence[Section], genes: Sequence[str], settings: Settings
                 ) -> dict[str, object]:
     """What one class (its genes' spots) gives alone: training spots in tissue, per test
-    section the densest 2-sigma disk on the DAPI tissue, and the reasons it cannot run."""
+    section the densest 2-sigma disk on the DAPI tissue, and the reasons it cannot run.
+
+    Parameters
+    ----------
+    sections : Sequence[Section]
+        All sections.
+    genes : Sequence[str]
+        The class's genes.
+    settings : Settings
+        The pipeline's settings.
+
+    Returns
+    -------
+    dict[str, object]
+        ``train_spots``, ``fewest_spots``, ``disks`` (per test section) and ``reasons``.
+    """
     train_spots, fewest, disks, reasons = 0, None, {}, []
     for s in sections:
         xy = s.xy(genes)
@@ -205,7 +298,22 @@ def class_facts(sections: Sequence[Section], genes: Sequence[str], settings: Set
 
 def pair_references(sections: Sequence[Section], pair: Mapping[str, Sequence[str]],
                     settings: Settings) -> dict[str, np.ndarray]:
-    """Each section's reference labels of a pair, as rule truth draws them."""
+    """Each section's reference labels of a pair, as rule truth draws them.
+
+    Parameters
+    ----------
+    sections : Sequence[Section]
+        All sections.
+    pair : Mapping[str, Sequence[str]]
+        The two classes, ``{name: genes}``.
+    settings : Settings
+        The truth settings.
+
+    Returns
+    -------
+    dict[str, np.ndarray]
+        uint8 labels per section (0 background, 1 tissue, 2 and 3 the classes).
+    """
     return {s.name: truth_labels(s.tissue, {n: s.xy(g) for n, g in pair.items()},
                                  settings.sigma_um / s.pixel_size_um, settings.rule,
                                  settings.enrichment)
@@ -215,7 +323,24 @@ def pair_references(sections: Sequence[Section], pair: Mapping[str, Sequence[str
 def pair_problems(sections: Sequence[Section], pair: Mapping[str, Sequence[str]],
                   references: Mapping[str, np.ndarray], settings: Settings) -> list[str]:
     """Why the pipeline could not run a pair (empty: it can), by the sampler's own counts
-    (``sample_centres``, ``choose_classes``) and the test sections' reference regions."""
+    (``sample_centres``, ``choose_classes``) and the test sections' reference regions.
+
+    Parameters
+    ----------
+    sections : Sequence[Section]
+        All sections.
+    pair : Mapping[str, Sequence[str]]
+        The two classes, ``{name: genes}``.
+    references : Mapping[str, np.ndarray]
+        :func:`pair_references` of the pair.
+    settings : Settings
+        The pipeline's settings.
+
+    Returns
+    -------
+    list[str]
+        The problems, one line each.
+    """
     problems, available, names = [], [], class_names(list(pair))
     chosen = [g for genes in pair.values() for g in genes]
     train = [s for s in sections if s.role == "train"]
@@ -242,12 +367,25 @@ def choose_genes(sections: Sequence[Section], settings: Settings = Settings(),
                  log: Callable[[str], None] = lambda message: None) -> Choice:
     """Candidates, their pairs checked, overlapped and probed, best first (module docstring).
 
-    Table columns: ``gene_a``/``gene_b`` the class names (a gene, or a marker set's name),
-    ``genes_a``/``genes_b`` their genes; ``usable`` and ``why_not``; ``probe_score`` (the
-    ranking key: mean chance-corrected hold-out Dice of the two classes), ``probe_dice`` (mean
-    of the raw ``probe_dice_a``/``_b``) and ``probe_note`` (why a class was not scored);
-    ``overlap_dice``; ``spots_a``/``_b`` in the training tissue, ``fewest_spots`` in the
-    tissue of any section; ``region_a_fraction``/``_b`` of the tissue (mean over sections).
+    Parameters
+    ----------
+    sections : Sequence[Section]
+        Training and test sections.
+    settings : Settings
+        The pipeline's settings.
+    log : Callable[[str], None]
+        Progress messages.
+
+    Returns
+    -------
+    Choice
+        Table columns: ``gene_a``/``gene_b`` the class names (a gene, or a marker set's name),
+        ``genes_a``/``genes_b`` their genes; ``usable`` and ``why_not``; ``probe_score`` (the
+        ranking key: mean chance-corrected hold-out Dice of the two classes), ``probe_dice``
+        (mean of the raw ``probe_dice_a``/``_b``) and ``probe_note`` (why a class was not
+        scored); ``overlap_dice``; ``spots_a``/``_b`` in the training tissue, ``fewest_spots``
+        in the tissue of any section; ``region_a_fraction``/``_b`` of the tissue (mean over
+        sections).
     """
     train = [s for s in sections if s.role == "train"]
     if not train:
@@ -361,71 +499,3 @@ def choose_genes(sections: Sequence[Section], settings: Settings = Settings(),
         best = {table.at[0, c]: candidates[table.at[0, c]] for c in ("gene_a", "gene_b")}
         references = pair_references(sections, best, settings)
     return Choice(table=table, candidates=candidates, best=best, references=references)
-
-
-def yaml_snippet(choice: Choice, header: str = "") -> str:
-    """The best usable pair as a ``genes:`` block to paste into a config: a list of two genes,
-    or marker sets ``{name: [genes]}`` when either class is a set (a single gene as its own
-    set)."""
-    import yaml
-
-    lines = [f"# {line}" if line else "#" for line in header.splitlines()]
-    if choice.best is None:
-        lines.append("# No usable pair: see why_not in gene_candidates.csv.")
-        return "\n".join(lines) + "\n"
-    row = choice.table.iloc[0]
-    lines.append(f"# probe score {row.probe_score:.3f}, Dice {row.probe_dice:.3f} ({row.gene_a} "
-                 f"{row.probe_dice_a:.3f}, {row.gene_b} {row.probe_dice_b:.3f}), region overlap "
-                 f"{row.overlap_dice:.3f}, training spots {row.spots_a} and {row.spots_b}")
-    if all(genes == [name] for name, genes in choice.best.items()):
-        genes: object = list(choice.best)
-    else:
-        genes = {name: list(g) for name, g in choice.best.items()}
-    body = yaml.safe_dump({"genes": genes}, default_flow_style=None, sort_keys=False, width=10**6)
-    return "\n".join(lines) + "\n" + body
-
-
-def plot_choice(images: Mapping[str, np.ndarray], sections: Sequence[Section], choice: Choice,
-                path: str) -> None:
-    """Each section's DAPI with the best pair's reference regions (contours) and spots, beside
-    the top of the ranking."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(sections) + 1, figsize=(5 * (len(sections) + 1), 5.5),
-                             gridspec_kw={"width_ratios": [1] * len(sections) + [1.6]})
-    colours = ("tab:orange", "tab:cyan")
-    for ax, s in zip(axes, sections):
-        image = images[s.name]
-        low, high = np.percentile(image, [1, 99.5])
-        ax.imshow(image, cmap="gray", vmin=low, vmax=high)
-        for k, (name, genes) in enumerate((choice.best or {}).items()):
-            ax.contour(choice.references[s.name] == 2 + k, levels=[0.5], colors=[colours[k]],
-                       linewidths=1.2)
-            xy = s.xy(genes)
-            label = name if len(genes) == 1 else f"{name} ({len(genes)} genes)"
-            ax.scatter(xy[:, 0], xy[:, 1], s=1, c=colours[k], alpha=0.5,
-                       label=f"{label}: {len(xy)}")
-        ax.set_title(f"{s.role} section {s.name}")
-        if choice.best:
-            ax.legend(loc="lower right", fontsize=8, markerscale=6)
-        ax.set_axis_off()
-    lines = [f"{'class A':>14} {'class B':>14} {'score':>5} {'Dice':>5} {'ovl':>5} {'spots':>11}"]
-    for r in choice.table.head(15).itertuples():
-        probe = (f"{r.probe_score:5.3f} {r.probe_dice:5.3f}" if np.isfinite(r.probe_score)
-                 else "  -     -  ")
-        lines.append(f"{r.gene_a[:14]:>14} {r.gene_b[:14]:>14} {probe} {r.overlap_dice:5.3f} "
-                     f"{r.spots_a:>5},{r.spots_b:>5}" + ("" if r.usable else " *"))
-    shown = set(choice.table.head(15)[["gene_a", "gene_b"]].to_numpy().ravel())
-    for name, genes in choice.candidates.items():
-        if len(genes) > 1 and name in shown:
-            lines.append(f"{name}: {' '.join(genes[:8])}{' ...' if len(genes) > 8 else ''}")
-    axes[-1].text(0, 1, "\n".join(lines), family="monospace", fontsize=7, va="top")
-    axes[-1].set_title("best pairs: hold-out Dice of the DAPI baseline (score: corrected for "
-                       "chance)\n(ovl: region overlap; * not usable or not checked)", fontsize=9)
-    axes[-1].set_axis_off()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)

@@ -47,7 +47,17 @@ MAX_POINTS = 100_000
 
 @dataclass(frozen=True)
 class ProbeSection:
-    """A training section's probe grid: points, their features, and the features' reach."""
+    """A training section's probe grid: points, their features, and the features' reach.
+
+    Parameters
+    ----------
+    points : np.ndarray
+        (N, 2) int64 row, col.
+    features : np.ndarray
+        (N, F) float32 baseline features at the points.
+    reach : float
+        Half the largest window, in pixels.
+    """
 
     points: np.ndarray  # (N, 2) int64 row, col
     features: np.ndarray  # (N, F) float32
@@ -56,7 +66,22 @@ class ProbeSection:
 
 def grid_points(shape: tuple[int, int], stride: int, max_points: int = MAX_POINTS) -> np.ndarray:
     """(N, 2) row, col of a regular grid (pixel ``s//2`` of every ``s x s`` block, as the
-    probability maps), the stride raised until there are at most ``max_points``."""
+    probability maps), the stride raised until there are at most ``max_points``.
+
+    Parameters
+    ----------
+    shape : tuple[int, int]
+        (rows, cols) of the image.
+    stride : int
+        The wanted grid stride.
+    max_points : int
+        Most points returned.
+
+    Returns
+    -------
+    np.ndarray
+        (N, 2) int64 row, col.
+    """
     height, width = int(shape[0]), int(shape[1])
     stride = max(1, int(stride))
     while -(-height // stride) * -(-width // stride) > max_points:
@@ -70,7 +95,22 @@ def grid_points(shape: tuple[int, int], stride: int, max_points: int = MAX_POINT
 def balanced_cut(points: np.ndarray, labels: np.ndarray, classes: Sequence[int]
                  ) -> tuple[int, float]:
     """(axis, position) of the straight cut that splits ``classes`` most evenly (module
-    docstring, step 3); points with ``points[:, axis] < position`` form half 0."""
+    docstring, step 3); points with ``points[:, axis] < position`` form half 0.
+
+    Parameters
+    ----------
+    points : np.ndarray
+        (N, 2) row, col.
+    labels : np.ndarray
+        (N,) label of each point.
+    classes : Sequence[int]
+        The labels to split evenly.
+
+    Returns
+    -------
+    tuple[int, float]
+        The axis (0 rows, 1 columns) and the position of the cut.
+    """
     extent = points.max(axis=0) + 1 if len(points) else np.ones(2)
     longer = 0 if extent[0] >= extent[1] else 1
     best, best_key = (longer, float(extent[longer]) / 2), None
@@ -94,7 +134,24 @@ def balanced_cut(points: np.ndarray, labels: np.ndarray, classes: Sequence[int]
 
 def prepare_section(image: np.ndarray, settings: FeatureSettings, stride: int,
                     max_points: int = MAX_POINTS) -> ProbeSection:
-    """The probe grid of one training section: points and the baseline's features."""
+    """The probe grid of one training section: points and the baseline's features.
+
+    Parameters
+    ----------
+    image : np.ndarray
+        The section's DAPI image.
+    settings : FeatureSettings
+        The baseline's windows and nucleus size.
+    stride : int
+        Grid stride (raised to keep at most ``max_points``).
+    max_points : int
+        Most grid points.
+
+    Returns
+    -------
+    ProbeSection
+        Points, features and reach.
+    """
     points = grid_points(image.shape, stride, max_points)
     intensity = intensity_range(image)
     threshold = section_threshold(image, *intensity)
@@ -112,10 +169,29 @@ def probe_pair(sections: Sequence[ProbeSection], references: Sequence[np.ndarray
                n_classes: int = 4) -> dict[str, object]:
     """Hold-out Dice of each class (label 0..n_classes-1) of one pair, folds averaged.
 
-    ``references`` are the training sections' reference label images of the pair (0
-    background, 1 tissue, 2.. the classes). Returns ``dice`` (per label, NaN where no fold
-    could score it) and ``folds`` (per fold, per label). The same seed for every pair: all
-    pairs are sampled alike.
+    The same seed for every pair: all pairs are sampled alike.
+
+    Parameters
+    ----------
+    sections : Sequence[ProbeSection]
+        The training sections' probe grids.
+    references : Sequence[np.ndarray]
+        The training sections' reference label images of the pair (0 background, 1 tissue,
+        2.. the classes).
+    settings : FeatureSettings
+        The baseline's settings.
+    per_class : int
+        Training points per class in each section's training half, at most.
+    seed : int
+        Seed of the sampling.
+    n_classes : int
+        Number of labels.
+
+    Returns
+    -------
+    dict[str, object]
+        ``dice`` (per label, NaN where no fold could score it) and ``folds`` (per fold, per
+        label).
     """
     rng = np.random.default_rng(seed)
     labels = [np.asarray(ref)[s.points[:, 0], s.points[:, 1]].astype(np.int64)

@@ -17,12 +17,39 @@ def native_stride(patch_size: int, network_input: int, n_blocks: int) -> int:
     The patch is average-pooled by ``patch_size // network_input`` to the network input, then
     each of the ``n_blocks`` conv blocks halves the map with its 2x2 max-pool
     (``txmorph.model.PatchClassifier``).
+
+    Parameters
+    ----------
+    patch_size : int
+        The CNN's patch size S.
+    network_input : int
+        Side of the pooled patch the convolutions see (``training.network_input``).
+    n_blocks : int
+        Number of conv blocks (``len(training.widths)``).
+
+    Returns
+    -------
+    int
+        ``(patch_size // network_input) * 2 ** n_blocks``.
     """
     return (int(patch_size) // int(network_input)) * 2 ** int(n_blocks)
 
 
 def probability_grid_shape(image_shape: Sequence[int], stride: int) -> tuple[int, int]:
-    """Shape ``(ceil(H/s), ceil(W/s))`` of the probability map of an (H, W) image."""
+    """Shape ``(ceil(H/s), ceil(W/s))`` of the probability map of an (H, W) image.
+
+    Parameters
+    ----------
+    image_shape : Sequence[int]
+        (H, W) of the image.
+    stride : int
+        Input pixels per map pixel.
+
+    Returns
+    -------
+    tuple[int, int]
+        (rows, cols) of the map grid (CONVENTIONS).
+    """
     height, width = int(image_shape[0]), int(image_shape[1])
     return -(-height // stride), -(-width // stride)
 
@@ -33,6 +60,18 @@ def outputs_per_tile(tile_size: int, stride: int) -> int:
     Counting the tile in input pixels keeps memory (~``(tile_size + S)**2`` pixels of
     input and feature maps) the same for every patch size; an h5py ``out`` chunked in
     multiples of this is written without re-compressing partly filled chunks.
+
+    Parameters
+    ----------
+    tile_size : int
+        Tile side in input pixels (``probmap.tile_size``).
+    stride : int
+        Input pixels per output pixel.
+
+    Returns
+    -------
+    int
+        Output pixels per tile side, at least 1.
     """
     return max(1, int(tile_size) // int(stride))
 
@@ -42,6 +81,18 @@ def reflect_indices(index: np.ndarray, size: int) -> np.ndarray:
 
     Reflection (edge not repeated) is periodic with period ``2 * (size - 1)``, which also
     covers pads wider than the image; numpy extends a single pixel as a constant.
+
+    Parameters
+    ----------
+    index : np.ndarray
+        Integer indices, any shape, possibly negative or past the end.
+    size : int
+        Length of the axis.
+
+    Returns
+    -------
+    np.ndarray
+        Indices in ``[0, size)``, same shape.
     """
     index = np.asarray(index, dtype=np.int64)
     if size == 1:

@@ -17,7 +17,18 @@ MAX_SAMPLES = 4_000_000
 
 
 def intensity_range(image: np.ndarray) -> tuple[float, float]:
-    """Robust (low, high) intensity of a 2-D image: its 1st and 99.5th percentiles."""
+    """Robust (low, high) intensity of a 2-D image: its 1st and 99.5th percentiles.
+
+    Parameters
+    ----------
+    image : np.ndarray
+        The 2-D image (or a memory-mapped view of it), any numeric dtype.
+
+    Returns
+    -------
+    tuple[float, float]
+        (low, high), for :func:`normalise`.
+    """
     if image.ndim != 2:
         raise ValueError(f"expected a 2-D image, got shape {image.shape}")
     step = max(1, int(np.ceil(np.sqrt(image.size / MAX_SAMPLES))))
@@ -29,6 +40,19 @@ def intensity_range(image: np.ndarray) -> tuple[float, float]:
 
 
 def normalise(image: np.ndarray, low: float, high: float) -> np.ndarray:
-    """Scale intensities so that ``low`` maps to 0 and ``high`` to 1 (float32, not clipped)."""
+    """Scale intensities so that ``low`` maps to 0 and ``high`` to 1 (float32, not clipped).
+
+    Parameters
+    ----------
+    image : np.ndarray
+        Image or patches, any shape.
+    low, high : float
+        The section's range from :func:`intensity_range`.
+
+    Returns
+    -------
+    np.ndarray
+        float32, same shape.
+    """
     scale = np.float32(1.0 / (high - low))
     return (np.asarray(image, dtype=np.float32) - np.float32(low)) * scale

@@ -124,7 +124,13 @@ class PatchClassifier(nn.Module):
         self.register_buffer("input_std", torch.tensor(1.0))
 
     def architecture(self) -> dict[str, Any]:
-        """Constructor arguments (plain Python types), enough to rebuild the model."""
+        """Constructor arguments (plain Python types), enough to rebuild the model.
+
+        Returns
+        -------
+        dict[str, Any]
+            ``patch_size``, ``n_classes``, ``network_input``, ``widths``, ``hidden``, ``dropout``.
+        """
         return {
             "patch_size": self.patch_size,
             "n_classes": self.n_classes,
@@ -135,7 +141,15 @@ class PatchClassifier(nn.Module):
         }
 
     def set_standardisation(self, mean: float, std: float) -> None:
-        """Fix the affine input standardisation ``(x - mean) / std`` applied after pooling."""
+        """Fix the affine input standardisation ``(x - mean) / std`` applied after pooling.
+
+        Parameters
+        ----------
+        mean : float
+            Mean of the pooled, normalised training patches.
+        std : float
+            Their standard deviation, > 0.
+        """
         if not std > 0:
             raise ValueError(f"std must be positive, got {std}")
         self.input_mean.fill_(float(mean))
@@ -145,6 +159,16 @@ class PatchClassifier(nn.Module):
         """Logits (N, C, H', W') for an already avg-pooled (N, 1, h, w) input.
 
         Training pools every patch once up front and calls this directly.
+
+        Parameters
+        ----------
+        z : torch.Tensor
+            (N, 1, h, w) pooled, normalised input.
+
+        Returns
+        -------
+        torch.Tensor
+            (N, C, H', W') logits.
         """
         z = (z - self.input_mean) / self.input_std
         return self.head(self.features(z))
@@ -154,6 +178,16 @@ class PatchClassifier(nn.Module):
 
         Output (i, j) is the classification of ``x[..., i*s:i*s+S, j*s:j*s+S]``; callers
         pad the input so that these windows are the patches they want.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            (N, 1, H, W) normalised input, H, W >= S.
+
+        Returns
+        -------
+        torch.Tensor
+            (N, C, H', W') logits.
         """
         if x.ndim != 4 or x.shape[1] != 1:
             raise ValueError(f"expected input (N, 1, H, W), got {tuple(x.shape)}")
@@ -162,7 +196,18 @@ class PatchClassifier(nn.Module):
         return self.forward_pooled(self.pool(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits (N, C) for a batch of (N, 1, S, S) patches."""
+        """Logits (N, C) for a batch of (N, 1, S, S) patches.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            (N, 1, S, S) normalised patches.
+
+        Returns
+        -------
+        torch.Tensor
+            (N, C) logits.
+        """
         if x.ndim != 4 or tuple(x.shape[1:]) != (1, self.patch_size, self.patch_size):
             raise ValueError(
                 f"expected patches (N, 1, {self.patch_size}, {self.patch_size}), "
@@ -176,6 +221,16 @@ def fused_for_inference(model: PatchClassifier) -> PatchClassifier:
 
     Same function up to float rounding (~1e-7), but dense inference skips one full pass over
     every feature map; with ``channels_last`` this makes CPU inference ~2-3x faster.
+
+    Parameters
+    ----------
+    model : PatchClassifier
+        The trained model (not changed).
+
+    Returns
+    -------
+    PatchClassifier
+        The fused copy, in eval mode.
     """
     fused = copy.deepcopy(model).eval()
     layers = list(fused.features)
@@ -200,11 +255,20 @@ def save_model(
 ) -> None:
     """Write model weights, architecture and metadata to one torch file, atomically.
 
-    ``metadata`` is any JSON-serialisable dict; by convention it holds ``classes``,
-    ``normalisation`` (as returned by ``txmorph.training.train_classifier``), ``training``
-    and ``config`` (the producing config). ``patch_size``, ``network_input``, ``stride`` and
-    ``architecture`` are filled in from the model. Only tensors and plain Python types are
-    stored, so ``load_model`` can use ``torch.load(weights_only=True)``.
+    ``patch_size``, ``network_input``, ``stride`` and ``architecture`` are filled in from the
+    model. Only tensors and plain Python types are stored, so ``load_model`` can use
+    ``torch.load(weights_only=True)``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike[str]
+        The ``.pt`` file to write.
+    model : PatchClassifier
+        The trained model.
+    metadata : dict[str, Any]
+        Any JSON-serialisable dict; by convention ``classes``, ``normalisation`` (as returned
+        by ``txmorph.training.train_classifier``), ``training`` and ``config`` (the producing
+        config).
     """
     meta = _plain(dict(metadata))
     classes = meta.get("classes")
@@ -230,7 +294,20 @@ def save_model(
 def load_model(
     path: str | os.PathLike[str], device: str | torch.device = "cpu"
 ) -> tuple[PatchClassifier, dict[str, Any]]:
-    """Load a model written by ``save_model``; returns it in eval mode, with its metadata."""
+    """Load a model written by ``save_model``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike[str]
+        The ``.pt`` file; another format or ``FORMAT_VERSION`` raises ``ValueError``.
+    device : str or torch.device
+        Where to put the model.
+
+    Returns
+    -------
+    tuple[PatchClassifier, dict[str, Any]]
+        The model in eval mode, and its metadata.
+    """
     payload = torch.load(Path(path), map_location="cpu", weights_only=True)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT_NAME:
         raise ValueError(f"{path} is not a txmorph patch classifier file")

@@ -42,10 +42,30 @@ NOT_A_MODEL = (f"; point `models` at the results/models folder of a finished txm
 
 
 class ModelSetError(InputError):
-    """Models that cannot be used with this config; the message says what to do."""
+    """Models that cannot be used with this config; the message says what to do.
+
+    Parameters
+    ----------
+    message : str
+        One line: what differs, which file, what to do.
+    """
 
 
 def model_file(models_dir: str | os.PathLike, size: int) -> Path:
+    """The CNN file of one patch size in a model folder.
+
+    Parameters
+    ----------
+    models_dir : str or os.PathLike
+        A ``results/models`` folder.
+    size : int
+        The patch size.
+
+    Returns
+    -------
+    Path
+        ``models_dir/size{S}.pt``.
+    """
     return Path(models_dir) / f"size{int(size)}.pt"
 
 
@@ -69,7 +89,18 @@ def _skipped(*args: Any, **kwargs: Any) -> None:
 
 def read_checkpoint_metadata(path: str | os.PathLike) -> dict[str, Any]:
     """The ``format`` and ``metadata`` of a model file written by ``txmorph.model.save_model``,
-    read without torch. Raises ModelSetError for a file that is not such a model."""
+    read without torch.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``.pt`` file; one that is not such a model raises ModelSetError.
+
+    Returns
+    -------
+    dict[str, Any]
+        ``format``, ``format_version`` and ``metadata`` (plain values).
+    """
     path = Path(path)
     try:
         with zipfile.ZipFile(path) as archive:
@@ -91,7 +122,19 @@ def read_checkpoint_metadata(path: str | os.PathLike) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Expected:
-    """What this config needs of the models."""
+    """What this config needs of the models.
+
+    Parameters
+    ----------
+    classes : Sequence[str]
+        Background, tissue, then the gene classes.
+    sizes : Sequence[int]
+        ``patches.sizes``.
+    network_input : int
+        ``training.network_input``.
+    intensity_method : str
+        The input normalisation this pipeline applies.
+    """
 
     classes: Sequence[str]  # background, tissue, then the gene classes
     sizes: Sequence[int]
@@ -102,7 +145,19 @@ class Expected:
 @dataclass(frozen=True)
 class ModelSet:
     """Models found fit for the config: their files, the classes they learned, and whether
-    the folder's baseline can be scored with them."""
+    the folder's baseline can be scored with them.
+
+    Parameters
+    ----------
+    files : dict[int, Path]
+        The model file of each patch size.
+    classes : list[str]
+        The classes the models learned.
+    baseline : Path or None
+        The folder's ``baseline.npz`` when it fits, else None.
+    notes : list[str]
+        Warnings for the user (e.g. why the baseline is not scored).
+    """
 
     files: dict[int, Path]
     classes: list[str]
@@ -119,8 +174,23 @@ def check_model_set(models_dir: str | os.PathLike, expected: Expected,
     sections had none), but its gene classes must be the config's, in order. Patch sizes:
     each of ``expected.sizes`` needs its file; the folder may hold more. The baseline
     (``baseline.npz``) is used when present and made for the same classes and
-    ``baseline_windows``; else it is not scored (said in ``notes``). ``own_folder`` (this run's
-    results/models, where the models are copied to) is refused.
+    ``baseline_windows``; else it is not scored (said in ``notes``).
+
+    Parameters
+    ----------
+    models_dir : str or os.PathLike
+        The ``results/models`` folder of another run (config ``models``).
+    expected : Expected
+        What the config needs.
+    baseline_windows : Sequence[int]
+        The baseline's window sizes for this config (``baseline.window_sizes``).
+    own_folder : str or os.PathLike or None
+        This run's results/models, where the models are copied to: refused as ``models_dir``.
+
+    Returns
+    -------
+    ModelSet
+        The files, the learned classes, the usable baseline and notes.
     """
     folder = Path(models_dir)
     retrain = RETRAIN
@@ -152,9 +222,9 @@ def check_model_set(models_dir: str | os.PathLike, expected: Expected,
             raise ModelSetError(f"models: {path} was trained for patch size "
                                 f"{meta.get('patch_size')}, not {size}; {fix}")
         if meta.get("network_input") != expected.network_input:
-            raise ModelSetError(f"models: {path} was trained with patches.network_input "
+            raise ModelSetError(f"models: {path} was trained with training.network_input "
                                 f"{meta.get('network_input')}, this config has "
-                                f"{expected.network_input}; set patches.network_input: "
+                                f"{expected.network_input}; set training.network_input: "
                                 f"{meta.get('network_input')}, {retrain}")
         method = (meta.get("normalisation") or {}).get("intensity_method")
         if method != expected.intensity_method:
@@ -205,7 +275,22 @@ def learned_classes_summary(all_classes: Sequence[str], metadata: dict[str, Any]
                             models_dir: str) -> dict[str, Any]:
     """What the reused models learned, in the form of ``results/patches/classes.json`` (rule
     centres) that the Dice and summary rules read: classes, those left out and why, how the
-    patch centres were placed and how many there were per class (from a model's metadata)."""
+    patch centres were placed and how many there were per class (from a model's metadata).
+
+    Parameters
+    ----------
+    all_classes : Sequence[str]
+        The config's classes.
+    metadata : dict[str, Any]
+        One reused model's metadata.
+    models_dir : str
+        The reused folder, named in the summary.
+
+    Returns
+    -------
+    dict[str, Any]
+        ``classes``, ``dropped``, ``labels``, ``centres_per_class`` and ``models``.
+    """
     learned = [str(name) for name in metadata.get("classes") or []]
     counts = (metadata.get("training") or {}).get("class_counts") or []
     patches = ((metadata.get("config") or {}).get("patches") or {})

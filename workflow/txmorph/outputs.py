@@ -21,6 +21,18 @@ def atomic_path(path: str | os.PathLike, durable: bool = False) -> Iterator[Path
     The temporary name keeps the final suffix (writers such as pandas choose the format by
     it). With ``durable``, the data is flushed to disk before the rename, so that a crash of
     the machine cannot leave a complete-looking name over incomplete data.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The final path; its parent folder is created.
+    durable : bool
+        Flush the file to disk (fsync) before the rename.
+
+    Yields
+    ------
+    Path
+        The temporary path to write to; removed if the block raises.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -36,6 +48,14 @@ def atomic_path(path: str | os.PathLike, durable: bool = False) -> Iterator[Path
 
 
 def write_label_tiff(path: str | os.PathLike, labels: np.ndarray) -> None:
-    """Write a 2-D uint8 label/mask image as a compressed TIFF, atomically."""
+    """Write a 2-D uint8 label/mask image as a compressed TIFF, atomically.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The TIFF to write.
+    labels : np.ndarray
+        2-D labels or mask; stored as uint8 (zlib).
+    """
     with atomic_path(path) as tmp:
         tifffile.imwrite(tmp, labels.astype(np.uint8), compression="zlib")

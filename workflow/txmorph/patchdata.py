@@ -26,7 +26,31 @@ from txmorph.outputs import atomic_path
 
 @dataclass
 class PatchSet:
-    """Patches of one size from one or more sections, as stored in the HDF5 file."""
+    """Patches of one size from one or more sections, as stored in the HDF5 file.
+
+    Parameters
+    ----------
+    images : np.ndarray
+        (N, S, S) patches in the image's dtype.
+    labels : np.ndarray
+        (N,) class indices into ``classes``.
+    centres : np.ndarray
+        (N, 2) int64 (row, col) in the section's image.
+    section : np.ndarray
+        (N,) index into ``sections``.
+    classes : list[str]
+        The class names.
+    sections : list[str]
+        The training sections' names.
+    section_intensity : np.ndarray
+        (n_sections, 2) each section's (low, high) intensity range.
+    pixel_size : np.ndarray
+        (n_sections,) µm per pixel.
+    patch_size : int
+        S.
+    config : dict
+        The producing rule's settings.
+    """
 
     images: np.ndarray
     labels: np.ndarray
@@ -41,7 +65,15 @@ class PatchSet:
 
 
 def write_patch_set(path: str | os.PathLike, patches: PatchSet) -> None:
-    """Write ``patches`` to ``path`` atomically (a temporary name, renamed when complete)."""
+    """Write ``patches`` to ``path`` atomically (a temporary name, renamed when complete).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The HDF5 file.
+    patches : PatchSet
+        What to write.
+    """
     n, size = len(patches.labels), patches.patch_size
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         f.create_dataset(
@@ -65,7 +97,18 @@ def write_patch_set(path: str | os.PathLike, patches: PatchSet) -> None:
 
 
 def read_patch_set(path: str | os.PathLike) -> PatchSet:
-    """Read a whole patch file into memory."""
+    """Read a whole patch file into memory.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file written by :func:`write_patch_set`.
+
+    Returns
+    -------
+    PatchSet
+        Its contents.
+    """
     with h5py.File(path, "r") as f:
         return PatchSet(
             images=f["images"][...],
@@ -82,7 +125,18 @@ def read_patch_set(path: str | os.PathLike) -> PatchSet:
 
 
 def concatenate(parts: Sequence[PatchSet]) -> PatchSet:
-    """Join per-section patch sets of the same size and classes into one."""
+    """Join per-section patch sets of the same size and classes into one.
+
+    Parameters
+    ----------
+    parts : Sequence[PatchSet]
+        One set per section, in order; other classes or sizes raise ``ValueError``.
+
+    Returns
+    -------
+    PatchSet
+        The patches of all parts, sections renumbered.
+    """
     first = parts[0]
     for part in parts[1:]:
         if part.classes != first.classes or part.patch_size != first.patch_size:

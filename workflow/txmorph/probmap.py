@@ -69,15 +69,33 @@ def paint_probabilities(
 ) -> None:
     """Write softmax class probabilities of the whole section into ``out`` (C, H', W').
 
-    ``image`` is the raw 2-D section (numpy array, memmap or h5py dataset), ``intensity`` its
-    ``(low, high)`` from ``txmorph.intensity.intensity_range``. ``out`` is anything accepting
-    ``out[:, r0:r1, c0:c1] = block`` (float32 blocks), e.g. an h5py dataset. Each tile covers
-    about ``tile_size`` x ``tile_size`` input pixels (``tile_size // stride`` outputs a side)
-    plus the patch margin (``outputs_per_tile``). An eval-mode copy of the model is used; ``model`` is not changed.
+    Each tile covers about ``tile_size`` x ``tile_size`` input pixels (``tile_size // stride``
+    outputs a side) plus the patch margin (``outputs_per_tile``). An eval-mode copy of the
+    model is used; ``model`` is not changed. Any stride is exact: it is computed at
+    ``txmorph.dense.computed_stride`` (1, d, 2d or 4d) and subsampled, so strides other than
+    those cost extra work.
 
-    ``output_stride`` (input pixels per output pixel) defaults to the model's native stride,
-    the cheapest. Any stride is exact: it is computed at ``txmorph.dense.computed_stride``
-    (1, d, 2d or 4d) and subsampled, so strides other than those cost extra work.
+    Parameters
+    ----------
+    image : Any
+        The raw 2-D section (numpy array, memmap, ``canonical.MappedImage`` or h5py dataset).
+    model : PatchClassifier
+        The trained CNN.
+    metadata : dict[str, Any]
+        The model's metadata (``load_model``): its normalisation must be this pipeline's.
+    intensity : tuple[float, float]
+        The section's ``(low, high)`` from ``txmorph.intensity.intensity_range``.
+    out : Any
+        Anything accepting ``out[:, r0:r1, c0:c1] = block`` (float32 blocks), e.g. an h5py
+        dataset, of shape ``(C, *probability_grid_shape(image.shape, stride))``.
+    tile_size : int
+        Tile side in input pixels: bounds the memory.
+    device : str or torch.device
+        Where the model runs.
+    log : Callable[[str], None] or None
+        Progress messages.
+    output_stride : int or None
+        Input pixels per output pixel; None: the model's native stride, the cheapest.
     """
     if len(image.shape) != 2:
         raise ValueError(f"expected a 2-D image, got shape {image.shape}")
@@ -163,10 +181,19 @@ def ensemble_streamed(
 
     Output pixel (i, j) takes each map's value at its patch centre ``(i*t + t//2, j*t + t//2)``
     interpolated between the source centres ``k*s + s//2``; beyond the outermost source
-    centres the edge values are extended. ``maps`` are (array-like (C, h, w), stride) pairs
-    that support slicing (h5py datasets, numpy arrays); ``out`` (C, H', W') receives
-    ``out[:, r0:r1, c0:c1] = block``. Each block reads only the source rows and columns its
-    bilinear weights touch.
+    centres the edge values are extended. Each block reads only the source rows and columns
+    its bilinear weights touch.
+
+    Parameters
+    ----------
+    maps : Sequence[tuple[Any, int]]
+        (array-like (C, h, w), stride) pairs that support slicing (h5py datasets, numpy arrays).
+    out : Any
+        (C, H', W') target receiving ``out[:, r0:r1, c0:c1] = block``.
+    stride_to : int
+        The stride t of ``out``'s grid.
+    rows_per_band, cols_per_block : int
+        Output block size written at a time.
     """
     if not maps:
         raise ValueError("ensemble needs at least one map")

@@ -25,7 +25,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from txmorph.classes import MEAN_CLASS, REFERENCE_DICE
-from txmorph.figures import display_image
+from txmorph.figures import STRETCH_PERCENTILES, display_image
 from txmorph.outputs import atomic_path
 
 
@@ -42,17 +42,30 @@ def _save(figure: Figure, path: str | os.PathLike) -> None:
 
 
 def _stretch(values: np.ndarray) -> np.ndarray:
-    """Scale to 0..1 by the 1st-99.5th percentiles of the finite values (1 when flat)."""
+    """Scale to 0..1 by the STRETCH_PERCENTILES of the finite values (as display_image)."""
     values = np.asarray(values, dtype=np.float32)
     finite = values[np.isfinite(values)]
     if not finite.size:
         return np.zeros_like(values)
-    low, high = np.percentile(finite, [1, 99.5])
+    low, high = np.percentile(finite, STRETCH_PERCENTILES)
     return np.nan_to_num(np.clip((values - low) / max(float(high - low), 1e-12), 0, 1))
 
 
 def patch_counts(labels: np.ndarray, classes: Sequence[str]) -> pd.Series:
-    """Patches per class, indexed by class name (classes without patches count 0)."""
+    """Patches per class, indexed by class name (classes without patches count 0).
+
+    Parameters
+    ----------
+    labels : np.ndarray
+        The patches' labels (indices into ``classes``).
+    classes : Sequence[str]
+        The class names.
+
+    Returns
+    -------
+    pd.Series
+        Count per class, named ``patches``.
+    """
     labels = np.asarray(labels).astype(np.intp).reshape(-1)
     if labels.size and (labels.min() < 0 or labels.max() >= len(classes)):
         raise ValueError(f"labels range {labels.min()}..{labels.max()}, {len(classes)} classes")
@@ -73,8 +86,25 @@ def patch_gallery(
     """Write a PNG: a row per class of up to ``per_class`` example patches, drawn at random
     (fixed ``seed``), each row labelled with the class and its patch count.
 
-    All patches share one intensity stretch (1st-99.5th percentile of the shown patches), so
+    All patches share one intensity stretch (STRETCH_PERCENTILES of the shown patches), so
     brightness differences between classes stay visible.
+
+    Parameters
+    ----------
+    images : np.ndarray
+        (N, S, S) patches.
+    labels : np.ndarray
+        (N,) labels, indices into ``classes``.
+    classes : Sequence[str]
+        The class names.
+    path : str or os.PathLike
+        The PNG to write.
+    per_class : int
+        Patches shown per class at most.
+    seed : int
+        Seed of the choice of patches.
+    title : str or None
+        Figure title.
     """
     images = np.asarray(images)
     labels = np.asarray(labels).astype(np.intp).reshape(-1)
@@ -119,8 +149,13 @@ def training_curves(metrics: Mapping[str, pd.DataFrame], path: str | os.PathLike
     """Write a PNG: loss and accuracy per epoch for each model (key), train dashed and
     validation solid, one colour per model.
 
-    Each table needs the columns ``epoch, train_loss, val_loss, train_accuracy,
-    val_accuracy`` (``results/models/size{S}.metrics.csv``).
+    Parameters
+    ----------
+    metrics : Mapping[str, pd.DataFrame]
+        Per model, a table with the columns ``epoch, train_loss, val_loss, train_accuracy,
+        val_accuracy`` (``results/models/size{S}.metrics.csv``).
+    path : str or os.PathLike
+        The PNG to write.
     """
     needed = {"epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy"}
     for name, table in metrics.items():
@@ -164,8 +199,23 @@ def probability_overlay(
     """Write a PNG: one panel per class, its probability (0..1, colour map *inferno*,
     semi-transparent) over the grey nuclei image, with a shared colour bar.
 
-    ``probabilities`` is ``(C, H', W')`` on a grid of ``stride`` input pixels per cell
-    (cell ``(i, j)`` covers input pixels ``[i*s, (i+1)*s)``), drawn on the image's pixel extent.
+    Parameters
+    ----------
+    image : np.ndarray
+        The 2-D nuclei image.
+    probabilities : np.ndarray
+        ``(C, H', W')`` on a grid of ``stride`` input pixels per cell (cell ``(i, j)`` covers
+        input pixels ``[i*s, (i+1)*s)``), drawn on the image's pixel extent.
+    classes : Sequence[str]
+        The panel titles, one per channel.
+    stride : int
+        Input pixels per map pixel.
+    path : str or os.PathLike
+        The PNG to write.
+    title : str or None
+        Figure title.
+    max_pixels : int
+        Image and maps are shown at most this many pixels a side.
     """
     image = np.asarray(image)
     probabilities = np.asarray(probabilities)
@@ -222,7 +272,16 @@ def dice_chart(
     with ``reference`` drawn as a dashed horizontal line. NaN Dice (class absent from both
     maps) is left out (no bar).
 
-    ``table`` has the columns ``section, model, class, dice`` (``results/report/dice.csv``).
+    Parameters
+    ----------
+    table : pd.DataFrame
+        Columns ``section, model, class, dice`` (``results/report/dice.csv``).
+    path : str or os.PathLike
+        The PNG to write.
+    reference : float or None
+        A published mean Dice to compare with; None draws no line.
+    reference_label : str
+        The line's legend entry.
     """
     needed = {"section", "model", "class", "dice"}
     if not needed <= set(table.columns):

@@ -18,13 +18,39 @@ ROLES_WITH_SPOTS = (TRAIN, TEST)
 
 
 def uses_spots(section: Mapping[str, Any]) -> bool:
-    """Whether the pipeline reads this section's spot table (train and test sections)."""
+    """Whether the pipeline reads this section's spot table (train and test sections).
+
+    Parameters
+    ----------
+    section : Mapping[str, Any]
+        The section's config entry (``role`` at least).
+
+    Returns
+    -------
+    bool
+        True for train and test sections, False for predict sections.
+    """
     return section.get("role") in ROLES_WITH_SPOTS
 
 
 def spots_problem(name: str, section: Mapping[str, Any],
                   exists: Callable[[str], bool] = lambda path: Path(path).exists()) -> str | None:
-    """Why the section's ``spots`` key does not fit its role, in one line; None when it does."""
+    """Why the section's ``spots`` key does not fit its role, in one line; None when it does.
+
+    Parameters
+    ----------
+    name : str
+        The section's name, for the message.
+    section : Mapping[str, Any]
+        The section's config entry.
+    exists : Callable[[str], bool]
+        Whether a path exists (replaceable in tests).
+
+    Returns
+    -------
+    str or None
+        The problem and its fix, or None.
+    """
     role, spots = section.get("role"), section.get("spots")
     if role in ROLES_WITH_SPOTS and not spots:
         return (f"section '{name}' (role: {role}) has no `spots`: {role} sections need a spot "

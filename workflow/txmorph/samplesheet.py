@@ -35,11 +35,28 @@ NAME_COLUMN = "name"
 
 
 class SheetError(InputError):
-    """A sample sheet that cannot be used; the message names file, row and column."""
+    """A sample sheet that cannot be used; the message names file, row and column.
+
+    Parameters
+    ----------
+    message : str
+        The whole message the user sees.
+    """
 
 
 def section_schema(schema: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The schema of one section entry (``sections.<name>``) of the config schema."""
+    """The schema of one section entry (``sections.<name>``) of the config schema.
+
+    Parameters
+    ----------
+    schema : Mapping[str, Any]
+        The whole config schema.
+
+    Returns
+    -------
+    Mapping[str, Any]
+        The section entry's schema (references resolved).
+    """
     return configcheck.resolve_ref(schema["properties"]["sections"]["additionalProperties"],
                                 schema)
 
@@ -47,10 +64,21 @@ def section_schema(schema: Mapping[str, Any]) -> Mapping[str, Any]:
 def read_section_sheet(path: str | os.PathLike, schema: Mapping[str, Any]) -> dict[str, dict]:
     """The sections of a sample sheet, ``{name: section mapping}`` in row order.
 
-    ``schema`` is the whole config schema; each row is validated against its section entry.
     Raises :class:`SheetError` for a missing or unreadable file, a missing ``name`` or
     required column, an unknown column, a row with more cells than the header, a duplicate
     name, or a value the schema refuses. Rows are numbered by their line in the file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The TSV sheet.
+    schema : Mapping[str, Any]
+        The whole config schema; each row is validated against its section entry.
+
+    Returns
+    -------
+    dict[str, dict]
+        The sections, as ``config["sections"]`` holds them.
     """
     path = Path(path)
     shown = str(path)

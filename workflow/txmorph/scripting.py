@@ -24,7 +24,20 @@ from txmorph.errors import InputError
 
 
 def rule_logger(log_path: str | None, name: str) -> logging.Logger:
-    """A logger writing timestamped lines to the rule's log file and to stderr."""
+    """A logger writing timestamped lines to the rule's log file and to stderr.
+
+    Parameters
+    ----------
+    log_path : str or None
+        The rule's log file (overwritten); None logs to stderr only.
+    name : str
+        The logger's name (the rule).
+
+    Returns
+    -------
+    logging.Logger
+        The configured logger.
+    """
     logger = logging.getLogger(f"txmorph.{name}")
     logger.setLevel(logging.INFO)
     logger.handlers.clear()
@@ -52,7 +65,23 @@ def unreadable_input_message(path: str | os.PathLike, error: OSError, *, section
                              key: str | None = None, is_input: bool = True) -> str:
     """One line for an input that cannot be read: the section, the file, what is wrong, the fix.
 
-    ``key`` is the section's config key of the file (image, spots, transform, fov_positions).
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    error : OSError
+        What reading it raised.
+    section : str or None
+        The section the file belongs to, if any.
+    key : str or None
+        The section's config key of the file (image, spots, transform, fov_positions).
+    is_input : bool
+        Whether the file is an input (False: an output or working file).
+
+    Returns
+    -------
+    str
+        The message.
     """
     where = f"section '{section}': " if section else ""
     what = f"the {key} file" if key else "the input file" if is_input else "the file"
@@ -99,7 +128,15 @@ def _input_problem(error: BaseException, smk: Any) -> str | None:
 
 
 def run_rule(main: Callable[[Any, logging.Logger], None], smk: Any) -> None:
-    """Run ``main(smk, logger)`` for a Snakemake job; see the module docstring."""
+    """Run ``main(smk, logger)`` for a Snakemake job; see the module docstring.
+
+    Parameters
+    ----------
+    main : Callable[[Any, logging.Logger], None]
+        The rule's work.
+    smk : Any
+        The ``snakemake`` object of the script.
+    """
     log_path = smk.log[0] if len(smk.log) else None
     logger = rule_logger(log_path, smk.rule)
     started = time.perf_counter()

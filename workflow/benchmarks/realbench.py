@@ -1,4 +1,5 @@
-"""Real-data benchmark: ``python -m txmorph.realbench`` (``make realbench``).
+"""Real-data benchmark: ``python workflow/benchmarks/realbench.py`` (``make realbench``); a
+command-line tool, kept outside the txmorph package that it measures.
 
 Runs every real example config under ``resources/`` (each ``resources/*/config.yaml`` except
 the demo) through the whole pipeline, each in its own scratch working directory outside the
@@ -42,9 +43,12 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from txmorph.classes import GENERAL_CLASSES, MEAN_CLASS
-
 REPO = Path(__file__).resolve().parents[2]
+# This checkout's txmorph, whether or not (and wherever) the package is installed.
+sys.path.insert(0, str(REPO / "workflow"))
+
+from txmorph.classes import GENERAL_CLASSES, MEAN_CLASS  # noqa: E402
+from txmorph.report_tables import dice_markdown  # noqa: E402
 PATH_KEYS = ("image", "spots", "transform", "fov_positions")
 COLUMNS = ["dataset", "section", "model", "class", "dice", "evaluable", "wall_time_s", "status",
            "note"]
@@ -232,8 +236,6 @@ def summary_markdown(table: pd.DataFrame) -> str:
 
 def dataset_markdown(rows: pd.DataFrame) -> str:
     """Dice per model (rows) and class (columns) of one dataset's successful run."""
-    from txmorph.figures import dice_markdown
-
     return dice_markdown(rows[["section", "model", "class", "dice"]])
 
 
@@ -243,8 +245,8 @@ def report_markdown(table: pd.DataFrame, figures: Mapping[str, Sequence[str]],
     lines = [
         "# Real-data benchmark",
         "",
-        "Written by `make realbench` (`python -m txmorph.realbench`): every real example config "
-        "under `resources/` (each `resources/*/config.yaml` except the demo) run through the whole "
+        "Written by `make realbench` (`python workflow/benchmarks/realbench.py`): every real "
+        "example config under `resources/` (each `resources/*/config.yaml` except the demo) run through the whole "
         "pipeline from nothing, each in its own scratch directory, on the settings of its config "
         "and the schema's defaults. Dice of each model's arg-max labels against the reference "
         "regions from the test section's own spots (`results/report/dice.csv`); `mean` is over "
