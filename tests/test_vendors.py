@@ -1,4 +1,4 @@
-"""Tests for txmorph.vendors: vendor transcript tables -> spots in image pixels.
+"""Tests for txmorph.io.vendors: vendor transcript tables -> spots in image pixels.
 
 All fixtures are written to tmp_path in the vendors' documented column layouts (with the extra
 columns the real files have), so nothing binary is committed.
@@ -15,9 +15,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from txmorph import vendors
 from txmorph.errors import InputError
-from txmorph.vendors import SpotTable, read_spot_table
+from txmorph.io import vendors
+from txmorph.io.vendors import SpotTable, read_spot_table
 
 XENIUM_UM = 0.2125
 MERSCOPE_UM = 0.108

@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import tifffile
 
+from txmorph.io.canonical import spots_by_class
 from txmorph.outputs import atomic_path
 from txmorph.sampling import choose_classes, class_names, sample_centres
 from txmorph.scripting import run_rule
-from txmorph.section import spots_by_class
 
 
 def main(smk, log):

@@ -11,10 +11,10 @@ import numpy as np
 import tifffile
 
 from txmorph.genechoice import Section, Settings, choose_genes, plot_choice, yaml_snippet
-from txmorph.images import read_image
+from txmorph.io.images import read_image
+from txmorph.io.spots import import_spots
 from txmorph.outputs import atomic_path
 from txmorph.scripting import run_rule
-from txmorph.section import import_spots
 from txmorph.tissue import tissue_from_spots
 
 

@@ -7,7 +7,8 @@ later rule memory-maps and reads tile by tile, and a JSON summary of what was do
 
 import json
 
-from txmorph.images import open_image, write_canonical_image
+from txmorph.io.images import open_image
+from txmorph.io.imagewrite import write_canonical_image
 from txmorph.outputs import atomic_path
 from txmorph.scripting import run_rule
 

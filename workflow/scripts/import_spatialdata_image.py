@@ -1,15 +1,15 @@
 """Rule import_spatialdata_image: an image element of a SpatialData .zarr -> canonical 2-D TIFF.
 
 The same canonical image and summary as rule import_image (level, channel, z-projection,
-region, downsampling applied by ``txmorph.images.write_canonical_image``), read window by
-window from the store's (dask) image element.
+region, downsampling applied by ``txmorph.io.imagewrite.write_canonical_image``), read
+window by window from the store's (dask) image element.
 """
 
 import json
 
 import dask
 
-from txmorph.images import write_canonical_image
+from txmorph.io.imagewrite import write_canonical_image
 from txmorph.outputs import atomic_path
 from txmorph.scripting import run_rule
 from txmorph.spatialdata_io import open_spatialdata_image

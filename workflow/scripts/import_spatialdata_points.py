@@ -2,15 +2,15 @@
 
 The points are placed on the image element's pixels through a coordinate system both share
 (``txmorph.spatialdata_io.read_points_on_image``), then checked, cropped and scaled exactly
-as rule import_spots does (``txmorph.section.fit_spots_to_image``).
+as rule import_spots does (``txmorph.io.spots.fit_spots_to_image``).
 """
 
 import json
 from pathlib import Path
 
+from txmorph.io.spots import fit_spots_to_image, write_spots
 from txmorph.outputs import atomic_path
 from txmorph.scripting import run_rule
-from txmorph.section import fit_spots_to_image, write_spots
 from txmorph.spatialdata_io import read_points_on_image
 
 

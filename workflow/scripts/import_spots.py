@@ -1,15 +1,15 @@
 """Rule import_spots: a section's spot table in any supported format -> canonical pixels.
 
 The result is in pixels of ``results/sections/{section}/image.tif``, as every later rule
-expects (see ``txmorph.section.import_spots``).
+expects (see ``txmorph.io.spots.import_spots``).
 """
 
 import json
 from pathlib import Path
 
+from txmorph.io.spots import import_spots, write_spots
 from txmorph.outputs import atomic_path
 from txmorph.scripting import run_rule
-from txmorph.section import import_spots, write_spots
 
 
 def main(smk, log):

@@ -7,9 +7,10 @@ import numpy as np
 import tifffile
 
 from txmorph.classes import class_names
+from txmorph.io.canonical import spots_by_class
+from txmorph.io.spots import load_spots
 from txmorph.outputs import write_label_tiff
 from txmorph.scripting import run_rule
-from txmorph.section import load_spots, spots_by_class
 from txmorph.truth import truth_labels
 
 

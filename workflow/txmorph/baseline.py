@@ -149,7 +149,7 @@ def features_at(image: Any, points: np.ndarray, intensity: tuple[float, float], 
                 settings: FeatureSettings, tile_size: int = 512) -> np.ndarray:
     """(N, F) features at ``points`` ((N, 2) row, col) of a raw 2-D section.
 
-    ``image`` is a numpy array or anything sliceable like one (``txmorph.canonical``);
+    ``image`` is a numpy array or anything sliceable like one (``txmorph.io.canonical``);
     points are grouped by ``tile_size`` tiles so memory is one tile's (plus its halo).
     """
     points = np.asarray(points, dtype=np.int64).reshape(-1, 2)

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from txmorph.errors import InputError
-from txmorph.images import ImageSource, _pick_channel
+from txmorph.io.images import ImageSource, pick_channel
 
 #: Element kinds of a SpatialData store: its top-level groups on disk.
 ELEMENT_KINDS = ("images", "labels", "points", "shapes", "tables")
@@ -169,7 +169,7 @@ def open_spatialdata_image(path: str | os.PathLike, element: str, *, level: int 
     names = [str(c) for c in data.coords["c"].values] if "c" in dims else []
     found = f"dims {dims}, shape {tuple(data.shape)}"
     if "c" in dims and data.sizes["c"] > 1:
-        chosen = _pick_channel(where, channel, names, found)
+        chosen = pick_channel(where, channel, names, found)
         data = data.isel(c=chosen)
     elif "c" in dims:
         chosen = 0

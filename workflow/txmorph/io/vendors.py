@@ -6,7 +6,7 @@ row) in pixels of the image as read, the counts of what was dropped and why, and
 the log. Formats:
 
 * ``table`` (default): any CSV/TSV/TXT/Parquet with configurable ``columns``, in ``units`` px
-  (default) or um; read by ``inputs.read_spots``. Nothing is dropped.
+  (default) or um; read by ``io.tables.read_spots``. Nothing is dropped.
 * ``xenium``: 10x Genomics Xenium ``transcripts.parquet`` / ``transcripts.csv.gz``; micrometres.
   Control and unassigned codewords, ``is_gene == False`` and ``qv < min_qv`` are dropped.
 * ``merscope``: Vizgen ``detected_transcripts.csv``; micrometres (``global_x``, ``global_y``),
@@ -16,13 +16,13 @@ the log. Formats:
 
 Micrometres become pixels by ``pixel_size_um`` + ``origin_um`` or by an affine ``transform``;
 pixel coordinates (cosmx, table in px) are multiplied by ``image_scale``; see
-``txmorph.coordinates``.
+``txmorph.io.coordinates``.
 
 Vendor tables are read column-selectively and in chunks of ``CHUNK_ROWS`` rows
-(``txmorph.tables``); rows that are dropped are discarded chunk by chunk and the kept ones are
-reduced right away to compact arrays (``inputs.SpotCollector``), so tens of millions of
+(``txmorph.io.tables``); rows that are dropped are discarded chunk by chunk and the kept ones are
+reduced right away to compact arrays (``io.collector.SpotCollector``), so tens of millions of
 transcripts fit in memory. The index of the result is the 0-based data row in the file (see
-``inputs.describe_row``), so later checks can still name the line.
+``io.files.describe_row``), so later checks can still name the line.
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from txmorph import inputs
-from txmorph.coordinates import (
+from txmorph.io.collector import SpotCollector
+from txmorph.io.coordinates import (
     Coordinates,
     config_error,
     finite_number,
@@ -48,20 +48,22 @@ from txmorph.coordinates import (
     um_to_pixels,
 )
 from txmorph.errors import InputError
-from txmorph.inputs import SpotCollector, _existing_file, read_spots, spots_format
-from txmorph.tables import (
+from txmorph.io import tables
+from txmorph.io.files import existing_file, spots_format
+from txmorph.io.tables import (
     drop_blank_rows,
     flag_column,
     gene_text,
     numeric_column,
     present_columns,
     read_chunks,
+    read_spots,
 )
 
 FORMATS = ("table", "xenium", "merscope", "cosmx")
 DEFAULT_COLUMNS = {"gene": "gene", "x": "x", "y": "y"}
 DEFAULT_MIN_QV = 20.0
-CHUNK_ROWS = inputs.CHUNK_ROWS  # rows per chunk of a vendor table (module global: tests shrink it)
+CHUNK_ROWS = tables.CHUNK_ROWS  # rows per chunk of a vendor table (module global: tests shrink it)
 
 XENIUM_CONTROLS = (
     "NegControlProbe_",
@@ -151,7 +153,7 @@ def read_spot_table(path: str | Path, options: Mapping[str, Any]) -> SpotTable:
     opts = _parse_options(options, where)
     if opts.format == "table":
         return _read_table(path, opts, where)
-    p = _existing_file(path, where, "spots")
+    p = existing_file(path, where, "spots")
     spots_format(p)  # refuses unsupported file types up front
     if opts.format == "xenium":
         return _read_xenium(p, opts, where)
@@ -206,7 +208,7 @@ def _parse_options(options: Mapping[str, Any], where: str) -> _Options:
 
 def _read_table(path: str | Path, opts: _Options, where: str) -> SpotTable:
     spots = read_spots(path, opts.columns)
-    names = ", ".join(f"{role}={opts.columns[role]}" for role in inputs.ROLES)
+    names = ", ".join(f"{role}={opts.columns[role]}" for role in tables.ROLES)
     if (opts.units or "px") == "um":
         spots, how = um_to_pixels(spots, opts.coords, where)
     else:
@@ -291,7 +293,7 @@ def _collect(
     """Read ``columns`` chunk by chunk; returns the gene/x/y table (``names``: role -> column)
     of the rows that none of ``drop(chunk)``'s {reason: mask} drops, counting the dropped ones
     into ``filtered``, and the ``extra`` columns of those rows. Each chunk is reduced to compact
-    arrays right away (``inputs.SpotCollector``), so memory does not grow with the table's text.
+    arrays right away (``io.collector.SpotCollector``), so memory does not grow with the table's text.
     """
     kept, total = SpotCollector(names, p, where, extra), 0
     for chunk in read_chunks(p, where, columns, [layout.gene], CHUNK_ROWS):

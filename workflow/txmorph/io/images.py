@@ -1,18 +1,14 @@
-"""Open the user's nuclei (DAPI) image lazily as one 2-D plane, and write a canonical copy.
+"""Open the user's nuclei (DAPI) image lazily as one 2-D plane (rule import_image; its
+canonical copy: ``txmorph.io.imagewrite.write_canonical_image``).
 
 Whole-section nuclei images are large (often 10^9 pixels; pyramidal OME-TIFF with channels and
 z-planes, tiled and compressed), so a TIFF is never read whole: ``open_image`` parses only its
 structure and returns an ``ImageSource`` for the plane chosen by level, channel and z-projection.
-A window decodes only the tiles/strips it intersects (tifffile's per-segment decoder, bytes read
-under a lock); uncompressed contiguous data is memory-mapped; a max projection over z is taken
-window by window. The plane is never guessed: several channels, time points, unlabelled stacks,
-or z without ``z_projection="max"`` raise ``InputError`` naming what to set in config.yaml. Grey
-saved as RGB (identical channels) is taken as its first channel, checked on every read.
-
-``write_canonical_image`` streams the plane (cropped, block-mean downsampled) strip by strip,
-memory O(strip), into an uncompressed, untiled, contiguous BigTIFF, written atomically. Later
-rules open it with ``tifffile.memmap(path, mode='r')``: random access to any window without
-decoding, pages shared between processes, no dependence on the layouts accepted here.
+A window decodes only the tiles/strips it intersects and uncompressed contiguous data is
+memory-mapped (``txmorph.io.tiffplanes``); a max projection over z is taken window by window.
+The plane is never guessed: several channels, time points, unlabelled stacks, or z without
+``z_projection="max"`` raise ``InputError`` naming what to set in config.yaml. Grey saved as RGB
+(identical channels) is taken as its first channel, checked on every read.
 
 Limits: a compressed page stored as one strip is decoded whole (the last segment is cached, so
 streaming decodes it once); PNG/JPEG are read whole, and so is a TIFF layout that cannot be
@@ -32,85 +28,16 @@ from typing import Any
 import numpy as np
 
 from txmorph.errors import InputError
-from txmorph.inputs import _existing_file
-from txmorph.outputs import atomic_path
+from txmorph.io.files import existing_file, is_int
+from txmorph.io.tiffplanes import Plane, SegmentPlane, tiff_planes, view
 
 TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".tf2")
 OTHER_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 Z_PROJECTIONS = ("max", "none")
 BAND_PIXELS = 1 << 22  # pixels per band of strided reads and of the grey-RGB probe
-JPEG_COMPRESSIONS = {6, 7, 33007, 34892}
 UM_PER_UNIT = {"m": 1e6, "cm": 1e4, "mm": 1e3, "µm": 1.0, "μm": 1.0, "um": 1.0, "nm": 1e-3,
                "pm": 1e-6, "Å": 1e-4}
 COLOUR_NAMES = ("red", "green", "blue", "alpha")
-
-
-def _decode_segment(page: Any, data: bytes, index: int) -> tuple:
-    """tifffile's decoding of one tile/strip (a module function, so that tests can count)."""
-    key = page.keyframe
-    jpeg = key.compression in JPEG_COMPRESSIONS
-    kwargs = {"jpegtables": page.jpegtables, "jpegheader": key.jpegheader} if jpeg else {}
-    return key.decode(data, index, **kwargs)
-
-
-class _SegmentPlane:
-    """A plane of a tiled or striped TIFF page: ``plane[r0:r1, c0:c1]`` decodes only the
-    segments that the window meets. (Other planes are arrays: memory maps or in memory.)"""
-
-    def __init__(self, page: Any, sep: int, depth: int, contig: int, lock: threading.Lock) -> None:
-        self.page, self.key, self.lock = page, page.keyframe, lock
-        self.sep, self.depth, self.contig = sep, depth, contig
-        self.cache: tuple[int, Any] | None = None  # the last decoded segment
-
-    def _indices(self, r0: int, r1: int, c0: int, c1: int) -> list[int]:
-        key = self.key
-        _, depth, length, width, _ = key.shaped
-        if key.is_tiled:
-            tl, tw, td = key.tilelength, key.tilewidth, max(1, key.tiledepth)
-            nty, ntx = math.ceil(length / tl), math.ceil(width / tw)
-            base = (self.sep * math.ceil(depth / td) + self.depth // td) * nty * ntx
-            return [base + ty * ntx + tx for ty in range(r0 // tl, (r1 - 1) // tl + 1)
-                    for tx in range(c0 // tw, (c1 - 1) // tw + 1)]
-        rps = key.rowsperstrip or length
-        base = (self.sep * depth + self.depth) * math.ceil(length / rps)
-        return list(range(base + r0 // rps, base + (r1 - 1) // rps + 1))
-
-    def _segment(self, index: int) -> Any:
-        cache = self.cache  # one read of the attribute: safe if threads share the plane
-        if cache is not None and cache[0] == index:
-            return cache[1]
-        offsets, counts = self.page.dataoffsets, self.page.databytecounts
-        if index >= len(offsets):
-            raise ValueError(f"segment {index} is missing ({len(offsets)} in the page)")
-        if not counts[index]:
-            return None  # an empty segment reads as nodata
-        handle = self.page.parent.filehandle
-        with self.lock:
-            handle.seek(offsets[index])
-            data = handle.read(counts[index])
-        if len(data) != counts[index]:
-            raise ValueError(f"the file ends inside segment {index} (truncated file)")
-        segment = _decode_segment(self.page, data, index)
-        self.cache = (index, segment)
-        return segment
-
-    def __getitem__(self, key: tuple[slice, slice]) -> np.ndarray:
-        (r0, r1), (c0, c1) = (key[0].start, key[0].stop), (key[1].start, key[1].stop)
-        out = np.full((r1 - r0, c1 - c0), self.key.nodata, self.key.dtype.newbyteorder("="))
-        for index in self._indices(r0, r1, c0, c1) if out.size else []:
-            segment = self._segment(index)
-            if segment is None or segment[0] is None:
-                continue
-            data, (_, d0, y0, x0, _), _ = segment
-            ry0, ry1 = max(r0, y0), min(r1, y0 + data.shape[1])
-            cx0, cx1 = max(c0, x0), min(c1, x0 + data.shape[2])
-            if ry0 < ry1 and cx0 < cx1:
-                out[ry0 - r0 : ry1 - r0, cx0 - c0 : cx1 - c0] = data[
-                    self.depth - d0, ry0 - y0 : ry1 - y0, cx0 - x0 : cx1 - x0, self.contig]
-        return out
-
-
-Plane = Any  # np.ndarray (memory map or in memory) or _SegmentPlane, indexed [r0:r1, c0:c1]
 
 
 class ImageSource:
@@ -147,7 +74,7 @@ class ImageSource:
     def _window(self, plane: Plane, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
         with _failing_as(f"image file '{self.path}'", "decoded"):  # a corrupt or truncated segment
             window = plane[r0:r1, c0:c1]
-            return window if isinstance(plane, _SegmentPlane) else np.array(window, self.dtype)
+            return window if isinstance(plane, SegmentPlane) else np.array(window, self.dtype)
 
     def read(self, rows: slice, cols: slice) -> np.ndarray:
         """The window ``[rows, cols]`` (step-1 slices, clipped like numpy) as a new array."""
@@ -227,7 +154,7 @@ def open_image(path: str | Path, *, level: int = 0, channel: int | str | None = 
     window) or "none" (a z-stack is refused). Problems the user can fix raise ``InputError``.
     """
     where = f"image file '{path}'"
-    p = _existing_file(path, where, "image")
+    p = existing_file(path, where, "image")
     suffix = p.suffix.lower()
     if suffix not in TIFF_SUFFIXES + OTHER_IMAGE_SUFFIXES:
         raise InputError(f"{where}: unsupported file type '{p.suffix}'. Use a TIFF (.tif, .tiff, "
@@ -244,13 +171,7 @@ def open_image(path: str | Path, *, level: int = 0, channel: int | str | None = 
         array = np.asarray(iio.imread(p, plugin="pillow"))
     axes = "YX" if array.ndim == 2 else "I" * (array.ndim - 3) + "YXS"
     return _build(p, where, axes, array.shape, array.dtype, [], None, channel, z_projection,
-                  lambda index: _view(array, axes, index), level=0, about="read whole")
-
-
-def _view(array: np.ndarray, axes: str, index: list[int]) -> np.ndarray:
-    """The 2-D (Y, X) view of ``array`` at ``index`` (one int per axis, ignored for Y and X)."""
-    view = array[tuple(slice(None) if a in "YX" else i for a, i in zip(axes, index))]
-    return view if axes.index("Y") < axes.index("X") else view.T
+                  lambda index: view(array, axes, index), level=0, about="read whole")
 
 
 def _open_tiff(p: Path, where: str, level: int, channel: int | str | None,
@@ -263,7 +184,7 @@ def _open_tiff(p: Path, where: str, level: int, channel: int | str | None,
         if not tif.series:
             raise InputError(f"{where}: the TIFF holds no image. Re-export it.")
         levels = tif.series[0].levels
-        if not _is_int(level) or not 0 <= level < len(levels):
+        if not is_int(level) or not 0 <= level < len(levels):
             listing = ", ".join(f"{i}: {lv.shape}" for i, lv in enumerate(levels))
             raise InputError(f"{where}: has no resolution level {level!r}; the levels are "
                              f"{listing}. Set 'level' for this section in config.yaml to one of them.")
@@ -273,7 +194,7 @@ def _open_tiff(p: Path, where: str, level: int, channel: int | str | None,
             x0, x = levels[0].shape[levels[0].axes.index("X")], series.shape[series.axes.index("X")]
             pixel_size *= x0 / x
         _check_pixels(where, series.dtype, series.shape)  # before any memory map
-        make, about = _tiff_planes(p, tif, series, threading.Lock())
+        make, about = tiff_planes(p, tif, series, threading.Lock())
         return _build(p, where, series.axes, series.shape, series.dtype, names, pixel_size,
                       channel, z_projection, make, level=level, about=about, closer=tif.close)
 
@@ -295,41 +216,6 @@ def _ome_info(xml: str | None) -> tuple[list[str], float | None]:
     except (ValueError, KeyError):  # a number we cannot read, or a unit such as 'pixel'
         value = None
     return names, value if value is not None and math.isfinite(value) and value > 0 else None
-
-
-def _tiff_planes(p: Path, tif: Any, series: Any, lock: threading.Lock) -> tuple[Callable, str]:
-    """``make(index) -> plane`` for the series (index: one int per axis) and how it reads."""
-    axes, shape = series.axes, tuple(series.shape)
-    if series.transform is None and not series.is_multifile and series.dataoffset is not None:
-        mm = np.memmap(p, series.dtype.newbyteorder(tif.byteorder), "r", series.dataoffset, shape)
-        return (lambda index: _view(mm, axes, index)), "memory-mapped"
-    shaped = series.keyframe.shaped  # (separate samples, depth, rows, cols, contiguous samples)
-    dims = [d for d in range(5) if shaped[d] > 1 or d in (2, 3)]
-    k = len(shape) - len(dims)
-    if (k >= 0 and shape[k:] == tuple(shaped[d] for d in dims) and math.prod(shape[:k]) == len(series)
-            and axes[k + dims.index(2)] == "Y" and axes[k + dims.index(3)] == "X"):
-
-        def make(index: list[int]) -> Plane:  # leading axes number the pages, the rest is in one
-            page = series[int(np.ravel_multi_index(index[:k], shape[:k])) if k else 0]
-            pos = dict(zip(dims, index[k:]))
-            return _page_plane(page, pos.get(0, 0), pos.get(1, 0), pos.get(4, 0), lock, series)
-
-        return make, "tiles/strips decoded on demand"
-    full = series.asarray()
-    return (lambda index: _view(full, axes, index)), "read whole (unusual layout)"
-
-
-def _page_plane(page: Any, sep: int, depth: int, contig: int, lock: threading.Lock,
-                series: Any) -> Plane:
-    if page is None:  # a page missing from the file reads as zeros, as in tifffile
-        return np.broadcast_to(np.zeros((), series.dtype), series.keyframe.shaped[2:4])
-    key, offsets, counts = page.keyframe, page.dataoffsets, page.databytecounts
-    if (key.is_final and page.parent.filehandle.is_file and sum(counts) == key.nbytes
-            and all(offsets[i] + counts[i] == offsets[i + 1] for i in range(len(offsets) - 1))):
-        dtype = key.dtype.newbyteorder(page.parent.byteorder)
-        mm = np.memmap(page.parent.filehandle.path, dtype, "r", offsets[0], key.shaped)
-        return mm[sep, depth, :, :, contig]
-    return _SegmentPlane(page, sep, depth, contig, lock)
 
 
 def _build(p: Path, where: str, axes: str, shape: tuple[int, ...], dtype: Any, names: list[str],
@@ -369,7 +255,7 @@ def _build(p: Path, where: str, axes: str, shape: tuple[int, ...], dtype: Any, n
         if channel is None and chan_axis == "S" and n in (3, 4):
             chosen, twins = 0, [1, 2]  # grey stored as colour? checked on every read
         else:
-            chosen = _pick_channel(where, channel, labels, found)
+            chosen = pick_channel(where, channel, labels, found)
             name = labels[chosen]
     elif channel is not None:  # one channel: accept index 0, or its OME name if it has one
         label = names[0] if len(names) == 1 and names[0] else None
@@ -409,7 +295,7 @@ def _check_pixels(where: str, dtype: Any, shape: tuple[int, ...]) -> None:
         raise InputError(f"{where}: the image is empty (shape {tuple(shape)}). Re-export it.")
 
 
-def _pick_channel(where: str, channel: int | str | None, labels: list[str], found: str) -> int:
+def pick_channel(where: str, channel: int | str | None, labels: list[str], found: str) -> int:
     listing = ", ".join(f"{i} '{label}'" if label != str(i) else str(i)
                         for i, label in enumerate(labels))
     fix = (f"has {len(labels)} channels ({listing}; {found}). Set 'channel' for this "
@@ -421,26 +307,22 @@ def _pick_channel(where: str, channel: int | str | None, labels: list[str], foun
         if match:
             return match[0]
         channel = int(channel) if channel.strip().isdigit() else channel
-    if _is_int(channel) and 0 <= channel < len(labels):  # type: ignore[operator]
+    if is_int(channel) and 0 <= channel < len(labels):  # type: ignore[operator]
         return int(channel)  # type: ignore[arg-type]
     raise InputError(f"{where}: there is no channel {channel!r}; the image {fix}")
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def read_image(path: str | Path, **options: Any) -> np.ndarray:
     """The whole selected plane in memory (``open_image`` options); NaN/inf are refused."""
     with open_image(path, **options) as source:
         image = source.read(slice(None), slice(None))
-    bad = _nonfinite(image, 0, 0)
+    bad = nonfinite(image, 0, 0)
     if bad:
-        raise InputError(_nonfinite_message(f"image file '{path}'", *bad))
+        raise InputError(nonfinite_message(f"image file '{path}'", *bad))
     return image
 
 
-def _nonfinite(block: np.ndarray, top: int, left: int) -> tuple[int, int, int] | None:
+def nonfinite(block: np.ndarray, top: int, left: int) -> tuple[int, int, int] | None:
     """(count, row, col of the first) NaN/inf pixels of ``block`` offset by top/left, or None."""
     if block.dtype.kind != "f":
         return None
@@ -452,108 +334,6 @@ def _nonfinite(block: np.ndarray, top: int, left: int) -> tuple[int, int, int] |
     return count, top + int(row), left + int(col)
 
 
-def _nonfinite_message(where: str, count: int, row: int, col: int) -> str:
+def nonfinite_message(where: str, count: int, row: int, col: int) -> str:
     return (f"{where}: {count} pixels are NaN or infinite (the first at row {row}, column {col}). "
             "Replace them by 0 (or the background value) and re-export the image.")
-
-
-def _group_sums(a: np.ndarray, k: int) -> np.ndarray:
-    """Float64 sums of groups of k rows (the last may be shorter), without a float copy of a."""
-    full = a.shape[0] // k * k
-    out = np.empty((-(-a.shape[0] // k), *a.shape[1:]))
-    a[:full].reshape(full // k, k, *a.shape[1:]).sum(axis=1, dtype=np.float64, out=out[: full // k])
-    if full < a.shape[0]:
-        a[full:].sum(axis=0, dtype=np.float64, out=out[-1])
-    return out
-
-
-def _block_mean(block: np.ndarray, k: int) -> np.ndarray:
-    """Mean of k x k blocks in the block's dtype; partial edge blocks average what they have."""
-    if k == 1:
-        return block
-    h, w = block.shape
-    sums = _group_sums(_group_sums(block, k).T, k).T
-    mean = sums / np.outer(np.minimum(k, h - np.arange(0, h, k)), np.minimum(k, w - np.arange(0, w, k)))
-    if block.dtype.kind in "iu":
-        info = np.iinfo(block.dtype)
-        mean = np.clip(np.rint(mean), info.min, info.max)
-    return mean.astype(block.dtype)
-
-
-def _blank_message(where: str, value: Any, source: ImageSource, cropped: bool) -> str:
-    """A blank plane: every pixel has one value, so there is no tissue to learn from or score."""
-    value = value.item() if hasattr(value, "item") else value
-    chosen = f"level {source.level}" + (f", channel {source.channel_name or source.channel}"
-                                        if source.channel is not None else "")
-    return (f"{where}: the image is blank: every pixel{' of the region' if cropped else ''} "
-            f"is {value} ({chosen}). There is no tissue to learn from or to score. Check that "
-            "'image' is the nuclei (DAPI) stain of this section and that 'channel', 'level', "
-            "'z_projection' and 'region' select it.")
-
-
-def write_canonical_image(source: ImageSource, out_path: str | Path, *, downsample: int = 1,
-                          region: tuple[int, int, int, int] | None = None,
-                          rows_per_strip: int = 1024) -> dict:
-    """Write the plane as an uncompressed, contiguous BigTIFF (memory-mappable), atomically.
-
-    ``region=(row0, row1, col0, col1)`` (pixels of the plane, ends exclusive) crops first;
-    ``downsample`` then takes the mean of each k x k block: partial blocks at the bottom/right
-    edge average the pixels they have; integer dtypes are rounded back. The plane is streamed in
-    strips of ``rows_per_strip`` rows (rounded down to a multiple of ``downsample``), so memory
-    is O(strip). NaN/inf pixels are refused. Returns a JSON-serialisable summary.
-    """
-    import tifffile
-
-    where = f"image file '{source.path}'"
-    if not _is_int(downsample) or downsample < 1:
-        raise InputError(f"config.yaml: downsample is {downsample!r}; use a whole number >= 1.")
-    if rows_per_strip < 1:
-        raise ValueError("rows_per_strip must be >= 1")
-    k, (height, width) = int(downsample), source.shape
-    box = tuple(region) if isinstance(region, (list, tuple)) else (0, height, 0, width)
-    box = () if region is not None and not isinstance(region, (list, tuple)) else box
-    if not (len(box) == 4 and all(_is_int(v) for v in box)
-            and 0 <= box[0] < box[1] <= height and 0 <= box[2] < box[3] <= width):
-        raise InputError(f"{where}: region {region!r} (row0, row1, col0, col1 in pixels) is empty or "
-                         f"not inside the image of {height} x {width} pixels (rows x columns). "
-                         "Fix the region of this section in config.yaml.")
-    r0, r1, c0, c1 = (int(v) for v in box)
-    shape = (-(-(r1 - r0) // k), -(-(c1 - c0) // k))
-    if min(shape) < 2:
-        raise InputError(f"{where}: downsampling {r1 - r0} x {c1 - c0} pixels by {k} leaves {shape}, "
-                         "fewer than 2 pixels a side. Lower 'downsample' or enlarge the region.")
-    options: dict[str, Any] = {"bigtiff": True, "photometric": "minisblack", "metadata": {"axes": "YX"}}
-    if source.pixel_size_um:
-        per_cm = 1e4 / (source.pixel_size_um * k)
-        options.update(resolution=(per_cm, per_cm), resolutionunit="CENTIMETER")
-    step, bad, low, high = max(k, rows_per_strip // k * k), None, None, None
-    with atomic_path(out_path) as tmp:
-        out = tifffile.memmap(tmp, shape=shape, dtype=source.dtype, **options)
-        try:
-            for top in range(r0, r1, step):
-                block = source.read(slice(top, min(top + step, r1)), slice(c0, c1))
-                found = _nonfinite(block, top, c0)
-                if found:  # keep counting to report the total; the first position stays
-                    bad = found if bad is None else (bad[0] + found[0], bad[1], bad[2])
-                if bad:
-                    continue
-                small = _block_mean(block, k)
-                out[(top - r0) // k : (top - r0) // k + small.shape[0]] = small
-                low = small.min() if low is None else min(low, small.min())
-                high = small.max() if high is None else max(high, small.max())
-            if bad:
-                raise InputError(_nonfinite_message(where, *bad))
-            if low == high:
-                raise InputError(_blank_message(where, low, source, box != (0, height, 0, width)))
-            out.flush()
-        finally:
-            del out
-    return {
-        "path": str(out_path), "shape": list(shape), "dtype": str(source.dtype),
-        "source": str(source.path), "source_shape": list(source.shape), "level": source.level,
-        "channel": source.channel, "channel_name": source.channel_name,
-        "projection": source.projection, "z_planes": source.z_planes, "downsample": k,
-        "region": None if region is None else [r0, r1, c0, c1],
-        "pixel_size_um": source.pixel_size_um,
-        "min": np.asarray(low).item(), "max": np.asarray(high).item(),
-    }

@@ -33,8 +33,8 @@ import numpy as np
 import pandas as pd
 
 from txmorph.errors import InputError
-from txmorph.inputs import _bad_rows, _blank, _existing_file, _unreadable, describe_row
-from txmorph.tables import numeric_column, text_options
+from txmorph.io.files import bad_rows, describe_row, existing_file, is_blank, unreadable
+from txmorph.io.tables import numeric_column, text_options
 
 UNITS = ("px", "um")
 UNIT_ALIASES = {"px": "px", "pixel": "px", "pixels": "px", "um": "um", "µm": "um", "μm": "um"}
@@ -217,11 +217,11 @@ def read_transform(value: Any, where: str) -> tuple[np.ndarray, str]:
     if isinstance(value, (str, PathLike)):
         source = f"file '{value}'"
         tw = f"transform file '{value}' (of the section with {where})"
-        p = _existing_file(value, tw, "transform")
+        p = existing_file(value, tw, "transform")
         try:
             text = p.read_text(encoding="utf-8-sig")
         except (OSError, UnicodeDecodeError) as error:
-            raise _unreadable(tw, error) from error
+            raise unreadable(tw, error) from error
         rows = []
         for number, line in enumerate(text.splitlines(), start=1):
             if not (line := line.strip()) or line.startswith("#"):
@@ -329,8 +329,8 @@ def _fov_keys(fov: pd.Series, p: Path, where: str) -> pd.Series:
     if numbers.notna().all() and np.all(np.mod(numbers.to_numpy(dtype=float), 1) == 0):
         return numbers.astype(np.int64).astype(str)
     text = fov.astype(str).str.strip()
-    if (bad := _blank(fov) | (text == "").to_numpy(dtype=bool)).any():
-        raise _bad_rows(where, "fov", p, fov.index[bad], "the fov is empty", "Fix or remove")
+    if (bad := is_blank(fov) | (text == "").to_numpy(dtype=bool)).any():
+        raise bad_rows(where, "fov", p, fov.index[bad], "the fov is empty", "Fix or remove")
     return text
 
 
@@ -339,11 +339,11 @@ def _fov_offsets(
 ) -> tuple[pd.DataFrame, str]:
     """Offsets (columns x, y: CosMx pixels before image_scale) indexed by FOV id."""
     fw = f"FOV positions file '{fov_positions}' (of the section with {where})"
-    p = _existing_file(fov_positions, fw, "fov_positions")
+    p = existing_file(fov_positions, fw, "fov_positions")
     try:
         table = pd.read_csv(p, **text_options(p, fw))
     except (pd.errors.ParserError, OSError, EOFError, pd.errors.EmptyDataError) as error:
-        raise _unreadable(fw, error) from error
+        raise unreadable(fw, error) from error
     by_lower = {str(c).strip().lower(): c for c in table.columns}
     present = ", ".join(map(repr, map(str, table.columns)))
     if "fov" not in by_lower:

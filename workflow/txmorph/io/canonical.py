@@ -10,7 +10,10 @@ memory of a job that reads a section tile by tile stays that of one window.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
+
 import numpy as np
+import pandas as pd
 import tifffile
 
 BAND_BYTES = 1 << 26  # the most of the file mapped at once (64 MiB)
@@ -63,3 +66,21 @@ class MappedImage:
         finally:
             mapped._mmap.close()  # unmap now: the pages read leave the resident set
             del mapped
+
+
+def spots_by_gene(spots: pd.DataFrame, genes: Sequence[str]) -> dict[str, np.ndarray]:
+    """(x, y) coordinates of each gene's spots, in the order of ``genes``."""
+    return {
+        gene: spots.loc[spots["gene"] == gene, ["x", "y"]].to_numpy(np.float64) for gene in genes
+    }
+
+
+def spots_by_class(
+    spots: pd.DataFrame, groups: Mapping[str, Sequence[str]]
+) -> dict[str, np.ndarray]:
+    """(x, y) coordinates of each class's spots (the spots of all its genes), in the order of
+    ``groups`` (``{class name: [genes]}``; a single gene is ``{gene: [gene]}``)."""
+    return {
+        name: spots.loc[spots["gene"].isin(list(genes)), ["x", "y"]].to_numpy(np.float64)
+        for name, genes in groups.items()
+    }

@@ -1,16 +1,29 @@
-"""One tissue section as the rules see it: its checked image and spot table."""
+"""A section's spot table, from the user's format to the canonical one (rules import_spots,
+import_spatialdata_points).
+
+``import_spots`` reads the table in its vendor format (``txmorph.io.vendors``), then
+``fit_spots_to_image`` checks it against the image as read and the configured genes
+(``check_spots``: every gene present, spots on the image), crops it to the section's region and
+scales it by the downsampling (``crop_spots``). The result, in pixels of the canonical
+``image.tif``, is written by ``write_spots``; later rules read it through
+``txmorph.io.canonical``.
+"""
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from txmorph.inputs import check_spots, read_spots
-from txmorph.vendors import read_spot_table
+from txmorph.errors import InputError
+from txmorph.io.files import GENES_KEY, OUTSIDE_KEY, describe_row
+from txmorph.io.tables import read_spots
+from txmorph.io.vendors import read_spot_table
 
 
 def load_spots(
@@ -21,26 +34,8 @@ def load_spots(
     return check_spots(spots, image_shape, genes, spots_path, outside=params["spots_outside_image"])
 
 
-def spots_by_gene(spots: pd.DataFrame, genes: Sequence[str]) -> dict[str, np.ndarray]:
-    """(x, y) coordinates of each gene's spots, in the order of ``genes``."""
-    return {
-        gene: spots.loc[spots["gene"] == gene, ["x", "y"]].to_numpy(np.float64) for gene in genes
-    }
-
-
-def spots_by_class(
-    spots: pd.DataFrame, groups: Mapping[str, Sequence[str]]
-) -> dict[str, np.ndarray]:
-    """(x, y) coordinates of each class's spots (the spots of all its genes), in the order of
-    ``groups`` (``{class name: [genes]}``; a single gene is ``{gene: [gene]}``)."""
-    return {
-        name: spots.loc[spots["gene"].isin(list(genes)), ["x", "y"]].to_numpy(np.float64)
-        for name, genes in groups.items()
-    }
-
-
 def spot_options(params: Mapping[str, Any], level_scale: float) -> dict[str, Any]:
-    """The ``txmorph.vendors.read_spot_table`` options of a section (its rule params).
+    """The ``txmorph.io.vendors.read_spot_table`` options of a section (its rule params).
 
     Coordinates come out in pixels of the image as read at its pyramid level: micrometres
     through ``pixel_size_um`` (already per pixel of that level), and pixel coordinates or a
@@ -92,7 +87,7 @@ def import_spots(
     """A section's spots in pixels of its canonical image, and a summary of what was dropped.
 
     Reads the table in its vendor format, maps it onto the image as read (``spot_options``),
-    checks it against that image and ``genes`` (``inputs.check_spots``, which drops or refuses
+    checks it against that image and ``genes`` (``check_spots``, which drops or refuses
     spots off the image as configured), then crops it to the section's region and scales it
     by the downsampling (``crop_spots``). ``image_info`` is import_image's summary.
     """
@@ -129,6 +124,91 @@ def fit_spots_to_image(
         "filtered": {**filtered, "outside_image": outside, "outside_region": outside_region},
     }
     return spots, summary
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def check_spots(
+    spots: pd.DataFrame,
+    image_shape: tuple[int, ...],
+    genes: Sequence[str],
+    path: str | Path,
+    outside: str = "error",
+) -> tuple[pd.DataFrame, int]:
+    """Check a spot table (from ``read_spots``) against the config genes and the image.
+
+    Every requested gene must occur in the table, since a class without spots cannot be
+    learned. Spots must lie on the image (0 <= x < W, 0 <= y < H, pixels); spots off the image
+    almost always mean wrong units (micrometres vs pixels), swapped x/y or the wrong image, so
+    by default they are an error; ``outside="drop"`` discards them instead (but all spots, or all
+    of a requested gene, off the image is an error either way). The table is not filtered to
+    ``genes``. Returns (spots, number dropped).
+    """
+    where = f"spots file '{path}'"
+    if outside not in ("error", "drop"):
+        raise InputError(f"config.yaml: '{OUTSIDE_KEY}' is {outside!r}; use 'error' or 'drop'.")
+    height, width = int(image_shape[0]), int(image_shape[1])
+    _check_genes(spots["gene"].value_counts(), genes, where)
+    x, y = spots["x"].to_numpy(), spots["y"].to_numpy()
+    off = (x < 0) | (x >= width) | (y < 0) | (y >= height)
+    if not (n_off := int(off.sum())):
+        return spots, 0
+    if outside == "error" or n_off == len(spots):
+        first = int(np.flatnonzero(off)[0])
+        message = (
+            f"{where}: {n_off} of {len(spots)} spots{' (all of them)' if n_off == len(spots) else ''} "
+            f"lie outside the image, which is {width} pixels wide (x) and {height} high (y); the "
+            f"first is at {describe_row(path, int(spots.index[first]))}: x={x[first]:g}, "
+            f"y={y[first]:g}. Spots range over x {x.min():g} to {x.max():g}, y {y.min():g} to "
+            f"{y.max():g}. {_units_hint(x, y, width, height)}Spot coordinates must be pixels of "
+            "this image (x = column, y = row): check the units (micrometres need dividing by the "
+            "pixel size), the x/y columns and that the image belongs to these spots."
+        )
+        if n_off < len(spots):
+            message += (
+                f" To discard such spots instead, set '{OUTSIDE_KEY}: drop' for this section "
+                "in config.yaml."
+            )
+        raise InputError(message)
+    kept = spots.loc[~off]
+    left = kept["gene"].value_counts()
+    if emptied := [g for g in genes if left.get(g, 0) == 0]:
+        raise InputError(
+            f"{where}: after dropping {n_off} spots outside the image, gene(s) "
+            f"{', '.join(map(repr, emptied))} have no spots left. Check the spot coordinates "
+            f"and the image, or remove these genes from '{GENES_KEY}' in config.yaml."
+        )
+    return kept, n_off
+
+
+def _check_genes(counts: pd.Series, genes: Sequence[str], where: str) -> None:
+    if not (missing := [g for g in genes if g not in counts.index]):
+        return
+    present = [str(g) for g in counts.index]
+    top = ", ".join(f"{g} ({n})" for g, n in counts.head(10).items())
+    message = (
+        f"{where}: gene(s) {', '.join(map(repr, missing))} requested in config.yaml are not in "
+        f"the gene column ({len(present)} distinct genes). Most frequent genes: {top}."
+    )
+    hints = []
+    for gene in missing:
+        folded = [g for g in present if g.lower() == gene.lower()]
+        if close := folded or difflib.get_close_matches(gene, present, n=3, cutoff=0.6):
+            hints.append(f"{gene!r} -> {' or '.join(map(repr, close))}?")
+    if hints:
+        message += f" Close matches: {'; '.join(hints)}"
+    raise InputError(f"{message} Fix '{GENES_KEY}' in config.yaml (names are case-sensitive).")
+
+
+def _units_hint(x: np.ndarray, y: np.ndarray, width: int, height: int) -> str:
+    """A guess at the cause when all spots would fit once swapped or scaled."""
+    if x.min() >= 0 and y.min() >= 0:
+        if x.max() < height and y.max() < width and (x.max() >= width or y.max() >= height):
+            return "They would fit if x and y were swapped: check the x/y column names. "
+        if (ratio := max(x.max() / width, y.max() / height)) > 1.5:
+            return f"They reach {ratio:.1f} times the image size: micrometres rather than pixels? "
+    return ""
 
 
 def write_spots(spots: pd.DataFrame, path: str | os.PathLike) -> None:

@@ -1,0 +1,304 @@
+"""Read vendor transcript tables column-selectively and in chunks, and parse their columns.
+
+Parquet files are read with ``columns=`` in record batches, text tables (CSV/TSV/TXT, optionally
+gzip-compressed) with ``usecols=`` and ``chunksize=``, so that a caller can discard unwanted rows
+chunk by chunk and tens of millions of transcripts fit in memory. The index of every chunk is the
+0-based data row in the file (see ``io.files.describe_row``), so later checks can still name the
+line. The column parsers raise an ``InputError`` naming the file, line and column of the first
+bad value.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.util
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from txmorph.errors import InputError
+from txmorph.io.collector import SpotCollector
+from txmorph.io.files import (
+    COLUMNS_KEY,
+    bad_rows,
+    is_blank,
+    existing_file,
+    first_line,
+    parse_error,
+    spots_format,
+    unreadable,
+)
+
+ROLES = ("gene", "x", "y")
+CHUNK_ROWS = 1_000_000  # text tables are parsed in chunks of this many rows
+
+
+# ----------------------------------------------------------------------------- generic tables
+
+
+def read_spots(path: str | Path, columns: Mapping[str, str]) -> pd.DataFrame:
+    """Read a spot table and return columns ``gene`` (str), ``x``, ``y`` (float64) in file order.
+
+    ``columns`` maps the roles "gene", "x", "y" to the file's column names. The table is read
+    in chunks of ``CHUNK_ROWS`` rows, each checked and reduced right away (``SpotCollector``),
+    so memory does not grow with the table's text. Completely blank lines are skipped; the
+    index is the 0-based data row in the file, see ``describe_row``. Gene names are stripped
+    of surrounding spaces.
+    """
+    where = f"spots file '{path}'"
+    fix_columns = f"Set '{COLUMNS_KEY}' (gene, x, y) for this section in config.yaml."
+    if missing := [role for role in ROLES if not columns.get(role)]:
+        roles = ", ".join(map(repr, missing))
+        raise InputError(f"{where}: no column name given for {roles}. {fix_columns}")
+    names = {role: str(columns[role]) for role in ROLES}
+    if len(set(names.values())) < 3:
+        raise InputError(f"{where}: the same column is given for two roles ({names}). {fix_columns}")
+    p = existing_file(path, where, "spots")
+    if spots_format(p) == "parquet":
+        chunks = _parquet_spot_chunks(p, names, where)
+    else:
+        chunks = _text_spot_chunks(p, spots_format(p), names, where)
+    collector = SpotCollector(names, p, where)
+    for chunk in chunks:
+        collector.add(chunk)
+    return collector.finish()[0]
+
+
+def _parquet_spot_chunks(p: Path, names: dict[str, str], where: str) -> Iterator[pd.DataFrame]:
+    if importlib.util.find_spec("pyarrow") is None:
+        raise InputError(
+            f"{where}: reading Parquet needs the 'pyarrow' package, which is not installed. "
+            "Install it (pip install pyarrow, or add it to the conda environment) or convert the "
+            "table to CSV."
+        )
+    import pyarrow.parquet as pq
+
+    try:
+        present = list(pq.read_schema(p).names)
+    except Exception as error:
+        raise unreadable(where, error, "read as Parquet") from error
+    _check_columns(present, names, where, sep=None)
+    return parquet_chunks(p, where, list(names.values()), CHUNK_ROWS)
+
+
+def parquet_chunks(
+    p: Path, where: str, columns: list[str], chunk_rows: int
+) -> Iterator[pd.DataFrame]:
+    """A Parquet file's ``columns`` in record batches of ``chunk_rows`` rows; index = row."""
+    import pyarrow.parquet as pq
+
+    try:
+        source = pq.ParquetFile(p)
+        offset = 0
+        for batch in source.iter_batches(batch_size=chunk_rows, columns=columns):
+            frame = batch.to_pandas()
+            frame.index = pd.RangeIndex(offset, offset + len(frame))
+            offset += len(frame)
+            yield frame[columns]
+    except (OSError, ValueError, RuntimeError) as error:  # pyarrow's errors derive from these
+        raise unreadable(where, error, "read as Parquet") from error
+
+
+def _text_spot_chunks(
+    p: Path, kind: str, names: dict[str, str], where: str
+) -> Iterator[pd.DataFrame]:
+    """The wanted columns of a text table in chunks of ``CHUNK_ROWS`` rows (index = data row)."""
+    first, compression = first_line(p, where)
+    if not first.strip():
+        raise InputError(
+            f"{where}: the file is empty or its first line is blank. The first line must be the "
+            f"header naming the columns ({', '.join(names.values())})."
+        )
+    if kind in ("csv", "tsv"):
+        sep = "," if kind == "csv" else "\t"
+    else:  # .txt: the most frequent candidate in the header line, else runs of spaces
+        best = max(("\t", ",", ";"), key=first.count)
+        sep = best if first.count(best) else r"\s+"
+    options: dict[str, Any] = dict(
+        sep=sep, compression=compression, encoding="utf-8-sig", encoding_errors="replace"
+    )
+    try:
+        header = pd.read_csv(p, nrows=0, **options)
+        _check_columns([str(c) for c in header.columns], names, where, sep=sep)
+        # Nothing is turned into NaN, so the checks see the raw values. All columns are parsed
+        # because with ``usecols`` pandas silently cuts rows that have too many fields;
+        # index_col=False tolerates a trailing separator on every line.
+        wanted = list(names.values())
+        with pd.read_csv(
+            p, dtype={names["gene"]: str}, keep_default_na=False, skip_blank_lines=False,
+            index_col=False, chunksize=CHUNK_ROWS, **options,
+        ) as reader:
+            while True:
+                with warnings.catch_warnings():  # not around the yield: the caller's warnings
+                    warnings.simplefilter("ignore", pd.errors.ParserWarning)
+                    try:
+                        chunk = reader.get_chunk()
+                    except StopIteration:
+                        return
+                yield chunk[wanted]
+    except pd.errors.ParserError as error:
+        raise parse_error(
+            where, sep, error, "That row probably has an extra separator (e.g. a gene name with "
+            "a comma that is not in quotes) or an unclosed quote; fix or remove it."
+        ) from error
+    except (OSError, EOFError, pd.errors.EmptyDataError) as error:
+        raise unreadable(where, error) from error
+
+
+def _check_columns(present: list[str], names: dict[str, str], where: str, sep: str | None) -> None:
+    if not (missing := [name for name in names.values() if name not in present]):
+        return
+    listed = ", ".join(repr(c) for c in present[:30]) + (" ..." if len(present) > 30 else "")
+    message = (
+        f"{where}: column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))} not "
+        f"found. The file has column{'s' if len(present) != 1 else ''}: {listed}."
+    )
+    for name in missing if len(present) > 1 else []:
+        folded = [c for c in present if c.strip().lower() == name.strip().lower()]
+        if close := folded or difflib.get_close_matches(name, present, n=2, cutoff=0.6):
+            message += f" For {name!r} did you mean {' or '.join(map(repr, close))}?"
+    if sep is not None and len(present) == 1:
+        seps = ((",", "commas"), ("\t", "tabs"), (";", "semicolons"))
+        others = [word for c, word in seps if c != sep and c in present[0]]
+        message += (
+            " Only one column was found, so the separator is probably wrong"
+            + (f": the header seems to use {others[0]}" if others else "")
+            + ". Save the file as .csv (comma-separated) or .tsv (tab-separated), or name it .txt"
+            " to have the separator detected."
+        )
+    raise InputError(
+        f"{message} Otherwise set '{COLUMNS_KEY}' (gene, x, y) for this section in config.yaml."
+    )
+
+
+
+
+def text_options(p: Path, where: str) -> dict[str, Any]:
+    """``pandas.read_csv`` options for a text table: separator (from the file name, or sniffed
+    from the header of a .txt), compression and encoding. Refuses an empty first line."""
+    first, compression = first_line(p, where)
+    if not first.strip():
+        raise InputError(
+            f"{where}: the file is empty or its first line is blank. The first line must be the "
+            "header naming the columns."
+        )
+    kind = spots_format(p)
+    if kind in ("csv", "tsv"):
+        sep = "," if kind == "csv" else "\t"
+    else:
+        best = max(("\t", ",", ";"), key=first.count)
+        sep = best if first.count(best) else r"\s+"
+    return dict(sep=sep, compression=compression, encoding="utf-8-sig", encoding_errors="replace")
+
+
+def present_columns(p: Path, where: str) -> list[str]:
+    """The column names of a Parquet or text table, read from its schema or header only."""
+    if spots_format(p) == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            return [str(c) for c in pq.read_schema(p).names]
+        except Exception as error:
+            raise unreadable(where, error, "read as Parquet") from error
+    try:
+        header = pd.read_csv(p, nrows=0, **text_options(p, where))
+    except (OSError, EOFError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        raise unreadable(where, error) from error
+    return [str(c) for c in header.columns]
+
+
+def read_chunks(
+    p: Path, where: str, columns: list[str], text_columns: Sequence[str], chunk_rows: int
+) -> Iterator[pd.DataFrame]:
+    """The file's ``columns`` in chunks of ``chunk_rows`` rows; index = 0-based data row.
+
+    ``text_columns`` are read as strings. All-blank rows are kept (row numbers stay file line
+    numbers); the caller drops them.
+    """
+    if spots_format(p) == "parquet":
+        yield from parquet_chunks(p, where, columns, chunk_rows)
+        return
+    options = text_options(p, where)
+    try:
+        reader = pd.read_csv(
+            p, usecols=columns, dtype={c: str for c in text_columns}, keep_default_na=False,
+            skip_blank_lines=False, index_col=False, chunksize=chunk_rows, **options,
+        )
+        with reader:
+            while True:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", pd.errors.ParserWarning)
+                    try:
+                        chunk = reader.get_chunk()
+                    except StopIteration:
+                        return
+                yield chunk[columns]
+    except pd.errors.ParserError as error:
+        raise parse_error(where, options["sep"], error,
+                          "The file may be truncated or corrupt; re-export or re-copy it.") from error
+    except (OSError, EOFError, pd.errors.EmptyDataError) as error:
+        raise unreadable(where, error) from error
+
+
+# ----------------------------------------------------------------------------- columns
+
+
+def gene_text(gene: pd.Series) -> pd.Series:
+    """Gene names as text: bytes (some Parquet exports) decoded, categories expanded."""
+    def decode(v: Any) -> Any:
+        return v.decode("utf-8", "replace") if isinstance(v, bytes) else v
+
+    if isinstance(gene.dtype, pd.CategoricalDtype):  # dictionary-encoded Parquet column
+        names = pd.Index([decode(c) for c in gene.cat.categories], dtype=object).astype(str)
+        codes = gene.cat.codes.to_numpy()
+        text = names.take(np.where(codes < 0, 0, codes)).to_numpy(dtype=object)
+        text[codes < 0] = None
+        return pd.Series(text, index=gene.index, dtype=str)
+    if gene.dtype == object:
+        gene = gene.map(decode)
+    return gene
+
+
+def numeric_column(chunk: pd.DataFrame, column: str, p: Path, where: str) -> np.ndarray:
+    """A numeric column as float64; an InputError naming the line for anything else."""
+    raw = chunk[column]
+    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    if (bad := ~np.isfinite(values)).any():
+        text = str(raw[bad].iloc[0]).strip()
+        empty = text in ("", "None", "nan")
+        problem = "the value is empty" if empty else f"value {text!r} is not a number"
+        raise bad_rows(where, column, p, raw.index[bad], problem, "Fix or remove")
+    return values
+
+
+def flag_column(chunk: pd.DataFrame, column: str, p: Path, where: str) -> np.ndarray:
+    """A True/False column (bool in Parquet, text in CSV) as a boolean array."""
+    raw = chunk[column]
+    if raw.dtype == bool:
+        return raw.to_numpy()
+    text = raw.astype(str).str.strip().str.lower()
+    true = text.isin(("true", "t", "1", "1.0", "yes"))
+    false = text.isin(("false", "f", "0", "0.0", "no"))
+    if (bad := ~(true | false).to_numpy(dtype=bool)).any():
+        raise bad_rows(
+            where, column, p, raw.index[bad],
+            f"value {str(raw[bad].iloc[0])!r} is not True or False", "Fix or remove",
+        )
+    return true.to_numpy(dtype=bool)
+
+
+def drop_blank_rows(chunk: pd.DataFrame) -> pd.DataFrame:
+    """Without rows whose every read column is blank (blank lines of a text file)."""
+    blank = np.ones(len(chunk), dtype=bool)
+    numeric_first = sorted(chunk.columns, key=lambda c: chunk[c].dtype.kind not in "fiub")
+    for column in numeric_first:  # cheap columns first; text only where those are blank
+        if not blank.any():
+            return chunk
+        rows = np.flatnonzero(blank)
+        blank[rows] = is_blank(chunk[column].iloc[rows])
+    return chunk.loc[~blank] if blank.any() else chunk
+
