@@ -220,32 +220,27 @@ def pixel_size_of(name):
 def section_params(name):
     """What later rules read about one section, JSON-serialisable (complete cache keys).
 
-    They see the canonical image and spot table written by import_image/import_spots, whose
-    pixels are ``downsample`` times larger than the original ones and whose spot table uses
-    the default column names.
+    They read the canonical image and spot table written by import_image/import_spots
+    (through txmorph.io.canonical), whose pixels are ``downsample`` times larger than the
+    original ones.
     """
     section = section_config(name)
     return {
         "name": name,
         "pixel_size_um": pixel_size_of(name) * section.get("downsample", 1),
-        "columns": {"gene": "gene", "x": "x", "y": "y"},
-        "spots_outside_image": "error",
     }
 
 
 IMPORT_KEYS = ("level", "channel", "z_projection", "downsample", "region", "spots_format",
                "pixel_size_um", "units", "origin_um", "transform", "min_qv", "fov_positions",
                "columns", "spots_outside_image")
-IMPORT_DEFAULTS = {"level": 0, "channel": None, "z_projection": "max", "downsample": 1,
-                   "region": None, "spots_format": "table", "units": "px",
-                   "columns": {"gene": "gene", "x": "x", "y": "y"},
-                   "spots_outside_image": "error"}
 
 
 def import_params(name):
-    """Everything import_image/import_spots read about one section (its config block)."""
+    """Everything import_image/import_spots read about one section (its config block, with
+    the schema's defaults filled in by validation; None for keys without one)."""
     section = section_config(name)
-    params = {key: section.get(key, IMPORT_DEFAULTS.get(key)) for key in IMPORT_KEYS}
+    params = {key: section.get(key) for key in IMPORT_KEYS}
     params.update(name=name, pixel_size_um=pixel_size_of(name))
     return params
 

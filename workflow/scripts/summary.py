@@ -9,7 +9,7 @@ import tifffile
 from txmorph.classes import REFERENCE_DICE
 from txmorph.figures import (checks_markdown, dice_markdown, not_evaluable_markdown,
                               summary_figure)
-from txmorph.io.images import read_image
+from txmorph.io.canonical import read_image
 from txmorph.mapsio import read_probability_map
 from txmorph.metrics import label_map
 from txmorph.outputs import atomic_path

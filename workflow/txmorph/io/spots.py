@@ -22,16 +22,7 @@ import pandas as pd
 
 from txmorph.errors import InputError
 from txmorph.io.files import GENES_KEY, OUTSIDE_KEY, describe_row
-from txmorph.io.tables import read_spots
 from txmorph.io.vendors import read_spot_table
-
-
-def load_spots(
-    spots_path: str, params: Mapping[str, Any], image_shape: tuple[int, int], genes: Sequence[str]
-) -> tuple[pd.DataFrame, int]:
-    """Read and check a section's spots against its image shape; returns (spots, dropped)."""
-    spots = read_spots(spots_path, params["columns"])
-    return check_spots(spots, image_shape, genes, spots_path, outside=params["spots_outside_image"])
 
 
 def spot_options(params: Mapping[str, Any], level_scale: float) -> dict[str, Any]:

@@ -61,7 +61,6 @@ from txmorph.io.tables import (
 )
 
 FORMATS = ("table", "xenium", "merscope", "cosmx")
-DEFAULT_COLUMNS = {"gene": "gene", "x": "x", "y": "y"}
 DEFAULT_MIN_QV = 20.0
 CHUNK_ROWS = tables.CHUNK_ROWS  # rows per chunk of a vendor table (module global: tests shrink it)
 
@@ -179,13 +178,14 @@ def _parse_options(options: Mapping[str, Any], where: str) -> _Options:
             "own transcript file)."
         )
     units = parse_units(options.get("units"), where)
-    columns = dict(DEFAULT_COLUMNS)
+    # No defaults here: the validated config carries the schema's (columns: gene, x, y).
+    columns: dict[str, str] = {}
     if _given(options, "columns"):
         given = options["columns"]
         if not isinstance(given, Mapping):
             raise config_error(where, "'columns' must map gene, x and y to column names.")
-        columns.update({k: str(v) for k, v in given.items() if v is not None})
-    if fmt != "table" and columns != DEFAULT_COLUMNS:
+        columns = {k: str(v) for k, v in given.items() if v is not None}
+    if fmt != "table" and any(column != role for role, column in columns.items()):
         raise config_error(
             where, f"'columns' applies only to 'spots_format: table'; the {LAYOUTS[fmt].vendor} "
             "layout is fixed. Remove 'columns', or convert the file and use 'spots_format: table'."
