@@ -13,6 +13,8 @@ index of the tables they return, so that later checks can name the line too (``d
 from __future__ import annotations
 
 import gzip
+import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from txmorph.errors import InputError
+from txmorph.outputs import atomic_path
 
 UNREADABLE_SUFFIXES = (".xlsx", ".xls", ".zip", ".ods", ".h5", ".hdf5", ".zarr")
 SPOT_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".txt": "txt", ".parquet": "parquet", ".pq": "parquet"}
@@ -129,3 +132,17 @@ def is_blank(col: pd.Series) -> np.ndarray:
 
 def is_int(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def write_summary(path: str | os.PathLike[str], summary: dict[str, Any]) -> None:
+    """Write an import rule's JSON summary (``image.json``, ``spots.json``), atomically.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Where to write it.
+    summary : dict
+        JSON-serialisable; written indented, keys in their order.
+    """
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(summary, indent=2) + "\n")

@@ -8,13 +8,15 @@ between processes, with no dependence on the layouts accepted on import.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from txmorph.errors import InputError
-from txmorph.io.files import is_int
+from txmorph.io.files import is_int, write_summary
 from txmorph.io.images import ImageSource, nonfinite, nonfinite_message
 from txmorph.outputs import atomic_path
 
@@ -119,3 +121,52 @@ def write_canonical_image(source: ImageSource, out_path: str | Path, *, downsamp
         "pixel_size_um": source.pixel_size_um,
         "min": np.asarray(low).item(), "max": np.asarray(high).item(),
     }
+
+
+def import_section_image(source: ImageSource, image_path: str | Path, summary_path: str | Path,
+                         params: Mapping[str, Any], full_width: int, extra: Mapping[str, Any],
+                         log: Callable[[str], None] = lambda message: None) -> dict[str, Any]:
+    """The import rules' canonical image: ``image.tif`` and its summary ``image.json``.
+
+    Crops ``source`` to the section's ``region`` (default: the whole plane), downsamples it
+    (``write_canonical_image``), completes the summary with what later rules need and writes
+    it. Shared by rules import_image and import_spatialdata_image.
+
+    Parameters
+    ----------
+    source : ImageSource
+        The chosen plane at the section's level.
+    image_path, summary_path : str or Path
+        ``results/sections/{s}/image.tif`` and ``image.json``.
+    params : Mapping
+        The section's import params (``import_params`` in common.smk): ``name``, ``region``
+        (``{"x": [x0, x1], "y": [y0, y1]}`` or None), ``downsample``, ``pixel_size_um`` (of
+        the image as read).
+    full_width : int
+        Width of the full-resolution plane (level 0), to scale pixel coordinates to this level.
+    extra : Mapping
+        Further summary entries of the route (metadata pixel size, fingerprint, element ...),
+        appended in their order.
+    log : callable
+        Receives one line with the summary.
+
+    Returns
+    -------
+    dict
+        The summary as written.
+    """
+    region = params.get("region") or {}
+    x0, x1 = region.get("x", [0, source.shape[1]])
+    y0, y1 = region.get("y", [0, source.shape[0]])
+    summary = write_canonical_image(source, image_path, downsample=params["downsample"],
+                                    region=(y0, y1, x0, x1))
+    summary.update(
+        section=params["name"],
+        # Pixels of this level per full-resolution pixel: scales pixel coordinates of spots.
+        level_scale=summary["source_shape"][1] / full_width,
+        pixel_size_um=params["pixel_size_um"] * params["downsample"],
+        **extra,
+    )
+    log(f"image of section {params['name']}: {json.dumps(summary)}")
+    write_summary(summary_path, summary)
+    return summary

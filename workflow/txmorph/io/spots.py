@@ -12,6 +12,7 @@ scales it by the downsampling (``crop_spots``). The result, in pixels of the can
 from __future__ import annotations
 
 import difflib
+import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -21,8 +22,9 @@ import numpy as np
 import pandas as pd
 
 from txmorph.errors import InputError
-from txmorph.io.files import GENES_KEY, OUTSIDE_KEY, describe_row
+from txmorph.io.files import GENES_KEY, OUTSIDE_KEY, describe_row, write_summary
 from txmorph.io.vendors import read_spot_table
+from txmorph.outputs import atomic_path
 
 
 def spot_options(params: Mapping[str, Any], level_scale: float) -> dict[str, Any]:
@@ -209,3 +211,28 @@ def write_spots(spots: pd.DataFrame, path: str | os.PathLike) -> None:
     frame = pd.DataFrame({"gene": spots["gene"].astype(str), "x": spots["x"], "y": spots["y"]},
                          copy=False)
     frame.to_parquet(path, index=False)
+
+
+def write_section_spots(spots: pd.DataFrame, summary: Mapping[str, Any], spots_path: str | Path,
+                        summary_path: str | Path,
+                        log: Callable[[str], None] = lambda message: None) -> None:
+    """The import rules' canonical spots: ``spots.parquet`` and its summary ``spots.json``.
+
+    Shared by rules import_spots and import_spatialdata_points; both files are written
+    atomically.
+
+    Parameters
+    ----------
+    spots : pandas.DataFrame
+        ``gene``, ``x``, ``y`` in pixels of the canonical image (``fit_spots_to_image``).
+    summary : Mapping
+        Its summary (``fit_spots_to_image``, completed by the rule), with ``section``.
+    spots_path, summary_path : str or Path
+        ``results/sections/{s}/spots.parquet`` and ``spots.json``.
+    log : callable
+        Receives one line with the summary.
+    """
+    log(f"spots of section {summary['section']}: {json.dumps(summary)}")
+    with atomic_path(spots_path) as tmp:
+        write_spots(spots, tmp)
+    write_summary(summary_path, dict(summary))
