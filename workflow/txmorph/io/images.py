@@ -10,6 +10,14 @@ The plane is never guessed: several channels, time points, unlabelled stacks, or
 ``z_projection="max"`` raise ``InputError`` naming what to set in config.yaml. Grey saved as RGB
 (identical channels) is taken as its first channel, checked on every read.
 
+Why not tifffile's zarr interface (``TiffFile.aszarr()`` + zarr) instead of our own segment
+reader: measured on a 16384 x 16384 uint16 BigTIFF in 512 x 512 zlib tiles
+(workflow/benchmarks/lazy_tiff.py; docs/benchmark.md, "Lazy TIFF reading"), both keep memory
+bounded by the window (+5 MiB ours, +10 MiB zarr over the opened file for 200 random 1024^2
+windows; +35 / +41 MiB streaming 1024-row strips), ours is as fast on strips and 1.2-1.5x faster
+on random windows; zarr is only in the spatialdata extra, and the core env should not grow a
+dependency that buys neither memory nor time.
+
 Limits: a compressed page stored as one strip is decoded whole (the last segment is cached, so
 streaming decodes it once); PNG/JPEG are read whole, and so is a TIFF layout that cannot be
 mapped to pages (rare; ``description`` then says "read whole").
