@@ -54,6 +54,17 @@ class SpotCollector:
     first of each kind is remembered; ``finish()`` reports them as a check of the whole table
     would (x, then y, then gene; first row and number of rows) or returns the table, with the
     ``extra`` columns of the kept rows (e.g. CosMx fov) as raw values.
+
+    Parameters
+    ----------
+    names : Mapping of str to str
+        The roles "gene", "x", "y" -> the table's column names.
+    p : Path
+        The table, for messages.
+    where : str
+        How messages name it.
+    extra : sequence of str
+        Further columns to keep for the kept rows.
     """
 
     def __init__(self, names: Mapping[str, str], p: Path, where: str, extra: Sequence[str] = ()):
@@ -69,6 +80,13 @@ class SpotCollector:
         self.problems[role][1] += len(rows)
 
     def add(self, chunk: pd.DataFrame) -> None:
+        """Take the next rows of the table.
+
+        Parameters
+        ----------
+        chunk : pandas.DataFrame
+            The next rows, in file order, indexed by the 0-based data row.
+        """
         codes, uniques = pd.factorize(chunk[self.names["gene"]])  # missing values: -1
         text = _name_text(uniques)
         empty = np.append((text == "").to_numpy(dtype=bool), True)  # the last: missing values
@@ -106,8 +124,18 @@ class SpotCollector:
             self.parts[column].append(chunk[column].copy())
 
     def finish(self) -> tuple[pd.DataFrame, dict[str, pd.Series]]:
-        """(gene/x/y table, extra columns), both indexed by data row; or the first problem.
-        Called once, after the last chunk."""
+        """The collected table, or the first problem; called once, after the last chunk.
+
+        Returns
+        -------
+        tuple of (pandas.DataFrame, dict of str to pandas.Series)
+            The ``gene``/``x``/``y`` table and the ``extra`` columns, both indexed by data row.
+
+        Raises
+        ------
+        InputError
+            For a table without data rows, or its first bad x, y or gene value.
+        """
         if self.rows == 0:
             raise InputError(
                 f"{self.where}: the table has no data rows (only a header). Is it the right file?"

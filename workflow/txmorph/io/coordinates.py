@@ -58,12 +58,36 @@ class Coordinates:
 
 
 def config_error(where: str, text: str) -> InputError:
-    """An ``InputError`` about the config block of the section whose spots are ``where``."""
+    """An ``InputError`` about the config block of the section whose spots are ``where``.
+
+    Parameters
+    ----------
+    where : str
+        How messages name the spots file.
+    text : str
+        What is wrong and what to do.
+
+    Returns
+    -------
+    InputError
+        To be raised by the caller.
+    """
     return InputError(f"config.yaml, section with {where}: {text}")
 
 
 def finite_number(value: Any) -> float | None:
-    """``value`` as a finite float, or None when it is not one (bools are not numbers)."""
+    """A config value as a finite float.
+
+    Parameters
+    ----------
+    value : Any
+        The value.
+
+    Returns
+    -------
+    float or None
+        The number, or None when it is not a finite number (bools are not numbers).
+    """
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         return None
     value = float(value)
@@ -71,8 +95,25 @@ def finite_number(value: Any) -> float | None:
 
 
 def parse_units(units: Any, where: str) -> str | None:
-    """The ``units`` option as 'px' or 'um' (aliases such as 'pixels', 'µm' accepted); None
-    when not given."""
+    """The ``units`` option.
+
+    Parameters
+    ----------
+    units : Any
+        As configured: 'px' or 'um' (aliases such as 'pixels', 'µm' accepted), or None.
+    where : str
+        How messages name the spots file.
+
+    Returns
+    -------
+    str or None
+        'px' or 'um'; None when not given.
+
+    Raises
+    ------
+    InputError
+        For any other value.
+    """
     if units is None:
         return None
     if (key := str(units).strip().lower()) not in UNIT_ALIASES:
@@ -84,8 +125,23 @@ def parse_units(units: Any, where: str) -> str | None:
 
 
 def parse_coordinates(options: Mapping[str, Any], where: str) -> Coordinates:
-    """The coordinate keys (pixel_size_um, origin_um, transform, image_scale) of a section's
-    config block; origin_um and image_scale are checked here, the rest where they are used."""
+    """The coordinate keys of a section's config block.
+
+    origin_um and image_scale are checked here, the rest where they are used.
+
+    Parameters
+    ----------
+    options : Mapping
+        The section's ``read_spot_table`` options (pixel_size_um, origin_um, transform,
+        image_scale).
+    where : str
+        How messages name the spots file.
+
+    Returns
+    -------
+    Coordinates
+        The settings.
+    """
     raw_size = options.get("pixel_size_um")
     size = finite_number(raw_size)
     origin = options.get("origin_um")
@@ -117,11 +173,24 @@ def parse_coordinates(options: Mapping[str, Any], where: str) -> Coordinates:
 
 
 def um_to_pixels(spots: pd.DataFrame, coords: Coordinates, where: str) -> tuple[pd.DataFrame, str]:
-    """Micrometres -> pixels of the image as read; returns the table and how it was done.
+    """Micrometres -> pixels of the image as read.
 
-    ``spots`` has micrometre columns ``x``, ``y``; the result has them in image pixels (other
-    columns and the index unchanged). Uses the transform when given (then times image_scale),
-    else ``(um - origin_um) / pixel_size_um``. ``where`` names the spots file in messages.
+    Uses the transform when given (then times image_scale), else
+    ``(um - origin_um) / pixel_size_um``.
+
+    Parameters
+    ----------
+    spots : pandas.DataFrame
+        Micrometre columns ``x``, ``y`` (other columns and the index are kept).
+    coords : Coordinates
+        The section's settings.
+    where : str
+        How messages name the spots file.
+
+    Returns
+    -------
+    tuple of (pandas.DataFrame, str)
+        The table in image pixels, and how it was done (for the log).
     """
     if coords.transform is not None:
         if coords.origin_um != (0.0, 0.0):
@@ -165,8 +234,23 @@ def scale_pixels(
 ) -> tuple[pd.DataFrame, str]:
     """Pixel coordinates -> pixels of the image as read (only image_scale applies).
 
-    Returns the table and how it was done. A transform or an origin_um is refused: they concern
-    micrometres, and ``what`` (e.g. "CosMx coordinates") names the pixel coordinates in messages.
+    A transform or an origin_um is refused: they concern micrometres.
+
+    Parameters
+    ----------
+    spots : pandas.DataFrame
+        Pixel columns ``x``, ``y``.
+    coords : Coordinates
+        The section's settings.
+    where : str
+        How messages name the spots file.
+    what : str
+        Names the pixel coordinates in messages (e.g. "CosMx coordinates").
+
+    Returns
+    -------
+    tuple of (pandas.DataFrame, str)
+        The table in image pixels, and how it was done.
     """
     if coords.transform is not None:
         raise config_error(
@@ -190,8 +274,19 @@ def scale_pixels(
 def check_pixel_size(matrix: np.ndarray, coords: Coordinates, source: str, where: str) -> None:
     """Refuse a pixel_size_um that disagrees with ``matrix`` (by more than PIXEL_SIZE_RTOL).
 
-    pixel_size_um is used for every micrometre setting downstream, so it must match the scale the
-    transform (times image_scale) implies. ``source`` names the transform in messages.
+    pixel_size_um is used for every micrometre setting downstream, so it must match the scale
+    the transform (times image_scale) implies.
+
+    Parameters
+    ----------
+    matrix : numpy.ndarray
+        The 3x3 affine micrometres -> pixels.
+    coords : Coordinates
+        The section's settings.
+    source : str
+        Names the transform in messages.
+    where : str
+        How messages name the spots file.
     """
     if coords.pixel_size_um is None:
         return
@@ -208,11 +303,22 @@ def check_pixel_size(matrix: np.ndarray, coords: Coordinates, source: str, where
 
 
 def read_transform(value: Any, where: str) -> tuple[np.ndarray, str]:
-    """The 3x3 affine matrix from a file path or an inline 2x3/3x3 list, and its source.
+    """The 3x3 affine matrix from a file path or an inline 2x3/3x3 list.
 
     The file holds 3 rows of 3 numbers (spaces, commas or semicolons; '#' comments allowed).
-    The matrix must be finite, end in the row 0 0 1 and be invertible; ``source`` ("file '...'"
-    or "given inline") is for the log.
+    The matrix must be finite, end in the row 0 0 1 and be invertible.
+
+    Parameters
+    ----------
+    value : Any
+        The config's ``transform``: a path or a list of rows.
+    where : str
+        How messages name the spots file.
+
+    Returns
+    -------
+    tuple of (numpy.ndarray, str)
+        The matrix, and its source ("file '...'" or "given inline") for the log.
     """
     if isinstance(value, (str, PathLike)):
         source = f"file '{value}'"
@@ -297,10 +403,33 @@ def place_fovs(
 ) -> tuple[pd.DataFrame, str]:
     """FOV-local pixels -> pixels of the slide (CosMx ``x_global_px`` frame; before image_scale).
 
-    ``fov`` holds each spot's FOV id (same index as ``spots``, rows of the spots file ``p``);
-    each spot is shifted by its FOV's offset read from the ``fov_positions`` file (pixels, or
-    millimetres converted with pixel_size_um * image_scale). Returns the table and how it was
-    done; a FOV missing from the positions file is an ``InputError`` naming its first line.
+    Each spot is shifted by its FOV's offset read from the ``fov_positions`` file (pixels, or
+    millimetres converted with pixel_size_um * image_scale).
+
+    Parameters
+    ----------
+    spots : pandas.DataFrame
+        FOV-local ``x``, ``y``.
+    fov : pandas.Series
+        Each spot's FOV id (same index as ``spots``).
+    p : Path
+        The spots file, for messages.
+    fov_positions : Any
+        The config's ``fov_positions`` path.
+    coords : Coordinates
+        The section's settings.
+    where : str
+        How messages name the spots file.
+
+    Returns
+    -------
+    tuple of (pandas.DataFrame, str)
+        The table in slide pixels, and how it was done.
+
+    Raises
+    ------
+    InputError
+        For a FOV missing from the positions file, naming its first line.
     """
     offsets, source = _fov_offsets(fov_positions, coords, where)
     fov = _fov_keys(fov, p, where)

@@ -34,6 +34,27 @@ COLUMNS_KEY = "columns"
 
 
 def existing_file(path: str | Path, where: str, key: str) -> Path:
+    """The path of a user's input file, refused unless it is an existing regular file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file as configured.
+    where : str
+        How messages name it, e.g. "spots file 'a.csv'".
+    key : str
+        Its config key (image, spots, transform, ...), named in the fix.
+
+    Returns
+    -------
+    Path
+        ``path`` as a Path.
+
+    Raises
+    ------
+    InputError
+        If it does not exist or is a directory.
+    """
     p = Path(path)
     if not p.exists():
         raise InputError(f"{where}: not found. Check the '{key}' path of this section in config.yaml.")
@@ -43,6 +64,22 @@ def existing_file(path: str | Path, where: str, key: str) -> Path:
 
 
 def unreadable(where: str, error: BaseException, what: str = "read") -> InputError:
+    """The ``InputError`` for a file that exists but cannot be read or decoded.
+
+    Parameters
+    ----------
+    where : str
+        How the message names the file.
+    error : BaseException
+        What the reader raised (its type and text are quoted).
+    what : str
+        The verb: "read", "read as Parquet", ...
+
+    Returns
+    -------
+    InputError
+        To be raised by the caller (``raise unreadable(...) from error``).
+    """
     return InputError(
         f"{where}: could not be {what} ({type(error).__name__}: {error}). The file may be "
         "incomplete or corrupt; re-export or re-copy it."
@@ -50,7 +87,23 @@ def unreadable(where: str, error: BaseException, what: str = "read") -> InputErr
 
 
 def spots_format(path: str | Path) -> str:
-    """'csv', 'tsv', 'txt' (separator sniffed) or 'parquet', from the file name (.gz allowed)."""
+    """The kind of a spot table, from its name (.gz allowed), else from its first bytes.
+
+    Parameters
+    ----------
+    path : str or Path
+        The table.
+
+    Returns
+    -------
+    str
+        'csv', 'tsv', 'txt' (separator sniffed later) or 'parquet'.
+
+    Raises
+    ------
+    InputError
+        For spreadsheets, archives and other files that are not text or Parquet.
+    """
     name = Path(path).name.lower().removesuffix(".gz")
     for suffix, kind in SPOT_SUFFIXES.items():
         if name.endswith(suffix):
@@ -71,14 +124,45 @@ def spots_format(path: str | Path) -> str:
 
 
 def describe_row(path: str | Path, row: int) -> str:
-    """Where 0-based data row ``row`` is, as a user sees it: 'line 18 (data row 17)'."""
+    """Where 0-based data row ``row`` is, as a user sees it.
+
+    Parameters
+    ----------
+    path : str or Path
+        The table (Parquet rows are counted from 1, text lines include the header).
+    row : int
+        0-based data row, as in the index of the tables the readers return.
+
+    Returns
+    -------
+    str
+        E.g. 'line 18 (data row 17)' or 'row 18'.
+    """
     if spots_format(path) == "parquet":
         return f"row {row + 1}"
     return f"line {row + 2} (data row {row + 1})"
 
 
 def first_line(p: Path, where: str) -> tuple[str, str | None]:
-    """The header line of a text table and its compression, told by content rather than name."""
+    """The header line of a text table and its compression, told by content rather than name.
+
+    Parameters
+    ----------
+    p : Path
+        The table.
+    where : str
+        How messages name it.
+
+    Returns
+    -------
+    tuple of (str, str or None)
+        The first line (with its newline) and "gzip" or None.
+
+    Raises
+    ------
+    InputError
+        For Parquet or zip/Excel content, or a file that cannot be read.
+    """
     with open(p, "rb") as handle:
         magic = handle.read(4)
     if magic == b"PAR1":
@@ -97,7 +181,24 @@ def first_line(p: Path, where: str) -> tuple[str, str | None]:
 
 
 def parse_error(where: str, sep: str, error: Exception, advice: str) -> InputError:
-    """A pandas ParserError as the user needs it: which line, how many fields, what to do."""
+    """A pandas ParserError as the user needs it: which line, how many fields, what to do.
+
+    Parameters
+    ----------
+    where : str
+        How the message names the file.
+    sep : str
+        The separator the table was parsed with.
+    error : Exception
+        pandas' ParserError.
+    advice : str
+        What to do, appended to the message.
+
+    Returns
+    -------
+    InputError
+        To be raised by the caller.
+    """
     found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(error))
     detail = (
         f"line {found[2]} has {found[3]} fields but the header has {found[1]}" if found else error
@@ -109,13 +210,49 @@ def parse_error(where: str, sep: str, error: Exception, advice: str) -> InputErr
 
 
 def bad_rows(where: str, column: str, path: Path, rows: pd.Index, problem: str, fix: str) -> InputError:
-    """"column 'x', line 18 (data row 17): <problem> (3 rows are affected). <fix> those rows.\""""
+    """The ``InputError`` for bad values in one column, named by the first bad row.
+
+    E.g. "column 'x', line 18 (data row 17): <problem> (3 rows are affected). <fix> those rows."
+
+    Parameters
+    ----------
+    where : str
+        How the message names the file.
+    column : str
+        The column's name in the file.
+    path : Path
+        The file (for ``describe_row``).
+    rows : pandas.Index
+        The 0-based data rows that are bad, first one first.
+    problem, fix : str
+        What is wrong, and the verb of the fix ("Fix or remove").
+
+    Returns
+    -------
+    InputError
+        To be raised by the caller.
+    """
     return bad_rows_at(where, column, path, int(rows[0]), len(rows), problem, fix)
 
 
 def bad_rows_at(where: str, column: str, path: Path, first: int, count: int, problem: str,
                  fix: str) -> InputError:
-    """``bad_rows`` from the first bad data row and the number of bad rows."""
+    """``bad_rows`` from the first bad data row and the number of bad rows.
+
+    Parameters
+    ----------
+    where, column, path, problem, fix
+        As for ``bad_rows``.
+    first : int
+        The first bad 0-based data row.
+    count : int
+        How many rows are bad.
+
+    Returns
+    -------
+    InputError
+        To be raised by the caller.
+    """
     many = count > 1
     return InputError(
         f"{where}: column {column!r}, {describe_row(path, first)}: {problem}"
@@ -125,12 +262,36 @@ def bad_rows_at(where: str, column: str, path: Path, first: int, count: int, pro
 
 
 def is_blank(col: pd.Series) -> np.ndarray:
+    """Which values of a column are missing or only spaces.
+
+    Parameters
+    ----------
+    col : pandas.Series
+        A column as read (numbers, or text when read as strings).
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean, one per row.
+    """
     if col.dtype.kind in "fiub":
         return col.isna().to_numpy()
     return (col.isna() | (col.astype(str).str.strip() == "")).to_numpy(dtype=bool)
 
 
 def is_int(value: Any) -> bool:
+    """Whether a config value is a whole number (Python or numpy integer, not bool).
+
+    Parameters
+    ----------
+    value : Any
+        The value.
+
+    Returns
+    -------
+    bool
+        True for int and numpy integers, False for bool and everything else.
+    """
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 

@@ -51,9 +51,33 @@ COLOUR_NAMES = ("red", "green", "blue", "alpha")
 class ImageSource:
     """One 2-D plane of a nuclei image, read lazily by window; also a context manager.
 
-    ``path``, ``shape`` (rows, cols at the chosen level), ``dtype`` (native byte order),
-    ``pixel_size_um`` (None when unknown), ``description`` (one line), ``level``, ``channel``
-    (index or None), ``channel_name``, ``projection`` ("max" or None), ``z_planes``.
+    Attributes: ``path``, ``shape`` (rows, cols at the chosen level), ``dtype`` (native byte
+    order), ``pixel_size_um`` (None when unknown), ``description`` (one line), ``level``,
+    ``channel`` (index or None), ``channel_name``, ``projection`` ("max" or None), ``z_planes``.
+    Made by ``open_image`` (and ``txmorph.spatialdata_io.open_spatialdata_image``).
+
+    Parameters
+    ----------
+    path : Path
+        The file.
+    shape : tuple of int
+        (rows, cols) of the plane.
+    dtype : numpy.dtype
+        Its pixel type.
+    planes : list of (plane, list of plane)
+        Per z-plane: the plane read, and the twin channels that must equal it (grey as RGB).
+    pixel_size_um : float or None
+        From the metadata.
+    description : str
+        One line for the log.
+    level : int
+        The pyramid level.
+    channel : int or None
+        The chosen channel's index.
+    channel_name : str or None
+        Its name.
+    closer : callable or None
+        Closes the file.
     """
 
     def __init__(self, path: Path, shape: tuple[int, int], dtype: np.dtype,
@@ -85,7 +109,23 @@ class ImageSource:
             return window if isinstance(plane, SegmentPlane) else np.array(window, self.dtype)
 
     def read(self, rows: slice, cols: slice) -> np.ndarray:
-        """The window ``[rows, cols]`` (step-1 slices, clipped like numpy) as a new array."""
+        """The window ``[rows, cols]`` as a new array.
+
+        Parameters
+        ----------
+        rows, cols : slice
+            ``start:stop`` with step 1, clipped like numpy.
+
+        Returns
+        -------
+        numpy.ndarray
+            The window in the plane's dtype (the maximum over z for a projected stack).
+
+        Raises
+        ------
+        InputError
+            If the file cannot be decoded there, or grey stored as RGB turns out to be colour.
+        """
         if not self._planes:
             raise ValueError(f"{self.path}: the image is closed")
         (r0, r1), (c0, c1) = _bounds(rows, self.shape[0]), _bounds(cols, self.shape[1])
@@ -118,7 +158,18 @@ class ImageSource:
         return out
 
     def iter_strips(self, rows_per_strip: int) -> Iterator[tuple[int, np.ndarray]]:
-        """Yield ``(first_row, block)`` for consecutive full-width strips of the plane."""
+        """Consecutive full-width strips of the plane.
+
+        Parameters
+        ----------
+        rows_per_strip : int
+            Rows per strip (the last may be shorter).
+
+        Yields
+        ------
+        tuple of (int, numpy.ndarray)
+            The strip's first row and its pixels.
+        """
         if rows_per_strip < 1:
             raise ValueError("rows_per_strip must be >= 1")
         for top in range(0, self.shape[0], rows_per_strip):
@@ -157,9 +208,29 @@ def open_image(path: str | Path, *, level: int = 0, channel: int | str | None = 
                z_projection: str = "max") -> ImageSource:
     """Open a nuclei image (TIFF/BigTIFF/OME-TIFF, pyramidal or not; PNG; JPEG) as one plane.
 
-    ``level`` picks a pyramid level (0 = full resolution); ``channel`` an index or an OME
-    channel name (case-insensitive); ``z_projection`` is "max" (maximum over z, window by
-    window) or "none" (a z-stack is refused). Problems the user can fix raise ``InputError``.
+    Only the file's structure is read; pixels are read window by window (``ImageSource``).
+
+    Parameters
+    ----------
+    path : str or Path
+        The image.
+    level : int
+        Pyramid level (0 = full resolution).
+    channel : int or str or None
+        Index or OME channel name (case-insensitive) of the DAPI channel; None for a
+        single-channel image (or grey stored as RGB).
+    z_projection : str
+        "max" (maximum over z, window by window) or "none" (a z-stack is refused).
+
+    Returns
+    -------
+    ImageSource
+        The chosen plane; close it (or use it as a context manager).
+
+    Raises
+    ------
+    InputError
+        For every problem the user can fix, naming what to set in config.yaml.
     """
     where = f"image file '{path}'"
     p = existing_file(path, where, "image")
@@ -304,6 +375,29 @@ def _check_pixels(where: str, dtype: Any, shape: tuple[int, ...]) -> None:
 
 
 def pick_channel(where: str, channel: int | str | None, labels: list[str], found: str) -> int:
+    """The index of the configured channel among an image's channels.
+
+    Parameters
+    ----------
+    where : str
+        How messages name the image.
+    channel : int or str or None
+        The config's ``channel``: an index, a name (case-insensitive) or a digit string.
+    labels : list of str
+        The channels' names (their indices as text when unnamed).
+    found : str
+        The image's axes and shape, for messages.
+
+    Returns
+    -------
+    int
+        The channel's index.
+
+    Raises
+    ------
+    InputError
+        If ``channel`` is None (several channels) or names no channel; the message lists them.
+    """
     listing = ", ".join(f"{i} '{label}'" if label != str(i) else str(i)
                         for i, label in enumerate(labels))
     fix = (f"has {len(labels)} channels ({listing}; {found}). Set 'channel' for this "
@@ -321,7 +415,26 @@ def pick_channel(where: str, channel: int | str | None, labels: list[str], found
 
 
 def read_image(path: str | Path, **options: Any) -> np.ndarray:
-    """The whole selected plane in memory (``open_image`` options); NaN/inf are refused."""
+    """The whole selected plane of a user's image in memory (tests and tools; rules read the
+    canonical image through ``txmorph.io.canonical``).
+
+    Parameters
+    ----------
+    path : str or Path
+        The image.
+    **options
+        ``level``, ``channel``, ``z_projection`` as for ``open_image``.
+
+    Returns
+    -------
+    numpy.ndarray
+        (H, W) in the image's dtype.
+
+    Raises
+    ------
+    InputError
+        As ``open_image``, and for NaN/inf pixels.
+    """
     with open_image(path, **options) as source:
         image = source.read(slice(None), slice(None))
     bad = nonfinite(image, 0, 0)
@@ -331,7 +444,20 @@ def read_image(path: str | Path, **options: Any) -> np.ndarray:
 
 
 def nonfinite(block: np.ndarray, top: int, left: int) -> tuple[int, int, int] | None:
-    """(count, row, col of the first) NaN/inf pixels of ``block`` offset by top/left, or None."""
+    """The NaN/inf pixels of a block, if any.
+
+    Parameters
+    ----------
+    block : numpy.ndarray
+        A window of the plane.
+    top, left : int
+        Its position in the plane, added to the reported row and column.
+
+    Returns
+    -------
+    tuple of (int, int, int) or None
+        (count, row, column of the first), or None when every pixel is finite.
+    """
     if block.dtype.kind != "f":
         return None
     bad = ~np.isfinite(block)
@@ -343,5 +469,19 @@ def nonfinite(block: np.ndarray, top: int, left: int) -> tuple[int, int, int] | 
 
 
 def nonfinite_message(where: str, count: int, row: int, col: int) -> str:
+    """The user's message for NaN/inf pixels.
+
+    Parameters
+    ----------
+    where : str
+        How the message names the image.
+    count, row, col : int
+        As returned by ``nonfinite``.
+
+    Returns
+    -------
+    str
+        The message, with the fix.
+    """
     return (f"{where}: {count} pixels are NaN or infinite (the first at row {row}, column {col}). "
             "Replace them by 0 (or the background value) and re-export the image.")

@@ -60,11 +60,34 @@ def write_canonical_image(source: ImageSource, out_path: str | Path, *, downsamp
                           rows_per_strip: int = 1024) -> dict:
     """Write the plane as an uncompressed, contiguous BigTIFF (memory-mappable), atomically.
 
-    ``region=(row0, row1, col0, col1)`` (pixels of the plane, ends exclusive) crops first;
-    ``downsample`` then takes the mean of each k x k block: partial blocks at the bottom/right
-    edge average the pixels they have; integer dtypes are rounded back. The plane is streamed in
-    strips of ``rows_per_strip`` rows (rounded down to a multiple of ``downsample``), so memory
-    is O(strip). NaN/inf pixels are refused. Returns a JSON-serialisable summary.
+    The plane is cropped to ``region`` first; ``downsample`` then takes the mean of each k x k
+    block: partial blocks at the bottom/right edge average the pixels they have; integer dtypes
+    are rounded back. It is streamed in strips of ``rows_per_strip`` rows (rounded down to a
+    multiple of ``downsample``), so memory is O(strip).
+
+    Parameters
+    ----------
+    source : ImageSource
+        The chosen plane.
+    out_path : str or Path
+        The canonical ``image.tif``.
+    downsample : int
+        Block size k >= 1.
+    region : tuple of int or None
+        ``(row0, row1, col0, col1)`` in pixels of the plane, ends exclusive; None = whole.
+    rows_per_strip : int
+        Rows read at a time.
+
+    Returns
+    -------
+    dict
+        JSON-serialisable summary: path, shape, dtype, source, source_shape, level, channel,
+        channel_name, projection, z_planes, downsample, region, pixel_size_um, min, max.
+
+    Raises
+    ------
+    InputError
+        For a bad region or downsample, NaN/inf pixels, or a blank (constant) image.
     """
     import tifffile
 

@@ -33,6 +33,18 @@ def spot_options(params: Mapping[str, Any], level_scale: float) -> dict[str, Any
     Coordinates come out in pixels of the image as read at its pyramid level: micrometres
     through ``pixel_size_um`` (already per pixel of that level), and pixel coordinates or a
     transform (which refer to the full-resolution image) scaled by the level's ``level_scale``.
+
+    Parameters
+    ----------
+    params : Mapping
+        The section's import params (``import_params`` in common.smk).
+    level_scale : float
+        Pixels of the chosen level per full-resolution pixel (``image.json``).
+
+    Returns
+    -------
+    dict
+        The ``VENDOR_KEYS`` that are set, ``format`` and ``image_scale``.
     """
     options = {key: params[key] for key in VENDOR_KEYS if params.get(key) is not None}
     options["format"] = params.get("spots_format", "table")
@@ -49,12 +61,25 @@ VENDOR_KEYS = ("columns", "units", "pixel_size_um", "origin_um", "transform", "m
 def crop_spots(
     spots: pd.DataFrame, region: Mapping[str, Sequence[int]] | None, downsample: int
 ) -> tuple[pd.DataFrame, int]:
-    """Spots inside ``region`` (x/y ranges, pixels), shifted and divided by ``downsample``.
+    """Spots inside ``region``, shifted to its corner and divided by ``downsample``.
 
-    Returns the spots in pixels of the canonical image and how many lay outside the region.
     A spot at continuous position x belongs to source pixel ``floor(x)``, hence to
     downsampled pixel ``floor(x / f)``: dividing keeps it in the block it was averaged into.
     The input is not modified (the result may share its columns).
+
+    Parameters
+    ----------
+    spots : pandas.DataFrame
+        ``gene``, ``x``, ``y`` in pixels of the image as read.
+    region : Mapping or None
+        ``{"x": [x0, x1], "y": [y0, y1]}`` (pixels, ends exclusive; either may be absent).
+    downsample : int
+        The section's block size.
+
+    Returns
+    -------
+    tuple of (pandas.DataFrame, int)
+        The spots in pixels of the canonical image, and how many lay outside the region.
     """
     x, y = spots["x"].to_numpy(), spots["y"].to_numpy()
     x0, y0 = 0, 0
@@ -80,9 +105,25 @@ def import_spots(
     """A section's spots in pixels of its canonical image, and a summary of what was dropped.
 
     Reads the table in its vendor format, maps it onto the image as read (``spot_options``),
-    checks it against that image and ``genes`` (``check_spots``, which drops or refuses
-    spots off the image as configured), then crops it to the section's region and scales it
-    by the downsampling (``crop_spots``). ``image_info`` is import_image's summary.
+    then ``fit_spots_to_image``.
+
+    Parameters
+    ----------
+    path : str
+        The spot table.
+    params : Mapping
+        The section's import params (``import_params`` in common.smk).
+    image_info : Mapping
+        import_image's summary (``image.json``).
+    genes : sequence of str
+        The configured genes: each must occur in the table.
+    log : callable
+        Receives progress lines.
+
+    Returns
+    -------
+    tuple of (pandas.DataFrame, dict)
+        The canonical spots (``gene``, ``x``, ``y``) and the summary for ``spots.json``.
     """
     table = read_spot_table(path, spot_options(params, image_info["level_scale"]))
     log(table.description)
@@ -94,10 +135,36 @@ def fit_spots_to_image(
     image_info: Mapping[str, Any], genes: Sequence[str],
     log: Callable[[str], None] = lambda message: None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Spots in pixels of the image as read (``gene``, ``x``, ``y``) -> the canonical table
-    and its summary: checked against that image and ``genes``, cropped to the region, scaled
-    by the downsampling. Shared by every route in (spot tables, SpatialData points);
-    ``filtered`` counts what the reader dropped."""
+    """Spots in pixels of the image as read -> the canonical table and its summary.
+
+    Checks them against that image and ``genes`` (``check_spots``, which drops or refuses spots
+    off the image as configured), crops them to the region and scales them by the downsampling
+    (``crop_spots``), then checks them against the canonical image. Shared by every route in
+    (spot tables, SpatialData points).
+
+    Parameters
+    ----------
+    spots : pandas.DataFrame
+        ``gene``, ``x``, ``y`` in pixels of the image as read.
+    filtered : Mapping of str to int
+        What the reader dropped, by reason.
+    path : str
+        The source, for messages.
+    params : Mapping
+        The section's import params: ``name``, ``spots_format``, ``spots_outside_image``,
+        ``region``, ``downsample``.
+    image_info : Mapping
+        import_image's summary (``source_shape``, ``shape``).
+    genes : sequence of str
+        The configured genes.
+    log : callable
+        Receives progress lines.
+
+    Returns
+    -------
+    tuple of (pandas.DataFrame, dict)
+        The canonical spots and the summary for ``spots.json``.
+    """
     spots, outside = check_spots(spots, image_info["source_shape"], genes, path,
                                  outside=params["spots_outside_image"])
     if outside:
@@ -129,14 +196,32 @@ def check_spots(
     path: str | Path,
     outside: str = "error",
 ) -> tuple[pd.DataFrame, int]:
-    """Check a spot table (from ``read_spots``) against the config genes and the image.
+    """Check a spot table against the config genes and the image.
 
     Every requested gene must occur in the table, since a class without spots cannot be
     learned. Spots must lie on the image (0 <= x < W, 0 <= y < H, pixels); spots off the image
     almost always mean wrong units (micrometres vs pixels), swapped x/y or the wrong image, so
     by default they are an error; ``outside="drop"`` discards them instead (but all spots, or all
     of a requested gene, off the image is an error either way). The table is not filtered to
-    ``genes``. Returns (spots, number dropped).
+    ``genes``.
+
+    Parameters
+    ----------
+    spots : pandas.DataFrame
+        ``gene``, ``x``, ``y``, indexed by data row (for messages).
+    image_shape : tuple of int
+        (H, W) of the image the coordinates refer to.
+    genes : sequence of str
+        The configured genes.
+    path : str or Path
+        The source, for messages.
+    outside : str
+        "error" or "drop".
+
+    Returns
+    -------
+    tuple of (pandas.DataFrame, int)
+        The spots (without those dropped) and the number dropped.
     """
     where = f"spots file '{path}'"
     if outside not in ("error", "drop"):
@@ -205,9 +290,18 @@ def _units_hint(x: np.ndarray, y: np.ndarray, width: int, height: int) -> str:
 
 
 def write_spots(spots: pd.DataFrame, path: str | os.PathLike) -> None:
-    """Write the canonical spot table (rule import_spots): Parquet columns gene (text), x, y
-    (float64), in the order of ``spots``, without its index. The columns are written as they
-    are, not copied first."""
+    """Write the canonical spot table: Parquet columns gene (text), x, y (float64).
+
+    In the order of ``spots``, without its index; the columns are written as they are, not
+    copied first.
+
+    Parameters
+    ----------
+    spots : pandas.DataFrame
+        ``gene``, ``x``, ``y`` in pixels of the canonical image.
+    path : str or os.PathLike
+        The Parquet file (rule import_spots writes through ``write_section_spots``).
+    """
     frame = pd.DataFrame({"gene": spots["gene"].astype(str), "x": spots["x"], "y": spots["y"]},
                          copy=False)
     frame.to_parquet(path, index=False)

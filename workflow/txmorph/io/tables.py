@@ -41,13 +41,29 @@ CHUNK_ROWS = 1_000_000  # text tables are parsed in chunks of this many rows
 
 
 def read_spots(path: str | Path, columns: Mapping[str, str]) -> pd.DataFrame:
-    """Read a spot table and return columns ``gene`` (str), ``x``, ``y`` (float64) in file order.
+    """Read a plain spot table (``spots_format: table``) as ``gene``, ``x``, ``y`` in file order.
 
-    ``columns`` maps the roles "gene", "x", "y" to the file's column names. The table is read
-    in chunks of ``CHUNK_ROWS`` rows, each checked and reduced right away (``SpotCollector``),
-    so memory does not grow with the table's text. Completely blank lines are skipped; the
-    index is the 0-based data row in the file, see ``describe_row``. Gene names are stripped
-    of surrounding spaces.
+    The table is read in chunks of ``CHUNK_ROWS`` rows, each checked and reduced right away
+    (``SpotCollector``), so memory does not grow with the table's text. Completely blank lines
+    are skipped; gene names are stripped of surrounding spaces.
+
+    Parameters
+    ----------
+    path : str or Path
+        CSV/TSV/TXT (optionally gzipped) or Parquet.
+    columns : Mapping of str to str
+        The roles "gene", "x", "y" -> the file's column names (the config's ``columns``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``gene`` (str), ``x``, ``y`` (float64), indexed by the 0-based data row in the file
+        (see ``describe_row``).
+
+    Raises
+    ------
+    InputError
+        For a missing or unreadable file, missing columns, bad values (naming the line).
     """
     where = f"spots file '{path}'"
     fix_columns = f"Set '{COLUMNS_KEY}' (gene, x, y) for this section in config.yaml."
@@ -88,7 +104,24 @@ def _parquet_spot_chunks(p: Path, names: dict[str, str], where: str) -> Iterator
 def parquet_chunks(
     p: Path, where: str, columns: list[str], chunk_rows: int
 ) -> Iterator[pd.DataFrame]:
-    """A Parquet file's ``columns`` in record batches of ``chunk_rows`` rows; index = row."""
+    """A Parquet file's ``columns`` in record batches.
+
+    Parameters
+    ----------
+    p : Path
+        The file.
+    where : str
+        How messages name it.
+    columns : list of str
+        The columns to read.
+    chunk_rows : int
+        Rows per batch.
+
+    Yields
+    ------
+    pandas.DataFrame
+        The next batch, its index the 0-based row in the file.
+    """
     import pyarrow.parquet as pq
 
     try:
@@ -178,8 +211,26 @@ def _check_columns(present: list[str], names: dict[str, str], where: str, sep: s
 
 
 def text_options(p: Path, where: str) -> dict[str, Any]:
-    """``pandas.read_csv`` options for a text table: separator (from the file name, or sniffed
-    from the header of a .txt), compression and encoding. Refuses an empty first line."""
+    """``pandas.read_csv`` options for a text table.
+
+    Parameters
+    ----------
+    p : Path
+        The table.
+    where : str
+        How messages name it.
+
+    Returns
+    -------
+    dict
+        ``sep`` (from the file name, or sniffed from the header of a .txt), ``compression``,
+        ``encoding``, ``encoding_errors``.
+
+    Raises
+    ------
+    InputError
+        If the first line is empty.
+    """
     first, compression = first_line(p, where)
     if not first.strip():
         raise InputError(
@@ -196,7 +247,20 @@ def text_options(p: Path, where: str) -> dict[str, Any]:
 
 
 def present_columns(p: Path, where: str) -> list[str]:
-    """The column names of a Parquet or text table, read from its schema or header only."""
+    """The column names of a Parquet or text table, read from its schema or header only.
+
+    Parameters
+    ----------
+    p : Path
+        The table.
+    where : str
+        How messages name it.
+
+    Returns
+    -------
+    list of str
+        The names, in file order.
+    """
     if spots_format(p) == "parquet":
         import pyarrow.parquet as pq
 
@@ -214,10 +278,28 @@ def present_columns(p: Path, where: str) -> list[str]:
 def read_chunks(
     p: Path, where: str, columns: list[str], text_columns: Sequence[str], chunk_rows: int
 ) -> Iterator[pd.DataFrame]:
-    """The file's ``columns`` in chunks of ``chunk_rows`` rows; index = 0-based data row.
+    """The file's ``columns`` in chunks, for the vendor readers.
 
-    ``text_columns`` are read as strings. All-blank rows are kept (row numbers stay file line
-    numbers); the caller drops them.
+    All-blank rows are kept (row numbers stay file line numbers); the caller drops them
+    (``drop_blank_rows``).
+
+    Parameters
+    ----------
+    p : Path
+        A Parquet or text table.
+    where : str
+        How messages name it.
+    columns : list of str
+        The columns to read.
+    text_columns : sequence of str
+        Those read as strings.
+    chunk_rows : int
+        Rows per chunk.
+
+    Yields
+    ------
+    pandas.DataFrame
+        The next chunk, indexed by the 0-based data row.
     """
     if spots_format(p) == "parquet":
         yield from parquet_chunks(p, where, columns, chunk_rows)
@@ -248,7 +330,18 @@ def read_chunks(
 
 
 def gene_text(gene: pd.Series) -> pd.Series:
-    """Gene names as text: bytes (some Parquet exports) decoded, categories expanded."""
+    """Gene names as text: bytes (some Parquet exports) decoded, categories expanded.
+
+    Parameters
+    ----------
+    gene : pandas.Series
+        The gene column as read.
+
+    Returns
+    -------
+    pandas.Series
+        Text (missing values stay missing), same index.
+    """
     def decode(v: Any) -> Any:
         return v.decode("utf-8", "replace") if isinstance(v, bytes) else v
 
@@ -264,7 +357,29 @@ def gene_text(gene: pd.Series) -> pd.Series:
 
 
 def numeric_column(chunk: pd.DataFrame, column: str, p: Path, where: str) -> np.ndarray:
-    """A numeric column as float64; an InputError naming the line for anything else."""
+    """A numeric column as float64.
+
+    Parameters
+    ----------
+    chunk : pandas.DataFrame
+        Rows of a table (index = data row).
+    column : str
+        The column.
+    p : Path
+        The file, for messages.
+    where : str
+        How messages name it.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 values.
+
+    Raises
+    ------
+    InputError
+        Naming the first line whose value is empty or not a finite number.
+    """
     raw = chunk[column]
     values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     if (bad := ~np.isfinite(values)).any():
@@ -276,7 +391,23 @@ def numeric_column(chunk: pd.DataFrame, column: str, p: Path, where: str) -> np.
 
 
 def flag_column(chunk: pd.DataFrame, column: str, p: Path, where: str) -> np.ndarray:
-    """A True/False column (bool in Parquet, text in CSV) as a boolean array."""
+    """A True/False column (bool in Parquet, text in CSV) as a boolean array.
+
+    Parameters
+    ----------
+    chunk, column, p, where
+        As for ``numeric_column``.
+
+    Returns
+    -------
+    numpy.ndarray
+        bool values.
+
+    Raises
+    ------
+    InputError
+        Naming the first line whose value is not true/false, 1/0 or yes/no.
+    """
     raw = chunk[column]
     if raw.dtype == bool:
         return raw.to_numpy()
@@ -292,7 +423,18 @@ def flag_column(chunk: pd.DataFrame, column: str, p: Path, where: str) -> np.nda
 
 
 def drop_blank_rows(chunk: pd.DataFrame) -> pd.DataFrame:
-    """Without rows whose every read column is blank (blank lines of a text file)."""
+    """The chunk without rows whose every read column is blank (blank lines of a text file).
+
+    Parameters
+    ----------
+    chunk : pandas.DataFrame
+        Rows of a table.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The other rows (the chunk itself when none is blank).
+    """
     blank = np.ones(len(chunk), dtype=bool)
     numeric_first = sorted(chunk.columns, key=lambda c: chunk[c].dtype.kind not in "fiub")
     for column in numeric_first:  # cheap columns first; text only where those are blank

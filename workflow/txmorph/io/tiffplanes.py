@@ -22,7 +22,22 @@ JPEG_COMPRESSIONS = {6, 7, 33007, 34892}
 
 
 def decode_segment(page: Any, data: bytes, index: int) -> tuple:
-    """tifffile's decoding of one tile/strip (a module function, so that tests can count)."""
+    """tifffile's decoding of one tile/strip (a module function, so that tests can count calls).
+
+    Parameters
+    ----------
+    page : tifffile.TiffPage
+        The page the segment belongs to.
+    data : bytes
+        The segment's bytes as stored.
+    index : int
+        The segment's index in the page.
+
+    Returns
+    -------
+    tuple
+        tifffile's ``(data, indices, shape)`` of the decoded segment.
+    """
     key = page.keyframe
     jpeg = key.compression in JPEG_COMPRESSIONS
     kwargs = {"jpegtables": page.jpegtables, "jpegheader": key.jpegheader} if jpeg else {}
@@ -31,7 +46,17 @@ def decode_segment(page: Any, data: bytes, index: int) -> tuple:
 
 class SegmentPlane:
     """A plane of a tiled or striped TIFF page: ``plane[r0:r1, c0:c1]`` decodes only the
-    segments that the window meets. (Other planes are arrays: memory maps or in memory.)"""
+    segments that the window meets. (Other planes are arrays: memory maps or in memory.)
+
+    Parameters
+    ----------
+    page : tifffile.TiffPage
+        The page.
+    sep, depth, contig : int
+        The plane's position along the page's separate-sample, depth and contiguous-sample axes.
+    lock : threading.Lock
+        Held while reading the file's bytes (shared by the planes of one file).
+    """
 
     def __init__(self, page: Any, sep: int, depth: int, contig: int, lock: threading.Lock) -> None:
         self.page, self.key, self.lock = page, page.keyframe, lock
@@ -90,14 +115,47 @@ Plane = Any  # np.ndarray (memory map or in memory) or SegmentPlane, indexed [r0
 
 
 def view(array: np.ndarray, axes: str, index: list[int]) -> np.ndarray:
-    """The 2-D (Y, X) view of ``array`` at ``index`` (one int per axis, ignored for Y and X)."""
+    """The 2-D (Y, X) view of an n-D array at one position of its other axes.
+
+    Parameters
+    ----------
+    array : numpy.ndarray
+        The series (or a memory map of it).
+    axes : str
+        Its axes, tifffile's letters (e.g. "CYX").
+    index : list of int
+        One int per axis; those of Y and X are ignored.
+
+    Returns
+    -------
+    numpy.ndarray
+        The (Y, X) plane, a view (transposed if X comes before Y).
+    """
     view = array[tuple(slice(None) if a in "YX" else i for a, i in zip(axes, index))]
     return view if axes.index("Y") < axes.index("X") else view.T
 
 
-
 def tiff_planes(p: Path, tif: Any, series: Any, lock: threading.Lock) -> tuple[Callable, str]:
-    """``make(index) -> plane`` for the series (index: one int per axis) and how it reads."""
+    """How to read the planes of a TIFF series window by window.
+
+    Parameters
+    ----------
+    p : Path
+        The file.
+    tif : tifffile.TiffFile
+        It, open.
+    series : tifffile.TiffPageSeries
+        The series at the chosen level.
+    lock : threading.Lock
+        Shared by the planes of the file, around its reads.
+
+    Returns
+    -------
+    tuple of (callable, str)
+        ``make(index) -> plane`` (index: one int per axis of the series; the plane is indexed
+        ``[r0:r1, c0:c1]``) and how it reads ("memory-mapped", "tiles/strips decoded on demand",
+        "read whole (unusual layout)").
+    """
     axes, shape = series.axes, tuple(series.shape)
     if series.transform is None and not series.is_multifile and series.dataoffset is not None:
         mm = np.memmap(p, series.dtype.newbyteorder(tif.byteorder), "r", series.dataoffset, shape)

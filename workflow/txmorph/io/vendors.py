@@ -149,8 +149,24 @@ class _Options:
 def read_spot_table(path: str | Path, options: Mapping[str, Any]) -> SpotTable:
     """Read a section's spot table as pixels of its image (see the module docstring).
 
-    ``options`` is the section's config block; unrelated keys (image, role, ...) are ignored.
-    Every problem the user can fix is an ``InputError`` naming the file and what to do.
+    Parameters
+    ----------
+    path : str or Path
+        The spot table.
+    options : Mapping
+        The section's config block as ``io.spots.spot_options`` makes it: ``format``,
+        ``columns`` (format table), ``units``, ``pixel_size_um``, ``origin_um``, ``transform``,
+        ``min_qv``, ``fov_positions``, ``image_scale``; unrelated keys are ignored.
+
+    Returns
+    -------
+    SpotTable
+        ``gene``, ``x``, ``y`` in pixels of the image as read, what was dropped, a log line.
+
+    Raises
+    ------
+    InputError
+        For every problem the user can fix, naming the file and what to do.
     """
     where = f"spots file '{path}'"
     opts = _parse_options(options, where)
