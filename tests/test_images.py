@@ -16,8 +16,9 @@ import pytest
 import tifffile
 
 from txmorph.errors import InputError
-from txmorph.io import images, tiffplanes
-from txmorph.io.images import ImageSource, open_image, read_image
+from txmorph.io import imagesource, tiffplanes
+from txmorph.io.images import open_image, read_image
+from txmorph.io.imagesource import ImageSource
 from txmorph.io.imagewrite import write_canonical_image
 
 RNG = np.random.default_rng(0)
@@ -139,7 +140,7 @@ def test_rgb_contiguous_samples(tmp_path: Path) -> None:
 
 
 def test_colour_found_late_fails_on_read(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(images, "BAND_PIXELS", 100)  # probe bands of 2 rows only
+    monkeypatch.setattr(imagesource, "BAND_PIXELS", 100)  # probe bands of 2 rows only
     rgb = np.repeat(noise((60, 50, 1), "uint8"), 3, axis=2)
     rgb[45, 3] = (1, 2, 3)
     path = tmp_path / "late.tif"

@@ -1,9 +1,9 @@
 """The import stage: the user's images and spot tables in any supported format -> the canonical
 section files under ``results/sections/{section}/``, and the one reader of those files.
 
-* ``images`` (+ ``tiffplanes``): open a nuclei image lazily as one 2-D plane.
-* ``vendors`` (+ ``tables``, ``collector``, ``coordinates``): read a spot table in its vendor
-  format as pixels of that plane.
+* ``images`` (+ ``imagesource``, ``tiffplanes``): open a nuclei image lazily as one 2-D plane.
+* ``vendors`` (+ ``plaintable``, ``tables``, ``collector``, ``coordinates``, ``fovs``): read a
+  spot table in its vendor format as pixels of that plane.
 * ``spots``: check the spots against the image and the genes, crop and scale them.
 * ``imagewrite``: write the canonical ``image.tif`` (``spots.py`` writes ``spots.parquet``).
 * ``canonical``: read them back; every rule after import reads canonical data through it.

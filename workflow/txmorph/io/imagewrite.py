@@ -17,7 +17,8 @@ import numpy as np
 
 from txmorph.errors import InputError
 from txmorph.io.files import is_int, write_summary
-from txmorph.io.images import ImageSource, nonfinite, nonfinite_message
+from txmorph.io.images import nonfinite, nonfinite_message
+from txmorph.io.imagesource import ImageSource
 from txmorph.outputs import atomic_path
 
 

@@ -6,7 +6,7 @@ row) in pixels of the image as read, the counts of what was dropped and why, and
 the log. Formats:
 
 * ``table`` (default): any CSV/TSV/TXT/Parquet with configurable ``columns``, in ``units`` px
-  (default) or um; read by ``io.tables.read_spots``. Nothing is dropped.
+  (default) or um; read by ``io.plaintable.read_spots``. Nothing is dropped.
 * ``xenium``: 10x Genomics Xenium ``transcripts.parquet`` / ``transcripts.csv.gz``; micrometres.
   Control and unassigned codewords, ``is_gene == False`` and ``qv < min_qv`` are dropped.
 * ``merscope``: Vizgen ``detected_transcripts.csv``; micrometres (``global_x``, ``global_y``),
@@ -16,7 +16,7 @@ the log. Formats:
 
 Micrometres become pixels by ``pixel_size_um`` + ``origin_um`` or by an affine ``transform``;
 pixel coordinates (cosmx, table in px) are multiplied by ``image_scale``; see
-``txmorph.io.coordinates``.
+``txmorph.io.coordinates`` (CosMx FOVs: ``txmorph.io.fovs``).
 
 Vendor tables are read column-selectively and in chunks of ``CHUNK_ROWS`` rows
 (``txmorph.io.tables``); rows that are dropped are discarded chunk by chunk and the kept ones are
@@ -40,6 +40,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from txmorph.errors import InputError
+from txmorph.io import plaintable
 from txmorph.io.collector import SpotCollector
 from txmorph.io.coordinates import (
     Coordinates,
@@ -47,13 +49,12 @@ from txmorph.io.coordinates import (
     finite_number,
     parse_coordinates,
     parse_units,
-    place_fovs,
     scale_pixels,
     um_to_pixels,
 )
-from txmorph.errors import InputError
-from txmorph.io import tables
 from txmorph.io.files import existing_file, spots_format
+from txmorph.io.fovs import place_fovs
+from txmorph.io.plaintable import read_spots
 from txmorph.io.tables import (
     drop_blank_rows,
     flag_column,
@@ -61,12 +62,11 @@ from txmorph.io.tables import (
     numeric_column,
     present_columns,
     read_chunks,
-    read_spots,
 )
 
 FORMATS = ("table", "xenium", "merscope", "cosmx")
 DEFAULT_MIN_QV = 20.0
-CHUNK_ROWS = tables.CHUNK_ROWS  # rows per chunk of a vendor table (module global: tests shrink it)
+CHUNK_ROWS = plaintable.CHUNK_ROWS  # rows per chunk of a vendor table (module global: tests shrink it)
 
 XENIUM_CONTROLS = (
     "NegControlProbe_",
@@ -228,7 +228,7 @@ def _parse_options(options: Mapping[str, Any], where: str) -> _Options:
 
 def _read_table(path: str | Path, opts: _Options, where: str) -> SpotTable:
     spots = read_spots(path, opts.columns)
-    names = ", ".join(f"{role}={opts.columns[role]}" for role in tables.ROLES)
+    names = ", ".join(f"{role}={opts.columns[role]}" for role in plaintable.ROLES)
     if (opts.units or "px") == "um":
         spots, how = um_to_pixels(spots, opts.coords, where)
     else:
