@@ -1,4 +1,5 @@
-"""Tests for txmorph.images: lazy plane reading of TIFF/OME-TIFF/PNG/JPEG and the canonical copy.
+"""Tests for txmorph.io.images (+ tiffplanes, imagewrite): lazy plane reading of
+TIFF/OME-TIFF/PNG/JPEG and the canonical copy.
 
 Every fixture is generated in tmp_path; results are compared with ``tifffile.imread``.
 """
@@ -14,9 +15,11 @@ import numpy as np
 import pytest
 import tifffile
 
-from txmorph import images
 from txmorph.errors import InputError
-from txmorph.images import ImageSource, open_image, read_image, write_canonical_image
+from txmorph.io import imagesource, tiffplanes
+from txmorph.io.images import open_image, read_image
+from txmorph.io.imagesource import ImageSource
+from txmorph.io.imagewrite import write_canonical_image
 
 RNG = np.random.default_rng(0)
 
@@ -137,7 +140,7 @@ def test_rgb_contiguous_samples(tmp_path: Path) -> None:
 
 
 def test_colour_found_late_fails_on_read(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(images, "BAND_PIXELS", 100)  # probe bands of 2 rows only
+    monkeypatch.setattr(imagesource, "BAND_PIXELS", 100)  # probe bands of 2 rows only
     rgb = np.repeat(noise((60, 50, 1), "uint8"), 3, axis=2)
     rgb[45, 3] = (1, 2, 3)
     path = tmp_path / "late.tif"
@@ -217,13 +220,13 @@ def test_pyramidal_ome_tiff(tmp_path: Path) -> None:
 def count_decodes(monkeypatch) -> list[int]:
     """Record the index of every segment that images decodes."""
     decoded: list[int] = []
-    original = images._decode_segment
+    original = tiffplanes.decode_segment
 
     def counting(page, data, index):
         decoded.append(index)
         return original(page, data, index)
 
-    monkeypatch.setattr(images, "_decode_segment", counting)
+    monkeypatch.setattr(tiffplanes, "decode_segment", counting)
     return decoded
 
 

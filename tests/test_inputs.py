@@ -1,4 +1,4 @@
-"""Tests for txmorph.inputs: happy paths and every user error, on small generated files."""
+"""Tests for txmorph.io.plaintable, io.files and io.spots.check_spots: happy paths and every user error, on small generated files."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ import pandas as pd
 import pytest
 import tifffile
 
-from txmorph import inputs
 from txmorph.errors import InputError
-from txmorph.images import read_image
-from txmorph.inputs import check_spots, read_spots
+from txmorph.io import plaintable
+from txmorph.io.images import read_image
+from txmorph.io.spots import check_spots
+from txmorph.io.plaintable import read_spots
 
 COLS = {"gene": "gene", "x": "x", "y": "y"}
 
@@ -34,7 +35,7 @@ def spots_frame(genes: list[str], xs: list[float], ys: list[float]) -> pd.DataFr
     return pd.DataFrame({"gene": genes, "x": np.asarray(xs, float), "y": np.asarray(ys, float)})
 
 
-# ----------------------------------------------------------------------------- images (txmorph.images)
+# ----------------------------------------------------------------------------- images (txmorph.io.images)
 
 
 def test_read_uint8_png(tmp_path: Path) -> None:
@@ -268,7 +269,7 @@ def test_spots_read_in_chunks_equal_the_whole_table(tmp_path: Path, monkeypatch)
     parquet = tmp_path / "s.parquet"
     table.to_parquet(parquet, row_group_size=2)
     whole = {path: read_spots(path, COLS) for path in (csv, parquet)}
-    monkeypatch.setattr(inputs, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(plaintable, "CHUNK_ROWS", 2)
     for path, expected in whole.items():
         streamed = read_spots(path, COLS)
         pd.testing.assert_frame_equal(streamed, expected)
@@ -281,7 +282,7 @@ def test_spots_read_in_chunks_equal_the_whole_table(tmp_path: Path, monkeypatch)
 
 
 def test_spots_in_chunks_report_bad_rows_of_the_whole_table(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(inputs, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(plaintable, "CHUNK_ROWS", 2)
     rows = list(CHUNKED_ROWS)
     rows[1] = "B,3,?"  # a bad y in the first chunk: x is checked first, as for the whole table
     rows[4], rows[7] = "C,7;5,8", "D,n/a,12"  # bad x in the third and fourth chunks

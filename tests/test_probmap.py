@@ -209,7 +209,7 @@ def test_paint_from_mapped_canonical_image(tmp_path) -> None:
     """The rule reads the canonical TIFF window by window; same map as from memory."""
     import tifffile
 
-    from txmorph.canonical import MappedImage
+    from txmorph.io.canonical import MappedImage
 
     image = (np.random.default_rng(2).random((90, 70)) * 4000).astype(np.uint16)
     tifffile.imwrite(tmp_path / "image.tif", image, bigtiff=True)

@@ -299,7 +299,8 @@ def test_spatialdata_section_gives_the_same_inputs_and_maps_as_tiff_and_csv(tiny
 def test_core_modules_do_not_import_spatialdata():
     # The TIFF/CSV route and the workflow's parsing (which imports txmorph.spatialdata_io to
     # check element names) must run where spatialdata is not installed.
-    code = ("import sys; import txmorph.section, txmorph.images, txmorph.spatialdata_io, "
+    code = ("import sys; import txmorph.io.spots, txmorph.io.images, txmorph.io.imagewrite, "
+            "txmorph.io.canonical, txmorph.spatialdata_io, "
             "txmorph.metrics, txmorph.mapsio; print('spatialdata' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             env={**os.environ, "PYTHONPATH": str(REPO / "workflow")})

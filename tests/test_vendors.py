@@ -1,4 +1,4 @@
-"""Tests for txmorph.vendors: vendor transcript tables -> spots in image pixels.
+"""Tests for txmorph.io.vendors: vendor transcript tables -> spots in image pixels.
 
 All fixtures are written to tmp_path in the vendors' documented column layouts (with the extra
 columns the real files have), so nothing binary is committed.
@@ -15,10 +15,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from txmorph import vendors
 from txmorph.errors import InputError
-from txmorph.vendors import SpotTable, read_spot_table
+from txmorph.io import vendors
+from txmorph.io.vendors import SpotTable, read_spot_table
 
+# The validated config always carries columns (the schema's default); direct calls pass them.
+COLUMNS = {"gene": "gene", "x": "x", "y": "y"}
 XENIUM_UM = 0.2125
 MERSCOPE_UM = 0.108
 
@@ -251,7 +253,7 @@ def test_units_um_without_pixel_size(tmp_path: Path) -> None:
         assert "pixel_size_um" in message and str(path) in message
     csv = tmp_path / "spots.csv"
     csv.write_text("gene,x,y\nA,1,2\n")
-    message = error_of(csv, {"units": "um", "pixel_size_um": 0})
+    message = error_of(csv, {"units": "um", "pixel_size_um": 0, "columns": COLUMNS})
     assert "pixel_size_um" in message and str(csv) in message
 
 
@@ -496,12 +498,13 @@ def test_cosmx_missing_target_and_transform_refused(tmp_path: Path) -> None:
 def test_table_csv_px_default(tmp_path: Path) -> None:
     path = tmp_path / "spots.csv"
     path.write_text("gene,x,y,extra\nA,1.5,2.5,z\nNegPrb1,3,4,z\n")
-    table = read_spot_table(path, {"pixel_size_um": 0.5})
+    table = read_spot_table(path, {"pixel_size_um": 0.5, "columns": COLUMNS})
     check_frame(table)
     assert table.spots["gene"].tolist() == ["A", "NegPrb1"]  # nothing dropped
     assert table.filtered == {}
     np.testing.assert_allclose(coords(table), [[1.5, 2.5], [3, 4]])
-    scaled = read_spot_table(path, {"format": "table", "units": "px", "image_scale": 2})
+    scaled = read_spot_table(path, {"format": "table", "units": "px", "image_scale": 2,
+                                   "columns": COLUMNS})
     np.testing.assert_allclose(coords(scaled), [[3, 5], [6, 8]])
 
 
@@ -518,7 +521,7 @@ def test_table_csv_um_with_origin_and_columns(tmp_path: Path) -> None:
 def test_table_parquet(tmp_path: Path) -> None:
     path = tmp_path / "spots.parquet"
     pd.DataFrame({"gene": ["A", "B"], "x": [1.0, 2.0], "y": [3.0, 4.0]}).to_parquet(path)
-    table = read_spot_table(path, {"format": "table", "units": "px"})
+    table = read_spot_table(path, {"format": "table", "units": "px", "columns": COLUMNS})
     assert table.spots["gene"].tolist() == ["A", "B"]
     np.testing.assert_allclose(coords(table), [[1, 3], [2, 4]])
 
@@ -526,7 +529,7 @@ def test_table_parquet(tmp_path: Path) -> None:
 def test_table_px_refuses_origin(tmp_path: Path) -> None:
     path = tmp_path / "spots.csv"
     path.write_text("gene,x,y\nA,1,2\n")
-    message = error_of(path, {"units": "px", "origin_um": [5, 5]})
+    message = error_of(path, {"units": "px", "origin_um": [5, 5], "columns": COLUMNS})
     assert "origin_um" in message and str(path) in message
 
 
@@ -560,5 +563,6 @@ def test_columns_and_fov_positions_only_where_they_apply(tmp_path: Path) -> None
 
 def test_missing_spots_file(tmp_path: Path) -> None:
     for fmt in ("table", "xenium"):
-        message = error_of(tmp_path / "transcripts.parquet", {"format": fmt, "pixel_size_um": 1})
+        message = error_of(tmp_path / "transcripts.parquet",
+                           {"format": fmt, "pixel_size_um": 1, "columns": COLUMNS})
         assert "not found" in message and "transcripts.parquet" in message

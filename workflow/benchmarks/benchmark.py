@@ -38,7 +38,7 @@ import h5py
 import numpy as np
 import torch
 
-from txmorph.canonical import MappedImage
+from txmorph.io.canonical import MappedImage
 from txmorph.classes import class_names
 from txmorph.dense import conv_flops_per_output
 from txmorph.intensity import intensity_range, normalise

@@ -132,17 +132,28 @@ wildcard_constraints:
 
 @functools.cache
 def _txmorph_imports(path):
-    """The txmorph modules one Python file imports (``from txmorph.x import``, ``from txmorph
-    import x``)."""
+    """The txmorph modules one Python file imports, dotted below the package ("canonical",
+    "io.images"): ``from txmorph.x import``, ``from txmorph.io.x import``, ``from txmorph import
+    x``, ``from txmorph.io import x``, ``import txmorph.x``. A name that is not a module (a
+    function of ``from txmorph.io import``) is dropped by ``script_code``."""
     found = set()
     for node in ast.walk(ast.parse(Path(path).read_text(), filename=str(path))):
-        if isinstance(node, ast.ImportFrom) and node.module == "txmorph":
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("txmorph."):
-            found.add(node.module.split(".")[1])
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "txmorph":
+            below = node.module.split(".")[1:]
+            if below:
+                found.add(".".join(below))
+            found.update(".".join([*below, alias.name]) for alias in node.names)
         elif isinstance(node, ast.Import):
-            found.update(a.name.split(".")[1] for a in node.names if a.name.startswith("txmorph."))
+            found.update(a.name.split(".", 1)[1] for a in node.names
+                         if a.name.startswith("txmorph."))
     return frozenset(found)
+
+
+def _module_file(name):
+    """The file of txmorph module ``name`` ("io.images" -> txmorph/io/images.py), or None for
+    a package (its ``__init__.py`` holds no code) or a name that is not a module."""
+    path = Path(PACKAGE_ROOT, "txmorph", *name.split(".")).with_suffix(".py")
+    return path if path.is_file() else None
 
 
 def script_code(script):
@@ -152,10 +163,11 @@ def script_code(script):
     names, todo = set(), list(_txmorph_imports(SCRIPTS_DIR / script))
     while todo:
         name = todo.pop()
-        if name not in names and (Path(PACKAGE_ROOT, "txmorph", f"{name}.py")).is_file():
+        if name not in names and _module_file(name) is not None:
             names.add(name)
-            todo.extend(_txmorph_imports(Path(PACKAGE_ROOT, "txmorph", f"{name}.py")))
-    return [str(PACKAGE_DIR / f"{name}.py") for name in sorted(names)]
+            todo.extend(_txmorph_imports(_module_file(name)))
+    return [str(PACKAGE_DIR.joinpath(*name.split(".")).with_suffix(".py"))
+            for name in sorted(names)]
 
 
 def probmap_mem_mb(wildcards, attempt):
@@ -184,7 +196,7 @@ def pixel_size_of(name):
     if section.get("pixel_size_um"):
         return section["pixel_size_um"]
     from txmorph.errors import InputError
-    from txmorph.images import open_image
+    from txmorph.io.images import open_image
 
     fix = f"set 'pixel_size_um' for section '{name}' in config.yaml"
     if not Path(section["image"]).is_file():
@@ -208,32 +220,27 @@ def pixel_size_of(name):
 def section_params(name):
     """What later rules read about one section, JSON-serialisable (complete cache keys).
 
-    They see the canonical image and spot table written by import_image/import_spots, whose
-    pixels are ``downsample`` times larger than the original ones and whose spot table uses
-    the default column names.
+    They read the canonical image and spot table written by import_image/import_spots
+    (through txmorph.io.canonical), whose pixels are ``downsample`` times larger than the
+    original ones.
     """
     section = section_config(name)
     return {
         "name": name,
         "pixel_size_um": pixel_size_of(name) * section.get("downsample", 1),
-        "columns": {"gene": "gene", "x": "x", "y": "y"},
-        "spots_outside_image": "error",
     }
 
 
 IMPORT_KEYS = ("level", "channel", "z_projection", "downsample", "region", "spots_format",
                "pixel_size_um", "units", "origin_um", "transform", "min_qv", "fov_positions",
                "columns", "spots_outside_image")
-IMPORT_DEFAULTS = {"level": 0, "channel": None, "z_projection": "max", "downsample": 1,
-                   "region": None, "spots_format": "table", "units": "px",
-                   "columns": {"gene": "gene", "x": "x", "y": "y"},
-                   "spots_outside_image": "error"}
 
 
 def import_params(name):
-    """Everything import_image/import_spots read about one section (its config block)."""
+    """Everything import_image/import_spots read about one section (its config block, with
+    the schema's defaults filled in by validation; None for keys without one)."""
     section = section_config(name)
-    params = {key: section.get(key, IMPORT_DEFAULTS.get(key)) for key in IMPORT_KEYS}
+    params = {key: section.get(key) for key in IMPORT_KEYS}
     params.update(name=name, pixel_size_um=pixel_size_of(name))
     return params
 

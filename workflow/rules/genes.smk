@@ -13,11 +13,10 @@ rule gene_candidates:
         images=expand("results/sections/{section}/image.tif", section=GENE_CHOICE_SECTIONS),
         image_info=expand("results/sections/{section}/image.json", section=GENE_CHOICE_SECTIONS),
         # DAPI masks: the tissue of the input checks (evaluable test genes); the spot-based
-        # tissue is made in the rule from the raw tables, since the imported spots are
-        # checked against `genes`, which this rule helps to choose.
+        # tissue is made in the rule from the canonical spots, which hold every gene of the
+        # table (import_spots checks that the configured `genes` are present, filters none).
         masks=expand("results/masks/{section}.dapi.tif", section=GENE_CHOICE_SECTIONS),
-        spots=[section_config(s)["spots"] for s in GENE_CHOICE_SECTIONS],
-        side_files=[f for s in SECTIONS for f in side_files_of(s)],
+        spots=expand("results/sections/{section}/spots.parquet", section=GENE_CHOICE_SECTIONS),
         code=script_code("gene_candidates.py"),
     output:
         table="results/report/gene_candidates.csv",
@@ -28,7 +27,7 @@ rule gene_candidates:
             caption="../report/gene_candidates.rst",
         ),
     params:
-        sections=[import_params(s) for s in GENE_CHOICE_SECTIONS],
+        sections=[section_params(s) for s in GENE_CHOICE_SECTIONS],
         roles=[section_config(s)["role"] for s in GENE_CHOICE_SECTIONS],
         tissue=config["tissue_mask"],
         # What the choice must agree with (txmorph.genechoice.Settings): the reference rule,

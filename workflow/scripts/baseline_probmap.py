@@ -4,7 +4,7 @@ format of the CNNs' maps (txmorph.mapsio)."""
 import h5py
 
 from txmorph.baseline import load_model, paint_baseline, section_threshold
-from txmorph.canonical import MappedImage
+from txmorph.io.canonical import MappedImage
 from txmorph.intensity import intensity_range
 from txmorph.mapsio import BASELINE, create_probability_dataset
 from txmorph.outputs import atomic_path

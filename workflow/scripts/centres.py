@@ -9,12 +9,11 @@ import json
 
 import numpy as np
 import pandas as pd
-import tifffile
 
+from txmorph.io.canonical import read_labels, read_spots, spots_by_class
 from txmorph.outputs import atomic_path
 from txmorph.sampling import choose_classes, class_names, sample_centres
 from txmorph.scripting import run_rule
-from txmorph.section import spots_by_class
 
 
 def main(smk, log):
@@ -24,8 +23,8 @@ def main(smk, log):
     chosen_genes = [gene for genes in groups.values() for gene in genes]
     parts, available = [], []
     for index, section in enumerate(params.sections):
-        reference = tifffile.imread(smk.input.truths[index])
-        spots = pd.read_parquet(smk.input.spots[index], columns=["gene", "x", "y"])
+        reference = read_labels(smk.input.truths[index])
+        spots = read_spots(smk.input.spots[index])
         other = spots.loc[~spots["gene"].isin(chosen_genes), ["x", "y"]].to_numpy(np.float64)
         # The seed does not depend on the patch size: every size sees the same centres.
         sampled = sample_centres(

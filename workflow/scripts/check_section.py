@@ -8,19 +8,17 @@ truth, dice and summary rules read.
 import json
 from pathlib import Path
 
-import pandas as pd
-import tifffile
-
 from txmorph.checks import CheckSettings, apply_policy, check_section, failure_message
 from txmorph.errors import InputError
+from txmorph.io.canonical import read_mask, read_spots
 from txmorph.outputs import atomic_path
 from txmorph.scripting import run_rule
 
 
 def main(smk, log):
     params = smk.params
-    mask = tifffile.imread(smk.input.mask).astype(bool)
-    spots = pd.read_parquet(smk.input.spots, columns=["gene", "x", "y"])
+    mask = read_mask(smk.input.mask)
+    spots = read_spots(smk.input.spots)
     # Checks are per class: a marker set's spots count together ("" = no chosen gene).
     gene_class = {gene: name for name, genes in params.groups.items() for gene in genes}
     spots["gene"] = spots["gene"].astype(str).map(gene_class).fillna("")

@@ -5,7 +5,7 @@ could not reveal spots at the wrong scale), and it is the tissue of sections wit
 or with ``tissue_mask.source: dapi``.
 """
 
-from txmorph.images import read_image
+from txmorph.io.canonical import read_image
 from txmorph.outputs import write_label_tiff
 from txmorph.scripting import run_rule
 from txmorph.tissue import tissue_mask

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import tifffile
 
+from txmorph.io.canonical import read_labels
 from txmorph.mapsio import read_probability_map
 from txmorph.metrics import label_map, sample_labels_on_grid, score_labels
 from txmorph.outputs import atomic_path
@@ -14,7 +14,7 @@ from txmorph.scripting import run_rule
 
 
 def main(smk, log):
-    truth = tifffile.imread(smk.input.truth)
+    truth = read_labels(smk.input.truth)
     classes = list(smk.params.classes)
     section = smk.wildcards.section
     checks = json.loads(Path(smk.input.checks).read_text())

@@ -3,10 +3,9 @@ SpatialData .zarr (``txmorph.spatialdata_io.build_spatialdata``), for napari-spa
 the scverse tools."""
 
 import dask
-import dask.array
 import pandas as pd
-import tifffile
 
+from txmorph.io.canonical import lazy_image, read_labels
 from txmorph.mapsio import read_label_map, read_probability_map
 from txmorph.scripting import run_rule
 from txmorph.spatialdata_io import SectionResults, build_spatialdata, write_spatialdata
@@ -15,8 +14,8 @@ from txmorph.spatialdata_io import SectionResults, build_spatialdata, write_spat
 def main(smk, log):
     dask.config.set(num_workers=smk.threads)  # the rule's threads, not every core
     params = smk.params
-    # The canonical image, memory-mapped and written chunk by chunk: never loaded whole.
-    image = dask.array.from_array(tifffile.memmap(smk.input.image, mode="r"), chunks=4096)
+    # The canonical image, read and written chunk by chunk: never loaded whole.
+    image = lazy_image(smk.input.image, chunks=4096)
     maps = {}
     for model, path in zip(params.models, smk.input.probmaps):
         prob_map = read_probability_map(path)
@@ -30,7 +29,7 @@ def main(smk, log):
         name=smk.wildcards.section, image=image, pixel_size_um=params.pixel_size_um,
         classes=list(params.classes), maps=maps, labels=labels.labels,
         labels_stride=labels.stride,
-        reference=tifffile.imread(smk.input.truth) if hasattr(smk.input, "truth") else None,
+        reference=read_labels(smk.input.truth) if hasattr(smk.input, "truth") else None,
         dice=pd.read_csv(smk.input.dice) if hasattr(smk.input, "dice") else None,
     )
     store = build_spatialdata(results)

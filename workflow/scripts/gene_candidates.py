@@ -3,19 +3,15 @@ configured settings and ranked by a DAPI hold-out probe (txmorph.genechoice), wi
 and a ready-to-paste `genes:` block."""
 
 import datetime
-import json
 import time
-from pathlib import Path
 
 import numpy as np
-import tifffile
 
 from txmorph.genechoice import Section, Settings, choose_genes
 from txmorph.genechoice_report import plot_choice, yaml_snippet
-from txmorph.images import read_image
+from txmorph.io.canonical import read_image, read_image_info, read_mask, read_spots
 from txmorph.outputs import atomic_path
 from txmorph.scripting import run_rule
-from txmorph.section import import_spots
 from txmorph.tissue import tissue_from_spots
 
 
@@ -23,10 +19,9 @@ def main(smk, log):
     start = time.perf_counter()
     sections, images = [], {}
     for index, params in enumerate(smk.params.sections):
-        image_info = json.loads(Path(smk.input.image_info[index]).read_text())
-        # No genes to check yet: that is what this rule is for.
-        spots, _ = import_spots(smk.input.spots[index], params, image_info, (), log.info)
-        dapi = tifffile.imread(smk.input.masks[index]).astype(bool)
+        image_info = read_image_info(smk.input.image_info[index])
+        spots = read_spots(smk.input.spots[index])  # every gene of the table, not only `genes`
+        dapi = read_mask(smk.input.masks[index])
         tissue = dapi
         if smk.params.tissue["source"] != "dapi":  # as rule tissue_mask does
             tissue = tissue_from_spots(

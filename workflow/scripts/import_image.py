@@ -5,10 +5,8 @@ region and downsamples, streaming strip by strip; writes an uncompressed TIFF th
 later rule memory-maps and reads tile by tile, and a JSON summary of what was done.
 """
 
-import json
-
-from txmorph.images import open_image, write_canonical_image
-from txmorph.outputs import atomic_path
+from txmorph.io.images import open_image
+from txmorph.io.imagewrite import import_section_image
 from txmorph.scripting import run_rule
 
 
@@ -27,22 +25,11 @@ def main(smk, log):
                 "the image's metadata gives %.4g µm per pixel at level %d, config.yaml says "
                 "pixel_size_um: %.4g; the config value is used", source.pixel_size_um,
                 params["level"], params["pixel_size_um"])
-        region = params.get("region") or {}
-        x0, x1 = region.get("x", [0, source.shape[1]])
-        y0, y1 = region.get("y", [0, source.shape[0]])
-        summary = write_canonical_image(source, smk.output.image, downsample=params["downsample"],
-                                        region=(y0, y1, x0, x1))
-    summary.update(
-        section=params["name"],
-        # Pixels of this level per full-resolution pixel: scales pixel coordinates of spots.
-        level_scale=summary["source_shape"][1] / full_width,
-        pixel_size_um=params["pixel_size_um"] * params["downsample"],
-        metadata_pixel_size_um=summary["pixel_size_um"],
-        fingerprint=smk.params.fingerprint,  # content of the image file (txmorph.fingerprint)
-    )
-    log.info("image of section %s: %s", params["name"], json.dumps(summary))
-    with atomic_path(smk.output.summary) as tmp:
-        tmp.write_text(json.dumps(summary, indent=2) + "\n")
+        import_section_image(
+            source, smk.output.image, smk.output.summary, params, full_width,
+            extra=dict(metadata_pixel_size_um=source.pixel_size_um,
+                       fingerprint=smk.params.fingerprint),  # content of the image file
+            log=log.info)
 
 
 run_rule(main, snakemake)  # noqa: F821 (injected by Snakemake)

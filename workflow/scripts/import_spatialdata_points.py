@@ -2,21 +2,18 @@
 
 The points are placed on the image element's pixels through a coordinate system both share
 (``txmorph.spatialdata_io.read_points_on_image``), then checked, cropped and scaled exactly
-as rule import_spots does (``txmorph.section.fit_spots_to_image``).
+as rule import_spots does (``txmorph.io.spots.fit_spots_to_image``).
 """
 
-import json
-from pathlib import Path
-
-from txmorph.outputs import atomic_path
+from txmorph.io.canonical import read_image_info
+from txmorph.io.spots import fit_spots_to_image, write_section_spots
 from txmorph.scripting import run_rule
-from txmorph.section import fit_spots_to_image, write_spots
 from txmorph.spatialdata_io import read_points_on_image
 
 
 def main(smk, log):
     params = smk.params.section
-    image_info = json.loads(Path(smk.input.image_info).read_text())
+    image_info = read_image_info(smk.input.image_info)
     placed = read_points_on_image(
         smk.params.store, smk.params.points_element, smk.params.image_store,
         smk.params.image_element, smk.params.coordinate_system, params["columns"]["gene"])
@@ -31,11 +28,7 @@ def main(smk, log):
     summary.update(element=smk.params.points_element, gene_column=placed.gene_column,
                    coordinate_system=placed.coordinate_system,
                    fingerprints=smk.params.fingerprint)
-    log.info("spots of section %s: %s", params["name"], json.dumps(summary))
-    with atomic_path(smk.output.spots) as tmp:
-        write_spots(spots, tmp)
-    with atomic_path(smk.output.summary) as tmp:
-        tmp.write_text(json.dumps(summary, indent=2) + "\n")
+    write_section_spots(spots, summary, smk.output.spots, smk.output.summary, log.info)
 
 
 run_rule(main, snakemake)  # noqa: F821 (injected by Snakemake)

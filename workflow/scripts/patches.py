@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from txmorph.images import read_image
+from txmorph.io.canonical import read_image
 from txmorph.intensity import intensity_range
 from txmorph.patchdata import PatchSet, concatenate, write_patch_set
 from txmorph.sampling import extract_patches

@@ -3,7 +3,7 @@
 import h5py
 import torch
 
-from txmorph.canonical import MappedImage
+from txmorph.io.canonical import MappedImage
 from txmorph.intensity import intensity_range
 from txmorph.mapsio import cnn_model, create_probability_dataset
 from txmorph.model import load_model

@@ -1,6 +1,6 @@
 """Rule probmap_figure: one model's class-probability maps over a test section's image."""
 
-from txmorph.images import read_image
+from txmorph.io.canonical import read_image
 from txmorph.mapsio import BASELINE, ENSEMBLE, read_probability_map
 from txmorph.report_figures import probability_overlay
 from txmorph.scripting import run_rule

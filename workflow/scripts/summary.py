@@ -4,11 +4,10 @@ import json
 from pathlib import Path
 
 import pandas as pd
-import tifffile
 
 from txmorph.classes import REFERENCE_DICE
 from txmorph.figures import summary_figure
-from txmorph.images import read_image
+from txmorph.io.canonical import read_image, read_labels
 from txmorph.mapsio import read_probability_map
 from txmorph.metrics import label_map
 from txmorph.outputs import atomic_path
@@ -80,7 +79,7 @@ def main(smk, log):
     figures = {Path(path).stem: Path(path) for path in smk.output.figures}
     for section in smk.params.sections:
         image = read_image(images[section])
-        truth = tifffile.imread(truths[section])
+        truth = read_labels(truths[section])
         figure = figures[section]
         predictions, strides = predicted_labels(smk, section)
         summary_figure(image, truth, predictions, list(smk.params.classes), figure,

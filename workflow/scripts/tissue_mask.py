@@ -1,8 +1,6 @@
 """Rule tissue_mask: the tissue the pipeline uses, from the transcripts (default) or DAPI."""
 
-import pandas as pd
-import tifffile
-
+from txmorph.io.canonical import read_mask, read_spots
 from txmorph.outputs import write_label_tiff
 from txmorph.scripting import run_rule
 from txmorph.tissue import tissue_from_spots
@@ -10,12 +8,12 @@ from txmorph.tissue import tissue_from_spots
 
 def main(smk, log):
     params = smk.params
-    dapi = tifffile.imread(smk.input.dapi).astype(bool)
+    dapi = read_mask(smk.input.dapi)
     if params.source == "dapi" or not smk.input.get("spots"):
         log.info("tissue from DAPI: %.1f%% of the image", 100 * dapi.mean())
         write_label_tiff(smk.output[0], dapi)
         return
-    spots = pd.read_parquet(smk.input.spots, columns=["x", "y"])
+    spots = read_spots(smk.input.spots, columns=["x", "y"])
     mask = tissue_from_spots(spots[["x", "y"]].to_numpy(), dapi.shape,
                              params.section["pixel_size_um"], spot_sigma_um=params.spot_sigma_um,
                              min_relative_density=params.min_relative_density,

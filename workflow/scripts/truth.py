@@ -4,19 +4,19 @@ import json
 from pathlib import Path
 
 import numpy as np
-import tifffile
 
 from txmorph.classes import class_names
+from txmorph.io.canonical import read_mask, read_spots, spots_by_class
 from txmorph.outputs import write_label_tiff
 from txmorph.scripting import run_rule
-from txmorph.section import load_spots, spots_by_class
 from txmorph.truth import truth_labels
 
 
 def main(smk, log):
     params = smk.params.section
-    mask = tifffile.imread(smk.input.mask).astype(bool)
-    spots, _ = load_spots(smk.input.spots, params, mask.shape, smk.params.genes)
+    mask = read_mask(smk.input.mask)
+    # Checked on import against the image (same grid as the mask) and the configured genes.
+    spots = read_spots(smk.input.spots)
     sigma_px = smk.params.sigma_um / params["pixel_size_um"]
     by_gene = spots_by_class(spots, smk.params.groups)
     # A gene too sparse for the reference rule (checks.json) gets no region: it is reported

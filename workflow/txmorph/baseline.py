@@ -232,7 +232,7 @@ def features_at(image: Any, points: np.ndarray, intensity: tuple[float, float], 
     Parameters
     ----------
     image : Any
-        A numpy array or anything sliceable like one (``txmorph.canonical``).
+        A numpy array or anything sliceable like one (``txmorph.io.canonical``).
     points : np.ndarray
         (N, 2) row, col.
     intensity : tuple[float, float]

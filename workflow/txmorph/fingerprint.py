@@ -49,7 +49,18 @@ _lock = threading.Lock()
 
 
 def hash_file(path: str | os.PathLike) -> str:
-    """The hex digest of a file's bytes, read in chunks of ``CHUNK`` bytes."""
+    """The hex digest of a file's bytes, read in chunks of ``CHUNK`` bytes.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+
+    Returns
+    -------
+    str
+        The ``ALGORITHM`` hex digest.
+    """
     digest = hashlib.new(ALGORITHM)
     buffer = bytearray(CHUNK)
     view = memoryview(buffer)
@@ -64,7 +75,13 @@ def _key(st: os.stat_result) -> list[int]:
 
 
 class FingerprintCache:
-    """Digests of files by absolute path, valid while the file's stat key is unchanged."""
+    """Digests of files by absolute path, valid while the file's stat key is unchanged.
+
+    Parameters
+    ----------
+    path : str or os.PathLike or None
+        The JSON file the cache is kept in (None: in memory only).
+    """
 
     def __init__(self, path: str | os.PathLike | None = CACHE_FILE):
         self.path = None if path is None else Path(path)
@@ -84,7 +101,18 @@ class FingerprintCache:
         return data["files"]
 
     def file_digest(self, path: str | os.PathLike) -> str:
-        """The digest of one file: from the cache if its stat is unchanged, else hashed."""
+        """The digest of one file: from the cache if its stat is unchanged, else hashed.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file.
+
+        Returns
+        -------
+        str
+            Its hex digest.
+        """
         name = os.path.abspath(path)
         st = os.stat(name)
         entry = self.entries.get(name)
@@ -127,10 +155,25 @@ class FingerprintCache:
 
 
 def fingerprint(path: str | os.PathLike, cache: FingerprintCache | None = None) -> str:
-    """``sha256:<hex>`` of a file, or ``sha256-tree:<hex>`` of a directory's files.
+    """The content fingerprint of a file or of a directory's files.
 
-    Raises ``OSError`` (``FileNotFoundError``, ``PermissionError``, ...) with the offending
-    path in ``filename`` when the input cannot be read.
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file, or a directory (e.g. a SpatialData store).
+    cache : FingerprintCache or None
+        Digests of unchanged files are taken from it.
+
+    Returns
+    -------
+    str
+        ``sha256:<hex>`` of a file, or ``sha256-tree:<hex>`` of a directory's files.
+
+    Raises
+    ------
+    OSError
+        (``FileNotFoundError``, ``PermissionError``, ...) with the offending path in
+        ``filename`` when the input cannot be read.
     """
     cache = cache if cache is not None else FingerprintCache(None)
     with _lock:
@@ -163,7 +206,20 @@ _caches: dict[str, FingerprintCache] = {}
 
 
 def cached_fingerprint(path: str | os.PathLike, cache_file: str | os.PathLike = CACHE_FILE) -> str:
-    """``fingerprint(path)`` with the process-wide cache kept in ``cache_file``."""
+    """``fingerprint(path)`` with the process-wide cache kept in ``cache_file``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file or directory.
+    cache_file : str or os.PathLike
+        The cache's JSON file.
+
+    Returns
+    -------
+    str
+        As ``fingerprint``.
+    """
     with _lock:
         key = os.path.abspath(cache_file)
         if key not in _caches:

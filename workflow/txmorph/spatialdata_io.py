@@ -10,6 +10,10 @@ intrinsic coordinates ``[i, i + 1)``, its centre is ``i + 0.5``. A probability m
 ``s`` has its pixel ``i`` describe the patch centred at input pixel ``i*s + s//2``
 (docs/CONVENTIONS.md), so its transform to the image is ``Scale(s)`` followed by
 ``Translation(s//2 + 0.5 - s/2)``: 0.5 for even strides, none for odd ones (``map_transform``).
+
+Over the package's ~400-line guide (~330 lines of code, the rest numpy docstrings) on purpose:
+every use of the optional ``spatialdata`` dependency, in and out, stays in this one module, which
+the core pipeline never imports at job time.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ import numpy as np
 import pandas as pd
 
 from txmorph.errors import InputError
-from txmorph.images import ImageSource, _pick_channel
+from txmorph.io.images import pick_channel
+from txmorph.io.imagesource import ImageSource
 
 #: Element kinds of a SpatialData store: its top-level groups on disk.
 ELEMENT_KINDS = ("images", "labels", "points", "shapes", "tables")
@@ -42,17 +47,50 @@ DICE_TABLE = "dice"
 
 
 def probabilities_element(model: str) -> str:
-    """The name of a model's probability-map element: ``probabilities_ensemble``, ``..._size32``."""
+    """The name of a model's probability-map element.
+
+    Parameters
+    ----------
+    model : str
+        "ensemble", "size32", ... (the ``probmaps/{s}/{model}.h5`` stem).
+
+    Returns
+    -------
+    str
+        ``probabilities_ensemble``, ``probabilities_size32``, ...
+    """
     return f"probabilities_{model}"
 
 
 def is_spatialdata_store(path: str | os.PathLike | None) -> bool:
-    """A section input given as a SpatialData store: a path ending in ``.zarr``."""
+    """Whether a section input is given as a SpatialData store: a path ending in ``.zarr``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike or None
+        The config's ``image`` or ``spots``.
+
+    Returns
+    -------
+    bool
+        True for a ``.zarr`` path.
+    """
     return isinstance(path, (str, os.PathLike)) and Path(path).name.lower().endswith(".zarr")
 
 
 def store_elements(path: str | os.PathLike) -> dict[str, list[str]]:
-    """Element names by kind (``images``, ``points``, ...), read from the store's folders."""
+    """Element names by kind, read from the store's folders (without opening the elements).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``.zarr`` store.
+
+    Returns
+    -------
+    dict of str to list of str
+        ``{"images": [...], "points": [...], ...}`` for the kinds in ``ELEMENT_KINDS``.
+    """
     root = Path(path)
     return {kind: sorted(p.name for p in (root / kind).iterdir()
                          if p.is_dir() and not p.name.startswith("."))
@@ -67,11 +105,29 @@ def _listing(elements: Mapping[str, Sequence[str]]) -> str:
 
 def check_store_elements(section: str, path: str | os.PathLike, wanted: Mapping[str, str | None]
                          ) -> dict[str, str]:
-    """The element of each kind in ``wanted`` (``{"images": name or None, "points": ...}``).
+    """The element of each kind in ``wanted``, checked against the store.
 
     A name left out (None) is taken when the store has exactly one element of that kind.
-    Raises ``InputError`` naming the section, the store, the element, the elements the store
-    does have and the config key to set, when the store or the element is missing.
+
+    Parameters
+    ----------
+    section : str
+        The section, for messages.
+    path : str or os.PathLike
+        The ``.zarr`` store.
+    wanted : Mapping of str to str or None
+        ``{"images": name or None, "points": ...}``.
+
+    Returns
+    -------
+    dict of str to str
+        The element name of each kind.
+
+    Raises
+    ------
+    InputError
+        Naming the section, the store, the element, the elements the store does have and the
+        config key to set, when the store or the element is missing.
     """
     root = Path(path)
     key_of = {"images": "image_element", "points": "points_element"}
@@ -155,11 +211,28 @@ class _DaskPlane:
 def open_spatialdata_image(path: str | os.PathLike, element: str, *, level: int = 0,
                            channel: int | str | None = None, z_projection: str = "max"
                            ) -> tuple[ImageSource, int]:
-    """An image element of a SpatialData store as one plane, like ``images.open_image``.
+    """An image element of a SpatialData store as one plane, like ``io.images.open_image``.
 
-    ``channel`` picks the DAPI channel by index or by its ``c`` coordinate (name); a single
-    channel needs none. A 3-D element is max-projected over ``z``. Returns the source and the
-    width of the element's full-resolution level (to scale spot coordinates to ``level``).
+    A 3-D element is max-projected over ``z``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``.zarr`` store.
+    element : str
+        The image element.
+    level : int
+        Multiscale level (0 = full resolution).
+    channel : int or str or None
+        The DAPI channel by index or by its ``c`` coordinate (name); a single channel needs none.
+    z_projection : str
+        "max" or "none" (a z-stack is then refused).
+
+    Returns
+    -------
+    tuple of (ImageSource, int)
+        The plane, read window by window from the dask array, and the width of the element's
+        full-resolution level (to scale spot coordinates to ``level``).
     """
     where = f"image element '{element}' of {path}"
     image = _read_element(path, "images", element)
@@ -169,7 +242,7 @@ def open_spatialdata_image(path: str | os.PathLike, element: str, *, level: int 
     names = [str(c) for c in data.coords["c"].values] if "c" in dims else []
     found = f"dims {dims}, shape {tuple(data.shape)}"
     if "c" in dims and data.sizes["c"] > 1:
-        chosen = _pick_channel(where, channel, names, found)
+        chosen = pick_channel(where, channel, names, found)
         data = data.isel(c=chosen)
     elif "c" in dims:
         chosen = 0
@@ -207,8 +280,24 @@ def _transform_to(element: Any, coordinate_system: str) -> np.ndarray:
 def shared_coordinate_system(image: Any, points: Any, chosen: str | None, where: str) -> str:
     """The coordinate system to map the points onto the image through.
 
-    ``chosen`` (the section's ``coordinate_system``) when both elements have it; else the one
-    they share, ``global`` when they share several.
+    Parameters
+    ----------
+    image, points : SpatialData elements
+        The image and points elements.
+    chosen : str or None
+        The section's ``coordinate_system``, used when both elements have it.
+    where : str
+        How messages name the store.
+
+    Returns
+    -------
+    str
+        ``chosen``, else the one they share (``global`` when they share several).
+
+    Raises
+    ------
+    InputError
+        When they share none, or do not both have ``chosen``.
     """
     from spatialdata.transformations import get_transformation
 
@@ -233,6 +322,12 @@ def shared_coordinate_system(image: Any, points: Any, chosen: str | None, where:
 
 @dataclass
 class PointsOnImage:
+    """Transcripts of a points element placed on an image element.
+
+    Attributes: ``spots`` (gene, x, y in pixels of the image element's full-resolution level),
+    ``coordinate_system`` (the one used), ``gene_column`` (the points' column read as gene),
+    ``description`` (one line for the log).
+    """
     spots: pd.DataFrame  # gene, x, y in pixels of the image element's full-resolution level
     coordinate_system: str
     gene_column: str
@@ -246,8 +341,27 @@ def read_points_on_image(path: str | os.PathLike, points_element: str, image_pat
 
     Each point goes to the coordinate system through its element's transformation, then back
     through the inverse of the image's: both transformations are applied, whatever they are
-    (scale, translation, affine). The gene is the points' ``feature_key`` column, else
-    ``gene_column``.
+    (scale, translation, affine).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The store with the points.
+    points_element : str
+        The points element.
+    image_path : str or os.PathLike
+        The store with the image (may be the same).
+    image_element : str
+        The image element.
+    coordinate_system : str or None
+        The section's ``coordinate_system`` (see ``shared_coordinate_system``).
+    gene_column : str or None
+        Used when the points have no ``feature_key``.
+
+    Returns
+    -------
+    PointsOnImage
+        The spots and how they were placed.
     """
     where = f"points element '{points_element}' of {path}"
     points = _read_element(path, "points", points_element)
@@ -278,7 +392,18 @@ def read_points_on_image(path: str | os.PathLike, points_element: str, image_pat
 
 
 def pyramid_scale_factors(shape: Sequence[int]) -> list[int]:
-    """2x steps from full resolution down to about ``MIN_LEVEL_SIDE`` pixels (none if small)."""
+    """2x steps from full resolution down to about ``MIN_LEVEL_SIDE`` pixels.
+
+    Parameters
+    ----------
+    shape : sequence of int
+        (H, W) of the full-resolution array.
+
+    Returns
+    -------
+    list of int
+        The factors between consecutive levels (all 2; empty when the array is small).
+    """
     factors, side = [], max(shape)
     while side // 2 >= MIN_LEVEL_SIDE:
         side //= 2
@@ -287,13 +412,37 @@ def pyramid_scale_factors(shape: Sequence[int]) -> list[int]:
 
 
 def map_offset(stride: int) -> float:
-    """Where map pixel 0 starts on the image (pixels): its centre, 0.5*stride after that, is
-    the centre ``stride//2 + 0.5`` of the input pixel its patch is centred on."""
+    """Where map pixel 0 starts on the image (pixels).
+
+    Its centre, 0.5 * stride after that, is the centre ``stride // 2 + 0.5`` of the input pixel
+    its patch is centred on.
+
+    Parameters
+    ----------
+    stride : int
+        The map's output stride.
+
+    Returns
+    -------
+    float
+        The offset in image pixels.
+    """
     return stride // 2 + 0.5 - stride / 2
 
 
 def map_transform(stride: int) -> Any:
-    """Map pixels -> image pixels: ``Scale(stride)``, then a translation where one is needed."""
+    """Map pixels -> image pixels: ``Scale(stride)``, then a translation where one is needed.
+
+    Parameters
+    ----------
+    stride : int
+        The map's output stride.
+
+    Returns
+    -------
+    spatialdata.transformations.BaseTransformation
+        The transformation to ``global``.
+    """
     from spatialdata.transformations import Scale, Sequence as TransformSequence, Translation
 
     scale = Scale([stride, stride], axes=("y", "x"))
@@ -305,7 +454,14 @@ def map_transform(stride: int) -> Any:
 
 @dataclass
 class SectionResults:
-    """What one section's SpatialData store holds (arrays in memory or lazy)."""
+    """What one section's SpatialData store holds (arrays in memory or lazy).
+
+    Attributes: ``name``, ``image`` ((H, W) canonical image, numpy or dask), ``pixel_size_um``,
+    ``classes`` (every class: label values index into it), ``maps`` (model -> (probabilities,
+    its classes, stride)), ``labels`` and ``labels_stride`` (the ensemble's arg-max labels),
+    ``reference`` ((H, W) reference regions of test sections), ``dice`` (the section's Dice
+    table).
+    """
 
     name: str
     image: Any  # (H, W) canonical image, numpy or dask
@@ -319,8 +475,19 @@ class SectionResults:
 
 
 def dice_anndata(dice: pd.DataFrame) -> Any:
-    """The Dice table as an AnnData table element: one observation per (model, class), the
-    Dice in ``X`` (variable ``dice``, NaN where not evaluable), the rest in ``obs``."""
+    """The Dice table as an AnnData table element.
+
+    Parameters
+    ----------
+    dice : pandas.DataFrame
+        The section's Dice table (section, model, class, dice, evaluable, note).
+
+    Returns
+    -------
+    anndata.AnnData
+        One observation per (model, class), the Dice in ``X`` (variable ``dice``, NaN where not
+        evaluable), the rest in ``obs``.
+    """
     import anndata
     from spatialdata.models import TableModel
 
@@ -336,10 +503,20 @@ def dice_anndata(dice: pd.DataFrame) -> Any:
 def build_spatialdata(results: SectionResults) -> Any:
     """A SpatialData object of one section's results, in the image's pixel coordinates.
 
-    The image is the identity in ``global``; each probability map a multiscale float image
-    with the class names as ``c`` coordinates and ``map_transform(stride)``; the ensemble's
-    arg-max labels and (test sections) the reference regions are labels elements; the Dice
-    table is a table element.
+    The image is the identity in ``global``; each probability map a multiscale float image with
+    the class names as ``c`` coordinates and ``map_transform(stride)``; the ensemble's arg-max
+    labels and (test sections) the reference regions are labels elements; the Dice table is a
+    table element.
+
+    Parameters
+    ----------
+    results : SectionResults
+        The section's results.
+
+    Returns
+    -------
+    spatialdata.SpatialData
+        Not yet written (``write_spatialdata``).
     """
     import spatialdata
     from spatialdata.models import Image2DModel, Labels2DModel
@@ -379,8 +556,17 @@ def build_spatialdata(results: SectionResults) -> Any:
 
 
 def write_spatialdata(store: Any, path: str | os.PathLike) -> None:
-    """Write a SpatialData object to ``path`` (a ``.zarr`` folder), replacing it atomically:
-    written under a temporary name beside it, then renamed."""
+    """Write a SpatialData object to a ``.zarr`` folder, replacing it atomically.
+
+    Written under a temporary name beside it, then renamed.
+
+    Parameters
+    ----------
+    store : spatialdata.SpatialData
+        The object.
+    path : str or os.PathLike
+        The ``.zarr`` folder.
+    """
     import shutil
 
     target = Path(path)

@@ -14,7 +14,7 @@ pixels (``x`` = column, ``y`` = row) from the section's config keys:
   for an image downsampled by 4). It multiplies pixel coordinates and transformed micrometres;
   it does not apply to the pixel-size route and is refused there rather than applied twice.
 * CosMx FOV positions: FOV-local pixels are shifted by their FOV's offset from the
-  ``fov_positions`` file (pixels, or millimetres converted with pixel_size_um * image_scale).
+  ``fov_positions`` file: ``txmorph.io.fovs``.
 
 Every problem the user can fix is an ``InputError`` naming the config section or file.
 """
@@ -33,8 +33,7 @@ import numpy as np
 import pandas as pd
 
 from txmorph.errors import InputError
-from txmorph.inputs import _bad_rows, _blank, _existing_file, _unreadable, describe_row
-from txmorph.tables import numeric_column, text_options
+from txmorph.io.files import existing_file, unreadable
 
 UNITS = ("px", "um")
 UNIT_ALIASES = {"px": "px", "pixel": "px", "pixels": "px", "um": "um", "µm": "um", "μm": "um"}
@@ -58,12 +57,36 @@ class Coordinates:
 
 
 def config_error(where: str, text: str) -> InputError:
-    """An ``InputError`` about the config block of the section whose spots are ``where``."""
+    """An ``InputError`` about the config block of the section whose spots are ``where``.
+
+    Parameters
+    ----------
+    where : str
+        How messages name the spots file.
+    text : str
+        What is wrong and what to do.
+
+    Returns
+    -------
+    InputError
+        To be raised by the caller.
+    """
     return InputError(f"config.yaml, section with {where}: {text}")
 
 
 def finite_number(value: Any) -> float | None:
-    """``value`` as a finite float, or None when it is not one (bools are not numbers)."""
+    """A config value as a finite float.
+
+    Parameters
+    ----------
+    value : Any
+        The value.
+
+    Returns
+    -------
+    float or None
+        The number, or None when it is not a finite number (bools are not numbers).
+    """
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         return None
     value = float(value)
@@ -71,8 +94,25 @@ def finite_number(value: Any) -> float | None:
 
 
 def parse_units(units: Any, where: str) -> str | None:
-    """The ``units`` option as 'px' or 'um' (aliases such as 'pixels', 'µm' accepted); None
-    when not given."""
+    """The ``units`` option.
+
+    Parameters
+    ----------
+    units : Any
+        As configured: 'px' or 'um' (aliases such as 'pixels', 'µm' accepted), or None.
+    where : str
+        How messages name the spots file.
+
+    Returns
+    -------
+    str or None
+        'px' or 'um'; None when not given.
+
+    Raises
+    ------
+    InputError
+        For any other value.
+    """
     if units is None:
         return None
     if (key := str(units).strip().lower()) not in UNIT_ALIASES:
@@ -84,8 +124,23 @@ def parse_units(units: Any, where: str) -> str | None:
 
 
 def parse_coordinates(options: Mapping[str, Any], where: str) -> Coordinates:
-    """The coordinate keys (pixel_size_um, origin_um, transform, image_scale) of a section's
-    config block; origin_um and image_scale are checked here, the rest where they are used."""
+    """The coordinate keys of a section's config block.
+
+    origin_um and image_scale are checked here, the rest where they are used.
+
+    Parameters
+    ----------
+    options : Mapping
+        The section's ``read_spot_table`` options (pixel_size_um, origin_um, transform,
+        image_scale).
+    where : str
+        How messages name the spots file.
+
+    Returns
+    -------
+    Coordinates
+        The settings.
+    """
     raw_size = options.get("pixel_size_um")
     size = finite_number(raw_size)
     origin = options.get("origin_um")
@@ -117,11 +172,24 @@ def parse_coordinates(options: Mapping[str, Any], where: str) -> Coordinates:
 
 
 def um_to_pixels(spots: pd.DataFrame, coords: Coordinates, where: str) -> tuple[pd.DataFrame, str]:
-    """Micrometres -> pixels of the image as read; returns the table and how it was done.
+    """Micrometres -> pixels of the image as read.
 
-    ``spots`` has micrometre columns ``x``, ``y``; the result has them in image pixels (other
-    columns and the index unchanged). Uses the transform when given (then times image_scale),
-    else ``(um - origin_um) / pixel_size_um``. ``where`` names the spots file in messages.
+    Uses the transform when given (then times image_scale), else
+    ``(um - origin_um) / pixel_size_um``.
+
+    Parameters
+    ----------
+    spots : pandas.DataFrame
+        Micrometre columns ``x``, ``y`` (other columns and the index are kept).
+    coords : Coordinates
+        The section's settings.
+    where : str
+        How messages name the spots file.
+
+    Returns
+    -------
+    tuple of (pandas.DataFrame, str)
+        The table in image pixels, and how it was done (for the log).
     """
     if coords.transform is not None:
         if coords.origin_um != (0.0, 0.0):
@@ -165,8 +233,23 @@ def scale_pixels(
 ) -> tuple[pd.DataFrame, str]:
     """Pixel coordinates -> pixels of the image as read (only image_scale applies).
 
-    Returns the table and how it was done. A transform or an origin_um is refused: they concern
-    micrometres, and ``what`` (e.g. "CosMx coordinates") names the pixel coordinates in messages.
+    A transform or an origin_um is refused: they concern micrometres.
+
+    Parameters
+    ----------
+    spots : pandas.DataFrame
+        Pixel columns ``x``, ``y``.
+    coords : Coordinates
+        The section's settings.
+    where : str
+        How messages name the spots file.
+    what : str
+        Names the pixel coordinates in messages (e.g. "CosMx coordinates").
+
+    Returns
+    -------
+    tuple of (pandas.DataFrame, str)
+        The table in image pixels, and how it was done.
     """
     if coords.transform is not None:
         raise config_error(
@@ -190,8 +273,19 @@ def scale_pixels(
 def check_pixel_size(matrix: np.ndarray, coords: Coordinates, source: str, where: str) -> None:
     """Refuse a pixel_size_um that disagrees with ``matrix`` (by more than PIXEL_SIZE_RTOL).
 
-    pixel_size_um is used for every micrometre setting downstream, so it must match the scale the
-    transform (times image_scale) implies. ``source`` names the transform in messages.
+    pixel_size_um is used for every micrometre setting downstream, so it must match the scale
+    the transform (times image_scale) implies.
+
+    Parameters
+    ----------
+    matrix : numpy.ndarray
+        The 3x3 affine micrometres -> pixels.
+    coords : Coordinates
+        The section's settings.
+    source : str
+        Names the transform in messages.
+    where : str
+        How messages name the spots file.
     """
     if coords.pixel_size_um is None:
         return
@@ -208,20 +302,31 @@ def check_pixel_size(matrix: np.ndarray, coords: Coordinates, source: str, where
 
 
 def read_transform(value: Any, where: str) -> tuple[np.ndarray, str]:
-    """The 3x3 affine matrix from a file path or an inline 2x3/3x3 list, and its source.
+    """The 3x3 affine matrix from a file path or an inline 2x3/3x3 list.
 
     The file holds 3 rows of 3 numbers (spaces, commas or semicolons; '#' comments allowed).
-    The matrix must be finite, end in the row 0 0 1 and be invertible; ``source`` ("file '...'"
-    or "given inline") is for the log.
+    The matrix must be finite, end in the row 0 0 1 and be invertible.
+
+    Parameters
+    ----------
+    value : Any
+        The config's ``transform``: a path or a list of rows.
+    where : str
+        How messages name the spots file.
+
+    Returns
+    -------
+    tuple of (numpy.ndarray, str)
+        The matrix, and its source ("file '...'" or "given inline") for the log.
     """
     if isinstance(value, (str, PathLike)):
         source = f"file '{value}'"
         tw = f"transform file '{value}' (of the section with {where})"
-        p = _existing_file(value, tw, "transform")
+        p = existing_file(value, tw, "transform")
         try:
             text = p.read_text(encoding="utf-8-sig")
         except (OSError, UnicodeDecodeError) as error:
-            raise _unreadable(tw, error) from error
+            raise unreadable(tw, error) from error
         rows = []
         for number, line in enumerate(text.splitlines(), start=1):
             if not (line := line.strip()) or line.startswith("#"):
@@ -286,100 +391,3 @@ def _is_float(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-# ----------------------------------------------------------------------------- CosMx FOVs
-
-
-def place_fovs(
-    spots: pd.DataFrame, fov: pd.Series, p: Path, fov_positions: Any, coords: Coordinates,
-    where: str,
-) -> tuple[pd.DataFrame, str]:
-    """FOV-local pixels -> pixels of the slide (CosMx ``x_global_px`` frame; before image_scale).
-
-    ``fov`` holds each spot's FOV id (same index as ``spots``, rows of the spots file ``p``);
-    each spot is shifted by its FOV's offset read from the ``fov_positions`` file (pixels, or
-    millimetres converted with pixel_size_um * image_scale). Returns the table and how it was
-    done; a FOV missing from the positions file is an ``InputError`` naming its first line.
-    """
-    offsets, source = _fov_offsets(fov_positions, coords, where)
-    fov = _fov_keys(fov, p, where)
-    known = fov.isin(offsets.index).to_numpy()
-    if not known.all():
-        first = int(np.flatnonzero(~known)[0])
-        missing = pd.unique(fov[~known])
-        raise InputError(
-            f"{where}: fov {missing[0]}, first at "
-            f"{describe_row(p, int(spots.index[first]))}, "
-            f"is not in the FOV positions file '{fov_positions}'"
-            + (f"; {len(missing)} fovs are missing: {', '.join(map(str, missing[:10]))}"
-               f"{' ...' if len(missing) > 10 else ''}" if len(missing) > 1 else "")
-            + f" ({int((~known).sum())} transcripts). Use the positions file of the same "
-            "slide and export."
-        )
-    dx = offsets["x"].reindex(fov.to_numpy()).to_numpy()
-    dy = offsets["y"].reindex(fov.to_numpy()).to_numpy()
-    spots = spots.assign(x=spots["x"].to_numpy() + dx, y=spots["y"].to_numpy() + dy)
-    return spots, f"x_local_px/y_local_px + FOV offsets from {source}"
-
-
-def _fov_keys(fov: pd.Series, p: Path, where: str) -> pd.Series:
-    """FOV ids as comparable text: integral numbers as '12' (not '12.0'), else stripped text."""
-    numbers = pd.to_numeric(fov, errors="coerce")
-    if numbers.notna().all() and np.all(np.mod(numbers.to_numpy(dtype=float), 1) == 0):
-        return numbers.astype(np.int64).astype(str)
-    text = fov.astype(str).str.strip()
-    if (bad := _blank(fov) | (text == "").to_numpy(dtype=bool)).any():
-        raise _bad_rows(where, "fov", p, fov.index[bad], "the fov is empty", "Fix or remove")
-    return text
-
-
-def _fov_offsets(
-    fov_positions: Any, coords: Coordinates, where: str
-) -> tuple[pd.DataFrame, str]:
-    """Offsets (columns x, y: CosMx pixels before image_scale) indexed by FOV id."""
-    fw = f"FOV positions file '{fov_positions}' (of the section with {where})"
-    p = _existing_file(fov_positions, fw, "fov_positions")
-    try:
-        table = pd.read_csv(p, **text_options(p, fw))
-    except (pd.errors.ParserError, OSError, EOFError, pd.errors.EmptyDataError) as error:
-        raise _unreadable(fw, error) from error
-    by_lower = {str(c).strip().lower(): c for c in table.columns}
-    present = ", ".join(map(repr, map(str, table.columns)))
-    if "fov" not in by_lower:
-        raise InputError(
-            f"{fw}: no 'fov' column. Expected the CosMx *_fov_positions_file.csv columns fov, "
-            f"x_global_px, y_global_px (or X_mm, Y_mm); the file has: {present}."
-        )
-    if {"x_global_px", "y_global_px"} <= by_lower.keys():
-        cx, cy, factor = by_lower["x_global_px"], by_lower["y_global_px"], 1.0
-        source = f"'{p}' (x_global_px, y_global_px)"
-    else:
-        mm = next(((a, b) for a, b in (("x_mm", "y_mm"), ("x_global_mm", "y_global_mm"))
-                   if {a, b} <= by_lower.keys()), None)
-        if mm is None:
-            raise InputError(
-                f"{fw}: no FOV position columns. Expected x_global_px, y_global_px (pixels) or "
-                f"X_mm, Y_mm (millimetres); the file has: {present}."
-            )
-        if coords.pixel_size_um is None:
-            raise config_error(
-                where, f"the FOV positions in '{p}' are millimetres; converting them to pixels "
-                f"needs 'pixel_size_um' > 0, which is {coords.pixel_size_raw!r}."
-            )
-        # pixel_size_um is per pixel of the image as read: one CosMx pixel is
-        # pixel_size_um * image_scale micrometres.
-        cx, cy = by_lower[mm[0]], by_lower[mm[1]]
-        factor = 1000.0 / (coords.pixel_size_um * coords.image_scale)
-        source = f"'{p}' ({cx}, {cy} in mm / pixel_size_um {coords.pixel_size_um:g})"
-    fov = _fov_keys(table[by_lower["fov"]], p, fw)
-    if (dup := fov.duplicated(keep=False)).any():
-        lines = [describe_row(p, int(i)) for i in fov.index[dup][:2]]
-        raise InputError(
-            f"{fw}: fov {fov[dup].iloc[0]} appears more than once ({' and '.join(lines)}). If the "
-            "file covers several slides, keep only the rows of this section's slide."
-        )
-    offsets = {}
-    for key, column in (("x", cx), ("y", cy)):
-        offsets[key] = numeric_column(table, column, p, fw) * factor
-    return pd.DataFrame(offsets, index=pd.Index(fov.to_numpy())), source

@@ -1,4 +1,4 @@
-"""From a vendor table to spots in pixels of the canonical (cropped, downsampled) image."""
+"""txmorph.io.spots: from a vendor table to spots in pixels of the canonical (cropped, downsampled) image."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from txmorph.errors import InputError
-from txmorph.section import crop_spots, import_spots, spot_options, write_spots
+from txmorph.io.spots import crop_spots, import_spots, spot_options, write_spots
 
 PARAMS = {"name": "s", "spots_format": "table", "units": "px", "pixel_size_um": 0.5,
           "columns": {"gene": "gene", "x": "x", "y": "y"}, "origin_um": [0.0, 0.0],

@@ -6,7 +6,7 @@ row) in pixels of the image as read, the counts of what was dropped and why, and
 the log. Formats:
 
 * ``table`` (default): any CSV/TSV/TXT/Parquet with configurable ``columns``, in ``units`` px
-  (default) or um; read by ``inputs.read_spots``. Nothing is dropped.
+  (default) or um; read by ``io.plaintable.read_spots``. Nothing is dropped.
 * ``xenium``: 10x Genomics Xenium ``transcripts.parquet`` / ``transcripts.csv.gz``; micrometres.
   Control and unassigned codewords, ``is_gene == False`` and ``qv < min_qv`` are dropped.
 * ``merscope``: Vizgen ``detected_transcripts.csv``; micrometres (``global_x``, ``global_y``),
@@ -16,13 +16,17 @@ the log. Formats:
 
 Micrometres become pixels by ``pixel_size_um`` + ``origin_um`` or by an affine ``transform``;
 pixel coordinates (cosmx, table in px) are multiplied by ``image_scale``; see
-``txmorph.coordinates``.
+``txmorph.io.coordinates`` (CosMx FOVs: ``txmorph.io.fovs``).
 
 Vendor tables are read column-selectively and in chunks of ``CHUNK_ROWS`` rows
-(``txmorph.tables``); rows that are dropped are discarded chunk by chunk and the kept ones are
-reduced right away to compact arrays (``inputs.SpotCollector``), so tens of millions of
+(``txmorph.io.tables``); rows that are dropped are discarded chunk by chunk and the kept ones are
+reduced right away to compact arrays (``io.collector.SpotCollector``), so tens of millions of
 transcripts fit in memory. The index of the result is the 0-based data row in the file (see
-``inputs.describe_row``), so later checks can still name the line.
+``io.files.describe_row``), so later checks can still name the line.
+
+At ~450 lines (~390 of code) this module is over the ~400-line guide on purpose: the format list
+(``FORMATS``, ``LAYOUTS``), the option checks, the format hints and one short reader per vendor
+belong together, so that adding a vendor is one edit in one file (docs/ARCHITECTURE.md).
 """
 
 from __future__ import annotations
@@ -36,20 +40,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from txmorph import inputs
-from txmorph.coordinates import (
+from txmorph.errors import InputError
+from txmorph.io import plaintable
+from txmorph.io.collector import SpotCollector
+from txmorph.io.coordinates import (
     Coordinates,
     config_error,
     finite_number,
     parse_coordinates,
     parse_units,
-    place_fovs,
     scale_pixels,
     um_to_pixels,
 )
-from txmorph.errors import InputError
-from txmorph.inputs import SpotCollector, _existing_file, read_spots, spots_format
-from txmorph.tables import (
+from txmorph.io.files import existing_file, spots_format
+from txmorph.io.fovs import place_fovs
+from txmorph.io.plaintable import read_spots
+from txmorph.io.tables import (
     drop_blank_rows,
     flag_column,
     gene_text,
@@ -59,9 +65,8 @@ from txmorph.tables import (
 )
 
 FORMATS = ("table", "xenium", "merscope", "cosmx")
-DEFAULT_COLUMNS = {"gene": "gene", "x": "x", "y": "y"}
 DEFAULT_MIN_QV = 20.0
-CHUNK_ROWS = inputs.CHUNK_ROWS  # rows per chunk of a vendor table (module global: tests shrink it)
+CHUNK_ROWS = plaintable.CHUNK_ROWS  # rows per chunk of a vendor table (module global: tests shrink it)
 
 XENIUM_CONTROLS = (
     "NegControlProbe_",
@@ -144,14 +149,30 @@ class _Options:
 def read_spot_table(path: str | Path, options: Mapping[str, Any]) -> SpotTable:
     """Read a section's spot table as pixels of its image (see the module docstring).
 
-    ``options`` is the section's config block; unrelated keys (image, role, ...) are ignored.
-    Every problem the user can fix is an ``InputError`` naming the file and what to do.
+    Parameters
+    ----------
+    path : str or Path
+        The spot table.
+    options : Mapping
+        The section's config block as ``io.spots.spot_options`` makes it: ``format``,
+        ``columns`` (format table), ``units``, ``pixel_size_um``, ``origin_um``, ``transform``,
+        ``min_qv``, ``fov_positions``, ``image_scale``; unrelated keys are ignored.
+
+    Returns
+    -------
+    SpotTable
+        ``gene``, ``x``, ``y`` in pixels of the image as read, what was dropped, a log line.
+
+    Raises
+    ------
+    InputError
+        For every problem the user can fix, naming the file and what to do.
     """
     where = f"spots file '{path}'"
     opts = _parse_options(options, where)
     if opts.format == "table":
         return _read_table(path, opts, where)
-    p = _existing_file(path, where, "spots")
+    p = existing_file(path, where, "spots")
     spots_format(p)  # refuses unsupported file types up front
     if opts.format == "xenium":
         return _read_xenium(p, opts, where)
@@ -177,13 +198,14 @@ def _parse_options(options: Mapping[str, Any], where: str) -> _Options:
             "own transcript file)."
         )
     units = parse_units(options.get("units"), where)
-    columns = dict(DEFAULT_COLUMNS)
+    # No defaults here: the validated config carries the schema's (columns: gene, x, y).
+    columns: dict[str, str] = {}
     if _given(options, "columns"):
         given = options["columns"]
         if not isinstance(given, Mapping):
             raise config_error(where, "'columns' must map gene, x and y to column names.")
-        columns.update({k: str(v) for k, v in given.items() if v is not None})
-    if fmt != "table" and columns != DEFAULT_COLUMNS:
+        columns = {k: str(v) for k, v in given.items() if v is not None}
+    if fmt != "table" and any(column != role for role, column in columns.items()):
         raise config_error(
             where, f"'columns' applies only to 'spots_format: table'; the {LAYOUTS[fmt].vendor} "
             "layout is fixed. Remove 'columns', or convert the file and use 'spots_format: table'."
@@ -206,7 +228,7 @@ def _parse_options(options: Mapping[str, Any], where: str) -> _Options:
 
 def _read_table(path: str | Path, opts: _Options, where: str) -> SpotTable:
     spots = read_spots(path, opts.columns)
-    names = ", ".join(f"{role}={opts.columns[role]}" for role in inputs.ROLES)
+    names = ", ".join(f"{role}={opts.columns[role]}" for role in plaintable.ROLES)
     if (opts.units or "px") == "um":
         spots, how = um_to_pixels(spots, opts.coords, where)
     else:
@@ -291,7 +313,7 @@ def _collect(
     """Read ``columns`` chunk by chunk; returns the gene/x/y table (``names``: role -> column)
     of the rows that none of ``drop(chunk)``'s {reason: mask} drops, counting the dropped ones
     into ``filtered``, and the ``extra`` columns of those rows. Each chunk is reduced to compact
-    arrays right away (``inputs.SpotCollector``), so memory does not grow with the table's text.
+    arrays right away (``io.collector.SpotCollector``), so memory does not grow with the table's text.
     """
     kept, total = SpotCollector(names, p, where, extra), 0
     for chunk in read_chunks(p, where, columns, [layout.gene], CHUNK_ROWS):

@@ -1,9 +1,10 @@
-"""Read vendor transcript tables column-selectively and in chunks, and parse their columns.
+"""Read transcript tables column-selectively and in chunks, and parse their columns (for the
+vendor readers, ``txmorph.io.vendors``; the plain ``table`` format: ``txmorph.io.plaintable``).
 
 Parquet files are read with ``columns=`` in record batches, text tables (CSV/TSV/TXT, optionally
 gzip-compressed) with ``usecols=`` and ``chunksize=``, so that a caller can discard unwanted rows
 chunk by chunk and tens of millions of transcripts fit in memory. The index of every chunk is the
-0-based data row in the file (see ``inputs.describe_row``), so later checks can still name the
+0-based data row in the file (see ``io.files.describe_row``), so later checks can still name the
 line. The column parsers raise an ``InputError`` naming the file, line and column of the first
 bad value.
 """
@@ -19,24 +20,69 @@ import numpy as np
 import pandas as pd
 
 from txmorph.errors import InputError
-from txmorph.inputs import (
-    _bad_rows,
-    _blank,
-    _first_line,
-    _unreadable,
-    parquet_chunks,
-    parse_error,
-    spots_format,
-)
+from txmorph.io.files import bad_rows, first_line, is_blank, parse_error, spots_format, unreadable
 
 
-# ----------------------------------------------------------------------------- reading
+# ----------------------------------------------------------------------------- generic tables
+
+
+def parquet_chunks(
+    p: Path, where: str, columns: list[str], chunk_rows: int
+) -> Iterator[pd.DataFrame]:
+    """A Parquet file's ``columns`` in record batches.
+
+    Parameters
+    ----------
+    p : Path
+        The file.
+    where : str
+        How messages name it.
+    columns : list of str
+        The columns to read.
+    chunk_rows : int
+        Rows per batch.
+
+    Yields
+    ------
+    pandas.DataFrame
+        The next batch, its index the 0-based row in the file.
+    """
+    import pyarrow.parquet as pq
+
+    try:
+        source = pq.ParquetFile(p)
+        offset = 0
+        for batch in source.iter_batches(batch_size=chunk_rows, columns=columns):
+            frame = batch.to_pandas()
+            frame.index = pd.RangeIndex(offset, offset + len(frame))
+            offset += len(frame)
+            yield frame[columns]
+    except (OSError, ValueError, RuntimeError) as error:  # pyarrow's errors derive from these
+        raise unreadable(where, error, "read as Parquet") from error
 
 
 def text_options(p: Path, where: str) -> dict[str, Any]:
-    """``pandas.read_csv`` options for a text table: separator (from the file name, or sniffed
-    from the header of a .txt), compression and encoding. Refuses an empty first line."""
-    first, compression = _first_line(p, where)
+    """``pandas.read_csv`` options for a text table.
+
+    Parameters
+    ----------
+    p : Path
+        The table.
+    where : str
+        How messages name it.
+
+    Returns
+    -------
+    dict
+        ``sep`` (from the file name, or sniffed from the header of a .txt), ``compression``,
+        ``encoding``, ``encoding_errors``.
+
+    Raises
+    ------
+    InputError
+        If the first line is empty.
+    """
+    first, compression = first_line(p, where)
     if not first.strip():
         raise InputError(
             f"{where}: the file is empty or its first line is blank. The first line must be the "
@@ -52,28 +98,59 @@ def text_options(p: Path, where: str) -> dict[str, Any]:
 
 
 def present_columns(p: Path, where: str) -> list[str]:
-    """The column names of a Parquet or text table, read from its schema or header only."""
+    """The column names of a Parquet or text table, read from its schema or header only.
+
+    Parameters
+    ----------
+    p : Path
+        The table.
+    where : str
+        How messages name it.
+
+    Returns
+    -------
+    list of str
+        The names, in file order.
+    """
     if spots_format(p) == "parquet":
         import pyarrow.parquet as pq
 
         try:
             return [str(c) for c in pq.read_schema(p).names]
         except Exception as error:
-            raise _unreadable(where, error, "read as Parquet") from error
+            raise unreadable(where, error, "read as Parquet") from error
     try:
         header = pd.read_csv(p, nrows=0, **text_options(p, where))
     except (OSError, EOFError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
-        raise _unreadable(where, error) from error
+        raise unreadable(where, error) from error
     return [str(c) for c in header.columns]
 
 
 def read_chunks(
     p: Path, where: str, columns: list[str], text_columns: Sequence[str], chunk_rows: int
 ) -> Iterator[pd.DataFrame]:
-    """The file's ``columns`` in chunks of ``chunk_rows`` rows; index = 0-based data row.
+    """The file's ``columns`` in chunks, for the vendor readers.
 
-    ``text_columns`` are read as strings. All-blank rows are kept (row numbers stay file line
-    numbers); the caller drops them.
+    All-blank rows are kept (row numbers stay file line numbers); the caller drops them
+    (``drop_blank_rows``).
+
+    Parameters
+    ----------
+    p : Path
+        A Parquet or text table.
+    where : str
+        How messages name it.
+    columns : list of str
+        The columns to read.
+    text_columns : sequence of str
+        Those read as strings.
+    chunk_rows : int
+        Rows per chunk.
+
+    Yields
+    ------
+    pandas.DataFrame
+        The next chunk, indexed by the 0-based data row.
     """
     if spots_format(p) == "parquet":
         yield from parquet_chunks(p, where, columns, chunk_rows)
@@ -97,14 +174,25 @@ def read_chunks(
         raise parse_error(where, options["sep"], error,
                           "The file may be truncated or corrupt; re-export or re-copy it.") from error
     except (OSError, EOFError, pd.errors.EmptyDataError) as error:
-        raise _unreadable(where, error) from error
+        raise unreadable(where, error) from error
 
 
 # ----------------------------------------------------------------------------- columns
 
 
 def gene_text(gene: pd.Series) -> pd.Series:
-    """Gene names as text: bytes (some Parquet exports) decoded, categories expanded."""
+    """Gene names as text: bytes (some Parquet exports) decoded, categories expanded.
+
+    Parameters
+    ----------
+    gene : pandas.Series
+        The gene column as read.
+
+    Returns
+    -------
+    pandas.Series
+        Text (missing values stay missing), same index.
+    """
     def decode(v: Any) -> Any:
         return v.decode("utf-8", "replace") if isinstance(v, bytes) else v
 
@@ -120,19 +208,57 @@ def gene_text(gene: pd.Series) -> pd.Series:
 
 
 def numeric_column(chunk: pd.DataFrame, column: str, p: Path, where: str) -> np.ndarray:
-    """A numeric column as float64; an InputError naming the line for anything else."""
+    """A numeric column as float64.
+
+    Parameters
+    ----------
+    chunk : pandas.DataFrame
+        Rows of a table (index = data row).
+    column : str
+        The column.
+    p : Path
+        The file, for messages.
+    where : str
+        How messages name it.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 values.
+
+    Raises
+    ------
+    InputError
+        Naming the first line whose value is empty or not a finite number.
+    """
     raw = chunk[column]
     values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     if (bad := ~np.isfinite(values)).any():
         text = str(raw[bad].iloc[0]).strip()
         empty = text in ("", "None", "nan")
         problem = "the value is empty" if empty else f"value {text!r} is not a number"
-        raise _bad_rows(where, column, p, raw.index[bad], problem, "Fix or remove")
+        raise bad_rows(where, column, p, raw.index[bad], problem, "Fix or remove")
     return values
 
 
 def flag_column(chunk: pd.DataFrame, column: str, p: Path, where: str) -> np.ndarray:
-    """A True/False column (bool in Parquet, text in CSV) as a boolean array."""
+    """A True/False column (bool in Parquet, text in CSV) as a boolean array.
+
+    Parameters
+    ----------
+    chunk, column, p, where
+        As for ``numeric_column``.
+
+    Returns
+    -------
+    numpy.ndarray
+        bool values.
+
+    Raises
+    ------
+    InputError
+        Naming the first line whose value is not true/false, 1/0 or yes/no.
+    """
     raw = chunk[column]
     if raw.dtype == bool:
         return raw.to_numpy()
@@ -140,7 +266,7 @@ def flag_column(chunk: pd.DataFrame, column: str, p: Path, where: str) -> np.nda
     true = text.isin(("true", "t", "1", "1.0", "yes"))
     false = text.isin(("false", "f", "0", "0.0", "no"))
     if (bad := ~(true | false).to_numpy(dtype=bool)).any():
-        raise _bad_rows(
+        raise bad_rows(
             where, column, p, raw.index[bad],
             f"value {str(raw[bad].iloc[0])!r} is not True or False", "Fix or remove",
         )
@@ -148,13 +274,24 @@ def flag_column(chunk: pd.DataFrame, column: str, p: Path, where: str) -> np.nda
 
 
 def drop_blank_rows(chunk: pd.DataFrame) -> pd.DataFrame:
-    """Without rows whose every read column is blank (blank lines of a text file)."""
+    """The chunk without rows whose every read column is blank (blank lines of a text file).
+
+    Parameters
+    ----------
+    chunk : pandas.DataFrame
+        Rows of a table.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The other rows (the chunk itself when none is blank).
+    """
     blank = np.ones(len(chunk), dtype=bool)
     numeric_first = sorted(chunk.columns, key=lambda c: chunk[c].dtype.kind not in "fiub")
     for column in numeric_first:  # cheap columns first; text only where those are blank
         if not blank.any():
             return chunk
         rows = np.flatnonzero(blank)
-        blank[rows] = _blank(chunk[column].iloc[rows])
+        blank[rows] = is_blank(chunk[column].iloc[rows])
     return chunk.loc[~blank] if blank.any() else chunk
 

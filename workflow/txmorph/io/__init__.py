@@ -1,0 +1,14 @@
+"""The import stage: the user's images and spot tables in any supported format -> the canonical
+section files under ``results/sections/{section}/``, and the one reader of those files.
+
+* ``images`` (+ ``imagesource``, ``tiffplanes``): open a nuclei image lazily as one 2-D plane.
+* ``vendors`` (+ ``plaintable``, ``tables``, ``collector``, ``coordinates``, ``fovs``): read a
+  spot table in its vendor format as pixels of that plane.
+* ``spots``: check the spots against the image and the genes, crop and scale them.
+* ``imagewrite``: write the canonical ``image.tif`` (``spots.py`` writes ``spots.parquet``).
+* ``canonical``: read them back; every rule after import reads canonical data through it.
+* ``files``: helpers shared by the readers (file checks, line numbers, error messages).
+
+This file holds no code: importing a module of the subpackage must not make a rule depend on
+the others (``script_code`` in workflow/rules/common.smk lists the modules a script imports).
+"""
