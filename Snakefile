@@ -45,17 +45,23 @@ validate(config, schema=configcheck.SCHEMA_FILE)  # fills in the schema's defaul
 containerized: config["container"]
 
 
+# One rule file per stage, in the order data flows; each pairs with the txmorph module or
+# subpackage of the same name (docs/ARCHITECTURE.md).
 include: "workflow/rules/common.smk"
 include: "workflow/rules/demo.smk"
-include: "workflow/rules/inputs.smk"
+include: "workflow/rules/io.smk"
+include: "workflow/rules/tissue.smk"
+include: "workflow/rules/checks.smk"
+include: "workflow/rules/truth.smk"
 include: "workflow/rules/patches.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/models.smk"
 include: "workflow/rules/probmap.smk"
 include: "workflow/rules/baseline.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/export.smk"
 include: "workflow/rules/genes.smk"
-include: "workflow/rules/predict.smk"
 include: "workflow/rules/spatialdata.smk"
 
 

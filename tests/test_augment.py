@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from txmorph.augment import Augmentation, augment, blur
-from txmorph.training import TrainingParams
+from txmorph.train.augment import Augmentation, augment, blur
+from txmorph.train.training import TrainingParams
 
 
 def _batch(n: int = 16, side: int = 32) -> torch.Tensor:

@@ -10,10 +10,10 @@ from txmorph.baseline import (FeatureSettings, STATISTICS, feature_maps, feature
                               features_at, fit_logistic, load_model, nuclei_centres,
                               paint_baseline, read_patch_centres, save_model, section_threshold,
                               window_sizes)
-from txmorph.intensity import intensity_range, normalise
-from txmorph.mapsio import BASELINE, create_probability_dataset, read_probability_map
-from txmorph.patchdata import PatchSet, write_patch_set
-from txmorph.probmap import probability_grid_shape
+from txmorph.patches.intensity import intensity_range, normalise
+from txmorph.patches.patchdata import PatchSet, write_patch_set
+from txmorph.probmap.mapsio import BASELINE, create_probability_dataset, read_probability_map
+from txmorph.probmap.paint import probability_grid_shape
 
 SETTINGS = FeatureSettings(windows=(8, 24), nucleus_diameter_px=6.0)
 

@@ -8,7 +8,7 @@ import pytest
 import tifffile
 from scipy import ndimage
 
-from txmorph.demo import (
+from txmorph.demo.layout import (
     BACKGROUND,
     REGION_A,
     REGION_B,

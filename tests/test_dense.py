@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from txmorph.dense import (
+from txmorph.probmap.dense import (
     batch_to_space,
     computed_stride,
     conv_flops_per_output,
@@ -15,9 +15,9 @@ from txmorph.dense import (
     rarefaction_plan,
     space_to_batch,
 )
-from txmorph.intensity import intensity_range, normalise
-from txmorph.model import INTENSITY_METHOD, PatchClassifier, fused_for_inference
-from txmorph.probmap import paint_probabilities, probability_grid_shape
+from txmorph.patches.intensity import intensity_range, normalise
+from txmorph.probmap.paint import paint_probabilities, probability_grid_shape
+from txmorph.train.model import INTENSITY_METHOD, PatchClassifier, fused_for_inference
 
 METADATA = {"normalisation": {"intensity_method": INTENSITY_METHOD}}
 DEFAULT_SIZES = [32, 64, 96, 128, 160]

@@ -77,9 +77,9 @@ def test_rules_in_envs_without_torch_do_not_import_it():
     import subprocess
     import sys
 
-    code = ("import sys; import txmorph.baseline, txmorph.genechoice, "
-            "txmorph.genechoice_report, txmorph.checks, txmorph.sampling, txmorph.grid, "
-            "txmorph.metrics; print('torch' in sys.modules)")
+    code = ("import sys; import txmorph.baseline, txmorph.genes.choice, "
+            "txmorph.genes.report, txmorph.checks, txmorph.patches.sampling, txmorph.probmap.grid, "
+            "txmorph.evaluate.metrics; print('torch' in sys.modules)")
     env = {"PYTHONPATH": str(REPO / "workflow")}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr

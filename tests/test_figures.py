@@ -1,4 +1,4 @@
-"""The summary figure (txmorph.figures)."""
+"""The summary figure (txmorph.evaluate.figures)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from txmorph.figures import GENE_COLOURS, class_colours, summary_figure
+from txmorph.evaluate.figures import GENE_COLOURS, class_colours, summary_figure
 
 CLASSES = ["background", "tissue", "Prox1", "Mbp"]
 

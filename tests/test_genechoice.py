@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from txmorph.genechoice import Choice, Section, Settings, choose_genes, gene_modules
-from txmorph.genechoice_report import plot_choice, yaml_snippet
-from txmorph.sampling import AREA_PER_CANDIDATE_UM2
+from txmorph.genes.choice import Choice, Section, Settings, choose_genes, gene_modules
+from txmorph.genes.report import plot_choice, yaml_snippet
+from txmorph.patches.sampling import AREA_PER_CANDIDATE_UM2
 
 SHAPE = (240, 360)  # rows, cols; 1 µm per pixel
 # Small windows, sigma and thresholds for a small section; the pipeline passes its config.

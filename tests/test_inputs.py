@@ -14,8 +14,8 @@ import tifffile
 from txmorph.errors import InputError
 from txmorph.io import plaintable
 from txmorph.io.images import read_image
-from txmorph.io.spots import check_spots
 from txmorph.io.plaintable import read_spots
+from txmorph.io.spots import check_spots
 
 COLS = {"gene": "gene", "x": "x", "y": "y"}
 

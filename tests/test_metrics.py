@@ -1,12 +1,12 @@
-"""Dice scores, grid sampling and tables (txmorph.metrics), checked against hand counts."""
+"""Dice scores, grid sampling and tables (txmorph.evaluate.metrics), checked against hand counts."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from txmorph import metrics
-from txmorph.metrics import (
+from txmorph.evaluate import metrics
+from txmorph.evaluate.metrics import (
     confusion_matrix,
     NO_GENE_CLASS,
     NO_REFERENCE,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from txmorph.model import INTENSITY_METHOD, PatchClassifier, fused_for_inference, load_model, save_model
+from txmorph.train.model import INTENSITY_METHOD, PatchClassifier, fused_for_inference, load_model, save_model
 
 
 def _trained_a_little(patch_size: int, seed: int = 0) -> PatchClassifier:

@@ -3,7 +3,7 @@ import json
 import h5py
 import numpy as np
 
-from txmorph.patchdata import PatchSet, concatenate, read_patch_set, write_patch_set
+from txmorph.patches.patchdata import PatchSet, concatenate, read_patch_set, write_patch_set
 
 
 def _patch_set(n=6, size=16, section="s1"):

@@ -16,9 +16,9 @@ import pytest
 import tifffile
 
 from conftest import run_snakemake, tiny_config
-from txmorph.demo import REGION_A, REGION_B
-from txmorph.mapsio import read_label_map, read_probability_map
-from txmorph.metrics import dice_scores, sample_labels_on_grid
+from txmorph.demo.layout import REGION_A, REGION_B
+from txmorph.evaluate.metrics import dice_scores, sample_labels_on_grid
+from txmorph.probmap.mapsio import read_label_map, read_probability_map
 
 pytestmark = pytest.mark.e2e
 

@@ -8,15 +8,15 @@ import pytest
 import torch
 
 from txmorph.errors import InputError
-from txmorph.intensity import intensity_range, normalise
-from txmorph.mapsio import (
+from txmorph.patches.intensity import intensity_range, normalise
+from txmorph.probmap.mapsio import (
     BASELINE,
     ENSEMBLE,
     create_probability_dataset,
     read_probability_map,
 )
-from txmorph.model import INTENSITY_METHOD, PatchClassifier
-from txmorph.probmap import (
+from txmorph.train.model import INTENSITY_METHOD, PatchClassifier
+from txmorph.probmap.paint import (
     ensemble_streamed,
     outputs_per_tile,
     paint_probabilities,

@@ -1,4 +1,4 @@
-"""The Snakemake HTML report and its figure functions (txmorph.report_figures)."""
+"""The Snakemake HTML report and its figure functions (txmorph.report)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from conftest import run_snakemake
-from txmorph.report_figures import (
+from txmorph.report import (
     dice_chart,
     patch_counts,
     patch_gallery,

@@ -1,4 +1,4 @@
-"""Markdown tables of the summary and the real-data report (txmorph.report_tables)."""
+"""Markdown tables of the summary and the real-data report (txmorph.evaluate.tables)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from txmorph.metrics import dice_table
-from txmorph.report_tables import dice_markdown
+from txmorph.evaluate.metrics import dice_table
+from txmorph.evaluate.tables import dice_markdown
 
 CLASSES = ["background", "tissue", "Prox1", "Mbp"]
 

@@ -98,7 +98,7 @@ def test_editing_package_code_is_detected(tmp_path):
     command = [*SNAKEMAKE, "--snakefile", str(checkout / "Snakefile"), "--directory", str(workdir)]
     done = subprocess.run([*command, "--cores", "2"], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    metrics = checkout / "workflow/txmorph/metrics.py"
+    metrics = checkout / "workflow/txmorph/evaluate/metrics.py"
     metrics.write_text(metrics.read_text() + "\n# edited\n")
     dry = subprocess.run([*command, "-n"], capture_output=True, text=True, timeout=600)
     planned = re.findall(r"\s+output: (\S+)", dry.stdout + dry.stderr)

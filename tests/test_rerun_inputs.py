@@ -1,4 +1,4 @@
-"""Reruns on content changes of raw inputs (txmorph.fingerprint) and clear messages for inputs
+"""Reruns on content changes of raw inputs (txmorph.io.fingerprint) and clear messages for inputs
 that cannot be read (at DAG time and in rule scripts)."""
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import tifffile
 import yaml
 
 from conftest import REPO, SNAKEMAKE, run_snakemake, tiny_config
-from txmorph import fingerprint as fp
 from txmorph.errors import InputError
+from txmorph.io import fingerprint as fp
 from txmorph.scripting import run_rule
 
 OLD = 1_600_000_000_000_000_000  # an mtime (ns) long past

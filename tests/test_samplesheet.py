@@ -11,8 +11,8 @@ import pytest
 import torch
 import yaml
 
-from txmorph import model as model_module
-from txmorph.modelset import (INTENSITY_METHOD, MODEL_FORMAT, MODEL_FORMAT_VERSION, Expected,
+from txmorph.train import model as model_module
+from txmorph.models import (INTENSITY_METHOD, MODEL_FORMAT, MODEL_FORMAT_VERSION, Expected,
                               ModelSetError, check_model_set, learned_classes_summary,
                               read_checkpoint_metadata)
 from txmorph.roles import spots_problem

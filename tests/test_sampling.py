@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from txmorph.errors import InputError
-from txmorph.sampling import (
+from txmorph.patches.sampling import (
     AREA_PER_CANDIDATE_UM2,
     choose_classes,
     class_names,

@@ -9,9 +9,9 @@ import torch
 import torch.nn.functional as F
 
 from txmorph.errors import InputError
-from txmorph.model import INTENSITY_METHOD
-from txmorph.splits import balanced_order, class_weights, spatial_split
-from txmorph.training import (
+from txmorph.train.model import INTENSITY_METHOD
+from txmorph.train.splits import balanced_order, class_weights, spatial_split
+from txmorph.train.training import (
     TrainingParams,
     _dihedral_permutations,
     _evaluate,

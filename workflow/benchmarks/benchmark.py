@@ -38,13 +38,13 @@ import h5py
 import numpy as np
 import torch
 
-from txmorph.io.canonical import MappedImage
 from txmorph.classes import class_names
-from txmorph.dense import conv_flops_per_output
-from txmorph.intensity import intensity_range, normalise
-from txmorph.mapsio import ENSEMBLE, cnn_model, create_probability_dataset
-from txmorph.model import INTENSITY_METHOD, PatchClassifier, fused_for_inference
-from txmorph.probmap import (
+from txmorph.io.canonical import MappedImage
+from txmorph.patches.intensity import intensity_range, normalise
+from txmorph.probmap.dense import conv_flops_per_output
+from txmorph.probmap.mapsio import ENSEMBLE, cnn_model, create_probability_dataset
+from txmorph.train.model import INTENSITY_METHOD, PatchClassifier, fused_for_inference
+from txmorph.probmap.paint import (
     ensemble_streamed,
     outputs_per_tile,
     paint_probabilities,
@@ -108,7 +108,7 @@ def conv_gflops(model: PatchClassifier, tile: np.ndarray) -> tuple[float, float]
     "Conv-heavy" are the 3x3 convs with >= 16 input channels; the first conv (1 input
     channel, 18 FLOPs per byte written) and the 1x1 head convs are bound by memory traffic.
     """
-    from txmorph.dense import dense_logits
+    from txmorph.probmap.dense import dense_logits
 
     net = fused_for_inference(model).to(memory_format=torch.channels_last)
     spent: dict[torch.nn.Module, float] = {}

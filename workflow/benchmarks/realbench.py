@@ -48,7 +48,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "workflow"))
 
 from txmorph.classes import GENERAL_CLASSES, MEAN_CLASS  # noqa: E402
-from txmorph.report_tables import dice_markdown  # noqa: E402
+from txmorph.evaluate.tables import dice_markdown  # noqa: E402
 PATH_KEYS = ("image", "spots", "transform", "fov_positions")
 COLUMNS = ["dataset", "section", "model", "class", "dice", "evaluable", "wall_time_s", "status",
            "note"]

@@ -50,7 +50,7 @@ TEST_SECTIONS = sections_with_role("test")
 PREDICT_SECTIONS = sections_with_role("predict")
 # Sections that get probability maps, arg-max labels, figures and exports.
 MAPPED_SECTIONS = TEST_SECTIONS + PREDICT_SECTIONS
-# `models:` (workflow/rules/predict.smk): trained models of another run replace training.
+# `models:` (workflow/rules/models.smk): trained models of another run replace training.
 REUSED_MODELS = config["models"]
 TRAINING = not REUSED_MODELS
 # Sections whose spots are imported and checked (check_section): train sections only when
@@ -100,11 +100,11 @@ check_config()
 
 
 def reused_model_set():
-    """The models of `models:` checked against this config before any job (txmorph.modelset):
+    """The models of `models:` checked against this config before any job (txmorph.models):
     one line naming what differs, the model file and what to do."""
     from snakemake.logging import logger
     from txmorph.baseline import window_sizes
-    from txmorph.modelset import Expected, ModelSetError, check_model_set
+    from txmorph.models import Expected, ModelSetError, check_model_set
 
     expected = Expected(CLASSES, PATCH_SIZES, config["training"]["network_input"])
     try:
@@ -121,7 +121,7 @@ MODEL_SET = reused_model_set() if REUSED_MODELS else None
 if MODEL_SET is not None and MODEL_SET.baseline is None:
     SCORED_MODELS.remove(BASELINE)  # the reused folder has no baseline that fits
 # What the models learned (classes, those left out and why): from rule centres when training,
-# from the reused models' metadata otherwise (workflow/rules/predict.smk).
+# from the reused models' metadata otherwise (workflow/rules/models.smk).
 LEARNED_CLASSES = "results/patches/classes.json" if TRAINING else "results/models/classes.json"
 
 
@@ -261,7 +261,7 @@ def side_files_of(name):
 def raw_input_fingerprint(name, key):
     """The content fingerprint of a section's raw input ``key`` (image, spots, transform,
     fov_positions), for the import rules' params: a changed file re-runs its import whatever
-    its timestamp (txmorph.fingerprint; cached, so an unchanged file costs one stat).
+    its timestamp (txmorph.io.fingerprint; cached, so an unchanged file costs one stat).
 
     None when the file does not exist (yet): a rule may make it (the demo), else Snakemake
     reports the missing input. A file that cannot be read stops the run here, while the DAG
@@ -274,7 +274,7 @@ def raw_input_fingerprint(name, key):
 
     if PACKAGE_ROOT not in sys.path:  # e.g. Snakemake outside the env where txmorph is installed
         sys.path.append(PACKAGE_ROOT)
-    from txmorph.fingerprint import cached_fingerprint
+    from txmorph.io.fingerprint import cached_fingerprint
     from txmorph.scripting import unreadable_input_message
 
     try:
@@ -310,8 +310,8 @@ def training_params(size):
 
 
 def native_stride(size):
-    """Output stride of the CNN of one patch size at its native resolution (txmorph.grid)."""
-    from txmorph.grid import native_stride as stride_of
+    """Output stride of the CNN of one patch size at its native resolution (txmorph.probmap.grid)."""
+    from txmorph.probmap.grid import native_stride as stride_of
 
     blocks = len(training_params(size)["widths"])
     return stride_of(size, config["training"]["network_input"], blocks)

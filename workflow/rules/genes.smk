@@ -30,7 +30,7 @@ rule gene_candidates:
         sections=[section_params(s) for s in GENE_CHOICE_SECTIONS],
         roles=[section_config(s)["role"] for s in GENE_CHOICE_SECTIONS],
         tissue=config["tissue_mask"],
-        # What the choice must agree with (txmorph.genechoice.Settings): the reference rule,
+        # What the choice must agree with (txmorph.genes.choice.Settings): the reference rule,
         # the input checks, the patch sampler and the baseline that the probe uses.
         settings={
             "sigma_um": config["truth"]["sigma_um"],

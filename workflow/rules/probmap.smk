@@ -1,4 +1,5 @@
-# Whole-section class-probability maps on the test sections: one per patch size, then their mean.
+# Whole-section class-probability maps (txmorph.probmap) on the mapped sections (test and
+# predict): one per patch size, their mean (the ensemble), and its arg-max label image.
 
 
 rule probmap:
@@ -44,29 +45,24 @@ rule ensemble:
         "../scripts/ensemble.py"
 
 
-rule export_ometiff:
-    # Optional target, not part of `all`: `snakemake --cores 2 export_all_ometiff`.
+rule argmax_labels:
     input:
-        probmap="results/probmaps/{section}/{model}.h5",
-        code=script_code("export_ometiff.py"),
+        probmap="results/probmaps/{section}/ensemble.h5",
+        code=script_code("argmax_labels.py"),
     output:
-        "results/export/{section}/{model}.ome.tif",
+        "results/labels/{section}.tif",
     params:
+        model="ensemble",
+        classes=CLASSES,
+        context_um=config["probmap"]["context_um"],
         pixel_size_um=lambda wildcards: section_params(wildcards.section)["pixel_size_um"],
-    wildcard_constraints:
-        model="|".join(MODELS),
     log:
-        "results/logs/export_ometiff/{section}_{model}.log",
+        "results/logs/argmax_labels/{section}.log",
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=20,
+        mem_mb=2000,
+        runtime=10,
     conda:
         "../../envs/data.yaml"
     script:
-        "../scripts/export_ometiff.py"
-
-
-rule export_all_ometiff:
-    input:
-        expand("results/export/{section}/{model}.ome.tif", section=MAPPED_SECTIONS, model=MODELS),
+        "../scripts/argmax_labels.py"

@@ -3,7 +3,7 @@
 import re
 
 from txmorph.errors import InputError
-from txmorph.spatialdata_io import check_store_elements, is_spatialdata_store
+from txmorph.spatialdata import check_store_elements, is_spatialdata_store
 
 
 def _alternation(names):
@@ -66,7 +66,7 @@ def spatialdata_element_path(name, kind):
 
 def spatialdata_fingerprint(name, kind):
     """The content of one element (not of the whole store): new points re-run only the spots."""
-    from txmorph.fingerprint import cached_fingerprint
+    from txmorph.io.fingerprint import cached_fingerprint
 
     return cached_fingerprint(spatialdata_element_path(name, kind))
 

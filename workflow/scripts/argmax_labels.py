@@ -3,8 +3,8 @@ image (test and prediction-only sections alike)."""
 
 import numpy as np
 
-from txmorph.mapsio import LabelMap, read_probability_map, write_label_map
-from txmorph.metrics import label_map
+from txmorph.evaluate.metrics import label_map
+from txmorph.probmap.mapsio import LabelMap, read_probability_map, write_label_map
 from txmorph.scripting import run_rule
 
 

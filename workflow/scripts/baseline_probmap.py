@@ -1,14 +1,14 @@
 """Rule baseline_probmap: the baseline's class probabilities over a whole test section, in the
-format of the CNNs' maps (txmorph.mapsio)."""
+format of the CNNs' maps (txmorph.probmap.mapsio)."""
 
 import h5py
 
 from txmorph.baseline import load_model, paint_baseline, section_threshold
 from txmorph.io.canonical import MappedImage
-from txmorph.intensity import intensity_range
-from txmorph.mapsio import BASELINE, create_probability_dataset
 from txmorph.outputs import atomic_path
-from txmorph.grid import outputs_per_tile, probability_grid_shape
+from txmorph.patches.intensity import intensity_range
+from txmorph.probmap.grid import outputs_per_tile, probability_grid_shape
+from txmorph.probmap.mapsio import BASELINE, create_probability_dataset
 from txmorph.scripting import run_rule
 
 

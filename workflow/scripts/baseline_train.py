@@ -8,7 +8,7 @@ import numpy as np
 from txmorph.baseline import (FeatureSettings, features_at, fit_logistic, read_patch_centres,
                               save_model, section_threshold)
 from txmorph.io.canonical import MappedImage
-from txmorph.intensity import intensity_range
+from txmorph.patches.intensity import intensity_range
 from txmorph.scripting import run_rule
 
 

@@ -12,7 +12,7 @@ import pandas as pd
 
 from txmorph.io.canonical import read_labels, read_spots, spots_by_class
 from txmorph.outputs import atomic_path
-from txmorph.sampling import choose_classes, class_names, sample_centres
+from txmorph.patches.sampling import choose_classes, class_names, sample_centres
 from txmorph.scripting import run_rule
 
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from txmorph.demo import DemoParams, generate_section, write_section
+from txmorph.demo.layout import DemoParams, generate_section, write_section
 from txmorph.scripting import run_rule
 
 

@@ -2,8 +2,8 @@
 
 import tifffile
 
+from txmorph.evaluate.metrics import dice_scores, dice_table
 from txmorph.io.canonical import read_labels
-from txmorph.metrics import dice_scores, dice_table
 from txmorph.outputs import atomic_path
 from txmorph.scripting import run_rule
 

@@ -6,10 +6,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from txmorph.evaluate.metrics import label_map, sample_labels_on_grid, score_labels
 from txmorph.io.canonical import read_labels
-from txmorph.mapsio import read_probability_map
-from txmorph.metrics import label_map, sample_labels_on_grid, score_labels
 from txmorph.outputs import atomic_path
+from txmorph.probmap.mapsio import read_probability_map
 from txmorph.scripting import run_rule
 
 

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from txmorph.report_figures import dice_chart
+from txmorph.report import dice_chart
 from txmorph.scripting import run_rule
 
 

@@ -2,9 +2,9 @@
 
 import h5py
 
-from txmorph.mapsio import ENSEMBLE, create_probability_dataset
 from txmorph.outputs import atomic_path
-from txmorph.probmap import ensemble_streamed
+from txmorph.probmap.mapsio import ENSEMBLE, create_probability_dataset
+from txmorph.probmap.paint import ensemble_streamed
 from txmorph.scripting import run_rule
 
 BLOCK = (256, 1024)  # rows, columns written at a time: one HDF5 chunk per class

@@ -1,7 +1,7 @@
 """Rule export_ometiff: one probability map as pyramidal OME-TIFF (class names as channels)."""
 
 from txmorph.export import write_ome_tiff
-from txmorph.mapsio import read_probability_map
+from txmorph.probmap.mapsio import read_probability_map
 from txmorph.scripting import run_rule
 
 

@@ -1,5 +1,5 @@
 """Rule gene_candidates: which genes or marker sets to put in `genes`, checked against the
-configured settings and ranked by a DAPI hold-out probe (txmorph.genechoice), with a figure
+configured settings and ranked by a DAPI hold-out probe (txmorph.genes.choice), with a figure
 and a ready-to-paste `genes:` block."""
 
 import datetime
@@ -7,8 +7,8 @@ import time
 
 import numpy as np
 
-from txmorph.genechoice import Section, Settings, choose_genes
-from txmorph.genechoice_report import plot_choice, yaml_snippet
+from txmorph.genes.choice import Section, Settings, choose_genes
+from txmorph.genes.report import plot_choice, yaml_snippet
 from txmorph.io.canonical import read_image, read_image_info, read_mask, read_spots
 from txmorph.outputs import atomic_path
 from txmorph.scripting import run_rule

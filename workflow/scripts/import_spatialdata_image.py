@@ -9,7 +9,7 @@ import dask
 
 from txmorph.io.imagewrite import import_section_image
 from txmorph.scripting import run_rule
-from txmorph.spatialdata_io import open_spatialdata_image
+from txmorph.spatialdata import open_spatialdata_image
 
 
 def main(smk, log):

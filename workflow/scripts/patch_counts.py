@@ -4,7 +4,7 @@ import h5py
 import pandas as pd
 
 from txmorph.outputs import atomic_path
-from txmorph.report_figures import patch_counts
+from txmorph.report import patch_counts
 from txmorph.scripting import run_rule
 
 

@@ -1,7 +1,7 @@
 """Rule patch_gallery: example patches per class of one patch size, with the counts."""
 
-from txmorph.patchdata import read_patch_set
-from txmorph.report_figures import patch_gallery
+from txmorph.patches.patchdata import read_patch_set
+from txmorph.report import patch_gallery
 from txmorph.scripting import run_rule
 
 

@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 
 from txmorph.io.canonical import read_image
-from txmorph.intensity import intensity_range
-from txmorph.patchdata import PatchSet, concatenate, write_patch_set
-from txmorph.sampling import extract_patches
+from txmorph.patches.intensity import intensity_range
+from txmorph.patches.patchdata import PatchSet, concatenate, write_patch_set
+from txmorph.patches.sampling import extract_patches
 from txmorph.scripting import run_rule
 
 

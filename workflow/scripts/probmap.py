@@ -4,13 +4,13 @@ import h5py
 import torch
 
 from txmorph.io.canonical import MappedImage
-from txmorph.intensity import intensity_range
-from txmorph.mapsio import cnn_model, create_probability_dataset
-from txmorph.model import load_model
 from txmorph.outputs import atomic_path
-from txmorph.probmap import outputs_per_tile, paint_probabilities, probability_grid_shape
+from txmorph.patches.intensity import intensity_range
+from txmorph.probmap.mapsio import cnn_model, create_probability_dataset
+from txmorph.probmap.paint import outputs_per_tile, paint_probabilities, probability_grid_shape
 from txmorph.scripting import run_rule
-from txmorph.training import resolve_device
+from txmorph.train.model import load_model
+from txmorph.train.training import resolve_device
 
 
 def main(smk, log):

@@ -1,8 +1,8 @@
 """Rule probmap_figure: one model's class-probability maps over a test section's image."""
 
 from txmorph.io.canonical import read_image
-from txmorph.mapsio import BASELINE, ENSEMBLE, read_probability_map
-from txmorph.report_figures import probability_overlay
+from txmorph.probmap.mapsio import BASELINE, ENSEMBLE, read_probability_map
+from txmorph.report import probability_overlay
 from txmorph.scripting import run_rule
 
 

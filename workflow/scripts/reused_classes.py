@@ -3,7 +3,7 @@ rule centres' classes.json, from the metadata of the copied model files."""
 
 import json
 
-from txmorph.modelset import learned_classes_summary, read_checkpoint_metadata
+from txmorph.models import learned_classes_summary, read_checkpoint_metadata
 from txmorph.outputs import atomic_path
 from txmorph.scripting import run_rule
 

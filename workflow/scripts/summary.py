@@ -6,12 +6,12 @@ from pathlib import Path
 import pandas as pd
 
 from txmorph.classes import REFERENCE_DICE
-from txmorph.figures import summary_figure
+from txmorph.evaluate.figures import summary_figure
+from txmorph.evaluate.metrics import label_map
+from txmorph.evaluate.tables import checks_markdown, dice_markdown, not_evaluable_markdown
 from txmorph.io.canonical import read_image, read_labels
-from txmorph.mapsio import read_probability_map
-from txmorph.metrics import label_map
 from txmorph.outputs import atomic_path
-from txmorph.report_tables import checks_markdown, dice_markdown, not_evaluable_markdown
+from txmorph.probmap.mapsio import read_probability_map
 from txmorph.scripting import run_rule
 
 

@@ -2,11 +2,11 @@
 
 import pandas as pd
 
-from txmorph.model import save_model
 from txmorph.outputs import atomic_path
-from txmorph.patchdata import read_patch_set
+from txmorph.patches.patchdata import read_patch_set
 from txmorph.scripting import run_rule
-from txmorph.training import TrainingParams, resolve_device, train_classifier
+from txmorph.train.model import save_model
+from txmorph.train.training import TrainingParams, resolve_device, train_classifier
 
 
 def main(smk, log):

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from txmorph.report_figures import training_curves
+from txmorph.report import training_curves
 from txmorph.scripting import run_rule
 
 

@@ -8,7 +8,7 @@ for each window side ``W`` (pixels; tied to the patch sizes, e.g. the smallest, 
 largest) and every pixel, over the ``W x W`` window centred on it (the patch convention of
 docs/CONVENTIONS.md: rows ``r - W//2 ... r - W//2 + W - 1``, reflection beyond the image):
 
-- ``mean``: the mean normalised intensity (``txmorph.intensity``);
+- ``mean``: the mean normalised intensity (``txmorph.patches.intensity``);
 - ``std``: its standard deviation (texture);
 - ``above_otsu``: the fraction of pixels above the section's Otsu threshold (nuclear cover);
 - ``nuclei``: local nuclear density, the number of nuclei (maxima of the image smoothed over
@@ -36,9 +36,9 @@ import numpy as np
 from scipy import ndimage, optimize
 from skimage.filters import threshold_otsu
 
-from txmorph.intensity import MAX_SAMPLES, normalise
 from txmorph.outputs import atomic_path
-from txmorph.grid import probability_grid_shape, reflect_indices
+from txmorph.patches.intensity import MAX_SAMPLES, normalise
+from txmorph.probmap.grid import probability_grid_shape, reflect_indices
 
 STATISTICS = ("mean", "std", "above_otsu", "nuclei")
 FORMAT = "txmorph-baseline-1"
@@ -130,7 +130,7 @@ def section_threshold(image: Any, low: float, high: float) -> float:
     image : Any
         The raw 2-D section (array or sliceable like one).
     low, high : float
-        Its intensity range (``txmorph.intensity.intensity_range``).
+        Its intensity range (``txmorph.patches.intensity.intensity_range``).
 
     Returns
     -------
@@ -465,7 +465,7 @@ def paint_baseline(image: Any, model: BaselineModel, intensity: tuple[float, flo
     """Write class probabilities of the whole section into ``out`` (C, ceil(H/s), ceil(W/s)).
 
     Output pixel ``(i, j)`` is the prediction at input pixel ``(i*s + s//2, j*s + s//2)``
-    (the grid of ``txmorph.probmap``).
+    (the grid of ``txmorph.probmap.paint``).
 
     Parameters
     ----------

@@ -8,6 +8,8 @@ section files under ``results/sections/{section}/``, and the one reader of those
 * ``imagewrite``: write the canonical ``image.tif`` (``spots.py`` writes ``spots.parquet``).
 * ``canonical``: read them back; every rule after import reads canonical data through it.
 * ``files``: helpers shared by the readers (file checks, line numbers, error messages).
+* ``fingerprint``: content fingerprints of the raw inputs (the import rules' params), so an
+  input replaced by another with an older timestamp still re-runs its import.
 
 This file holds no code: importing a module of the subpackage must not make a rule depend on
 the others (``script_code`` in workflow/rules/common.smk lists the modules a script imports).

@@ -33,7 +33,7 @@ class MappedImage:
     """A 2-D image in an uncompressed contiguous TIFF (``image.tif``), read window by window.
 
     Supports ``image[r0:r1, c0:c1]`` (also with steps), ``shape``, ``dtype``, ``ndim``, ``size``:
-    enough for ``txmorph.probmap.paint_probabilities``, ``txmorph.intensity`` and
+    enough for ``txmorph.probmap.paint.paint_probabilities``, ``txmorph.patches.intensity`` and
     ``dask.array.from_array``.
 
     Parameters

@@ -3,7 +3,7 @@
 Grid convention (docs/CONVENTIONS.md): with output stride ``s``, output pixel ``(i, j)`` is
 the class probability of the patch centred at input pixel ``(i*s + s//2, j*s + s//2)``; the
 grid has ``ceil(H/s) x ceil(W/s)`` pixels and the image is extended by reflection beyond its
-borders. ``txmorph.dense`` evaluates the fully-convolutional ``PatchClassifier`` exactly at
+borders. ``txmorph.probmap.dense`` evaluates the fully-convolutional ``PatchClassifier`` exactly at
 these patches, at any stride down to 1 pixel, when its input starts ``S//2 - s//2`` pixels
 before the image; so a map is computed tile by tile (memory bounded by the tile, not the
 section) and equals per-patch classification.
@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from txmorph.dense import computed_stride, dense_logits
 from txmorph.errors import InputError
-from txmorph.grid import outputs_per_tile, probability_grid_shape, reflect_indices  # noqa: F401 (re-exported)
-from txmorph.intensity import normalise
-from txmorph.model import INTENSITY_METHOD, PatchClassifier, fused_for_inference
+from txmorph.probmap.dense import computed_stride, dense_logits
+from txmorph.probmap.grid import outputs_per_tile, probability_grid_shape, reflect_indices  # noqa: F401 (re-exported)
+from txmorph.patches.intensity import normalise
+from txmorph.train.model import INTENSITY_METHOD, PatchClassifier, fused_for_inference
 
 _LOG_EVERY_SECONDS = 30.0
 
@@ -72,7 +72,7 @@ def paint_probabilities(
     Each tile covers about ``tile_size`` x ``tile_size`` input pixels (``tile_size // stride``
     outputs a side) plus the patch margin (``outputs_per_tile``). An eval-mode copy of the
     model is used; ``model`` is not changed. Any stride is exact: it is computed at
-    ``txmorph.dense.computed_stride`` (1, d, 2d or 4d) and subsampled, so strides other than
+    ``txmorph.probmap.dense.computed_stride`` (1, d, 2d or 4d) and subsampled, so strides other than
     those cost extra work.
 
     Parameters
@@ -84,7 +84,7 @@ def paint_probabilities(
     metadata : dict[str, Any]
         The model's metadata (``load_model``): its normalisation must be this pipeline's.
     intensity : tuple[float, float]
-        The section's ``(low, high)`` from ``txmorph.intensity.intensity_range``.
+        The section's ``(low, high)`` from ``txmorph.patches.intensity.intensity_range``.
     out : Any
         Anything accepting ``out[:, r0:r1, c0:c1] = block`` (float32 blocks), e.g. an h5py
         dataset, of shape ``(C, *probability_grid_shape(image.shape, stride))``.

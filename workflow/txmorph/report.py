@@ -2,7 +2,7 @@
 
 Pure functions: arrays or DataFrames in, one PNG written atomically (temporary sibling, then
 ``os.replace``, via ``txmorph.outputs.atomic_path``). Matplotlib is used through
-``matplotlib.figure.Figure`` with the Agg canvas, never pyplot, as in ``txmorph.figures``.
+``matplotlib.figure.Figure`` with the Agg canvas, never pyplot, as in ``txmorph.evaluate.figures``.
 
 - ``patch_gallery``: example training patches, a row per class, with the class counts;
 - ``patch_counts``: the number of patches per class (a table row per class);
@@ -25,7 +25,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from txmorph.classes import MEAN_CLASS, REFERENCE_DICE
-from txmorph.figures import STRETCH_PERCENTILES, display_image
+from txmorph.evaluate.figures import STRETCH_PERCENTILES, display_image
 from txmorph.outputs import atomic_path
 
 

@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from txmorph.model import INTENSITY_METHOD, PatchClassifier
-from txmorph.splits import Split
-from txmorph.trainloop import EarlyStopping, PreparedData
+from txmorph.train.loop import EarlyStopping, PreparedData
+from txmorph.train.model import INTENSITY_METHOD, PatchClassifier
+from txmorph.train.splits import Split
 
 if TYPE_CHECKING:  # only a type here; training imports this module
-    from txmorph.training import TrainingParams
+    from txmorph.train.training import TrainingParams
 
 
 def _format_seconds(seconds: float) -> str:
@@ -140,7 +140,7 @@ def training_metadata(
     -------
     dict[str, Any]
         ``classes``, ``patch_size``, ``network_input``, ``stride``, ``normalisation`` and
-        ``training``, ready to pass to ``txmorph.model.save_model``.
+        ``training``, ready to pass to ``txmorph.train.model.save_model``.
     """
     params_dict = asdict(params)
     params_dict["widths"] = list(params.widths)

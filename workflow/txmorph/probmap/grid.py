@@ -1,6 +1,6 @@
 """The probability-map grid (docs/CONVENTIONS.md), without torch: shapes, tiles, reflection.
 
-Shared by the CNN maps (``txmorph.probmap``) and the torch-free baseline and gene probe, whose
+Shared by the CNN maps (``txmorph.probmap.paint``) and the torch-free baseline and gene probe, whose
 rules run in environments without torch.
 """
 
@@ -16,7 +16,7 @@ def native_stride(patch_size: int, network_input: int, n_blocks: int) -> int:
 
     The patch is average-pooled by ``patch_size // network_input`` to the network input, then
     each of the ``n_blocks`` conv blocks halves the map with its 2x2 max-pool
-    (``txmorph.model.PatchClassifier``).
+    (``txmorph.train.model.PatchClassifier``).
 
     Parameters
     ----------

@@ -1,10 +1,10 @@
-"""The microscope of the demo sections (``txmorph.demo``): nuclei in, a DAPI image out.
+"""The microscope of the demo sections (``txmorph.demo.layout``): nuclei in, a DAPI image out.
 
 Each nucleus is a soft-edged, slightly irregular ellipse with a brighter rim, smoothed-noise
 chromatin texture and a few bright chromocentres; faint tissue autofluorescence and a darker
 slide lie beneath. The scene is blurred by a Gaussian PSF plus out-of-focus haze, multiplied by
 a smooth uneven illumination field and recorded with Poisson shot noise, Gaussian read noise
-and a camera offset (uint16). Apart from the layout of ``txmorph.demo``, so that each module
+and a camera offset (uint16). Apart from the layout of ``txmorph.demo.layout``, so that each module
 is one model: where cells are (and what they express) there, how they look here.
 """
 
@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy import ndimage
 
-if TYPE_CHECKING:  # only a type here; txmorph.demo imports this module
-    from txmorph.demo import DemoParams
+if TYPE_CHECKING:  # only a type here; txmorph.demo.layout imports this module
+    from txmorph.demo.layout import DemoParams
 
 _STAMP_CHUNK = 1024  # nuclei rendered per batch: bounds the memory of the stamp arrays
 
@@ -39,7 +39,7 @@ class Nuclei:
     chromocentres : np.ndarray
         Mean number of chromocentres per nucleus.
     region : np.ndarray
-        uint8 region label of each nucleus (``txmorph.demo``'s BACKGROUND ... REGION_B).
+        uint8 region label of each nucleus (``txmorph.demo.layout``'s BACKGROUND ... REGION_B).
     """
 
     x: np.ndarray

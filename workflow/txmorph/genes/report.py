@@ -1,4 +1,4 @@
-"""What rule ``gene_candidates`` shows of a gene choice (``txmorph.genechoice``): the best pair
+"""What rule ``gene_candidates`` shows of a gene choice (``txmorph.genes.choice``): the best pair
 as a ``genes:`` block to paste into a config, and a figure of the pair's regions and the
 ranking. Kept apart from the choice itself, which is science (checks, probe), not output.
 """
@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from txmorph.genechoice import Choice, Section
+from txmorph.genes.choice import Choice, Section
 
 
 def yaml_snippet(choice: Choice, header: str = "") -> str:
@@ -20,7 +20,7 @@ def yaml_snippet(choice: Choice, header: str = "") -> str:
     Parameters
     ----------
     choice : Choice
-        The ranking from ``txmorph.genechoice.choose_genes``.
+        The ranking from ``txmorph.genes.choice.choose_genes``.
     header : str
         Lines written first, as YAML comments.
 

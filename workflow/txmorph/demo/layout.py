@@ -17,7 +17,7 @@ irregular ellipse with a brighter rim, smoothed-noise chromatin texture and a fe
 chromocentres; faint tissue autofluorescence and a darker slide lie beneath. The scene is
 blurred by a Gaussian PSF plus out-of-focus haze, multiplied by a smooth uneven illumination
 field and recorded with Poisson shot noise, Gaussian read noise and a camera offset (uint16).
-The image is rendered by ``txmorph.demo_image``; this module lays out the section, its cells
+The image is rendered by ``txmorph.demo.image``; this module lays out the section, its cells
 and spots.
 
 Transcripts (spots) lie around their cell's nucleus, within ``spot_spread`` nucleus radii.
@@ -46,7 +46,7 @@ import pandas as pd
 import tifffile
 from scipy.spatial import cKDTree
 
-from txmorph.demo_image import Nuclei, render_image, smooth_field
+from txmorph.demo.image import Nuclei, render_image, smooth_field
 from txmorph.errors import InputError
 from txmorph.outputs import atomic_path
 

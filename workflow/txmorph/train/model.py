@@ -11,7 +11,7 @@ probability map over a whole section):
   over the whole remaining extent (global average pooling written as a valid ``AvgPool``)
   and a 1x1 convolution to the classes. Run on a larger image, the network therefore
   evaluates exactly the patches on a grid with stride ``d * 2**len(widths)`` input pixels
-  ("native" stride); ``txmorph.dense`` evaluates it at any finer stride down to 1 pixel by
+  ("native" stride); ``txmorph.probmap.dense`` evaluates it at any finer stride down to 1 pixel by
   filter rarefaction. Dense inference is per-patch classification computed with shared
   work, not an approximation of it.
 * The head works per position before it averages, so a dense pass costs one 1x1 conv per
@@ -34,9 +34,9 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from txmorph.grid import native_stride
-from txmorph.intensity import HIGH_PERCENTILE, LOW_PERCENTILE
 from txmorph.outputs import atomic_path
+from txmorph.patches.intensity import HIGH_PERCENTILE, LOW_PERCENTILE
+from txmorph.probmap.grid import native_stride
 
 # Names the per-section intensity scaling a model was trained with; inference refuses a model
 # whose method differs from the one the current code applies.
@@ -267,7 +267,7 @@ def save_model(
         The trained model.
     metadata : dict[str, Any]
         Any JSON-serialisable dict; by convention ``classes``, ``normalisation`` (as returned
-        by ``txmorph.training.train_classifier``), ``training`` and ``config`` (the producing
+        by ``txmorph.train.training.train_classifier``), ``training`` and ``config`` (the producing
         config).
     """
     meta = _plain(dict(metadata))

@@ -27,13 +27,13 @@ from typing import Any
 import numpy as np
 
 from txmorph.errors import InputError
-from txmorph.intensity import HIGH_PERCENTILE, LOW_PERCENTILE
+from txmorph.patches.intensity import HIGH_PERCENTILE, LOW_PERCENTILE
 
-# Must equal txmorph.model.INTENSITY_METHOD (a test checks it); not imported from there,
-# since txmorph.model imports torch.
+# Must equal txmorph.train.model.INTENSITY_METHOD (a test checks it); not imported from there,
+# since txmorph.train.model imports torch.
 INTENSITY_METHOD = f"section_percentile_range:{LOW_PERCENTILE:g}-{HIGH_PERCENTILE:g}"
-MODEL_FORMAT = "txmorph.patch_classifier"  # txmorph.model.FORMAT_NAME
-MODEL_FORMAT_VERSION = 2  # txmorph.model.FORMAT_VERSION (a test checks both)
+MODEL_FORMAT = "txmorph.patch_classifier"  # txmorph.train.model.FORMAT_NAME
+MODEL_FORMAT_VERSION = 2  # txmorph.train.model.FORMAT_VERSION (a test checks both)
 BASELINE_FILE = "baseline.npz"
 NOT_LEARNED = "not learned by the reused models"
 RETRAIN = "or remove `models:` from the config to train new models"
@@ -88,7 +88,7 @@ def _skipped(*args: Any, **kwargs: Any) -> None:
 
 
 def read_checkpoint_metadata(path: str | os.PathLike) -> dict[str, Any]:
-    """The ``format`` and ``metadata`` of a model file written by ``txmorph.model.save_model``,
+    """The ``format`` and ``metadata`` of a model file written by ``txmorph.train.model.save_model``,
     read without torch.
 
     Parameters

@@ -11,7 +11,7 @@ draws every epoch class-balanced (``sampler``, the default), weights the loss by
 class frequency (``loss``) or does neither (``none``). Validation loss and accuracy are
 class-balanced (the mean over classes of each class's loss / recall), so early stopping does
 not favour the common classes. Validation is spatially held out by default
-(``txmorph.splits``), and ``txmorph.augment`` varies intensity, blur and noise.
+(``txmorph.train.splits``), and ``txmorph.train.augment`` varies intensity, blur and noise.
 """
 
 from __future__ import annotations
@@ -24,16 +24,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from txmorph.augment import Augmentation, dihedral_permutations
 from txmorph.errors import InputError
-from txmorph.model import PatchClassifier
-from txmorph.splits import (  # noqa: F401 (stratified_split: re-exported)
+from txmorph.train.augment import Augmentation, dihedral_permutations
+from txmorph.train.model import PatchClassifier
+from txmorph.train.splits import (  # noqa: F401 (stratified_split: re-exported)
     Split,
     class_weights,
     spatial_split,
     stratified_split,
 )
-from txmorph.trainloop import (  # noqa: F401 (prepare_patches: re-exported)
+from txmorph.train.loop import (  # noqa: F401 (prepare_patches: re-exported)
     EarlyStopping,
     check_inputs,
     evaluate,
@@ -41,7 +41,7 @@ from txmorph.trainloop import (  # noqa: F401 (prepare_patches: re-exported)
     prepare_patches,
     train_epoch,
 )
-from txmorph.trainreport import epoch_message, setup_message, training_metadata
+from txmorph.train.report import epoch_message, setup_message, training_metadata
 
 BALANCE_MODES = ("sampler", "loss", "none")
 VALIDATION_MODES = ("spatial", "random")
@@ -262,7 +262,7 @@ def train_classifier(
         ``device``), one metrics row per epoch (``epoch, train_loss, train_accuracy,
         val_loss, val_accuracy``) and metadata (``classes``, ``patch_size``,
         ``network_input``, ``stride``, ``normalisation``, ``training``) ready to pass to
-        ``txmorph.model.save_model``.
+        ``txmorph.train.model.save_model``.
 
     Raises
     ------

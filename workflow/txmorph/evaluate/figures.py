@@ -8,9 +8,9 @@ is drawn with ``extent = (0, w*s, h*s, 0)`` and clipped to the image.
 
 Matplotlib is used through ``matplotlib.figure.Figure`` with the Agg canvas, never pyplot:
 no global state, no display needed on cluster nodes, and nothing leaks between calls.
-The HTML report's figures are in ``txmorph.report_figures`` (which shows images with
+The HTML report's figures are in ``txmorph.report`` (which shows images with
 :func:`display_image` and :data:`STRETCH_PERCENTILES`); the summary's Markdown tables in
-``txmorph.report_tables``.
+``txmorph.evaluate.tables``.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ nuclear density over windows tied to the patch sizes, multinomial logistic regre
    reference labels there; then the halves swap and the two folds are averaged. A class is
    scored in a fold only when the training half holds it (the model cannot predict what it
    never saw) and the held-out half holds it (the Dice of an empty reference is undefined, as
-   in ``txmorph.metrics``).
+   in ``txmorph.evaluate.metrics``).
 
 Cost: one pass of the baseline's window filters over each training section (as much as
 painting it once), then per pair two fits on at most ``4 * per_class`` points per section and
@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from txmorph.baseline import FeatureSettings, features_at, fit_logistic, section_threshold
-from txmorph.intensity import intensity_range
+from txmorph.patches.intensity import intensity_range
 
 #: At most this many grid points per section (the stride grows beyond).
 MAX_POINTS = 100_000

@@ -109,7 +109,7 @@ def create_probability_dataset(
     classes : Sequence[str]
         The model's class names, one per channel.
     grid : Sequence[int]
-        (H', W'), from ``txmorph.grid.probability_grid_shape``.
+        (H', W'), from ``txmorph.probmap.grid.probability_grid_shape``.
     stride : int
         Input pixels per output pixel.
     model : str

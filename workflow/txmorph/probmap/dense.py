@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from txmorph.model import PatchClassifier
+from txmorph.train.model import PatchClassifier
 
 
 def stage_strides(model: PatchClassifier) -> list[int]:

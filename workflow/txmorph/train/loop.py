@@ -1,6 +1,6 @@
 """The parts of one training run: the prepared tensors, one epoch, evaluation, early stopping.
 
-``txmorph.training`` strings these together inside a seeded, deterministic context. Every
+``txmorph.train.training`` strings these together inside a seeded, deterministic context. Every
 random number of an epoch comes from the CPU generator passed in, in a fixed order (sample
 order, dihedral transforms, then the augmentation of each batch), so a seed fixes the weights.
 """
@@ -13,11 +13,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from txmorph.augment import Augmentation, augment
 from txmorph.errors import InputError
-from txmorph.intensity import normalise
-from txmorph.model import PatchClassifier
-from txmorph.splits import Split, balanced_order
+from txmorph.patches.intensity import normalise
+from txmorph.train.augment import Augmentation, augment
+from txmorph.train.model import PatchClassifier
+from txmorph.train.splits import Split, balanced_order
 
 # Patches are normalised and pooled in chunks so that a large patch size never needs
 # the full float32 copy of all patches at once.

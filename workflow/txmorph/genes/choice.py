@@ -17,7 +17,7 @@ it:
    the sections), those that pass the checks below first.
 2. **Usable** means the pipeline runs with it, by the pipeline's own rules: in the training
    sections enough patch-centre candidates for ``patches.min_per_class`` under
-   ``patches.labels`` (``txmorph.sampling.sample_centres`` and ``choose_classes`` on the pair's
+   ``patches.labels`` (``txmorph.patches.sampling.sample_centres`` and ``choose_classes`` on the pair's
    reference regions: spots in tissue, or region area / ``AREA_PER_CANDIDATE_UM2``), and in
    every test section evaluable (``txmorph.checks``: some disk of radius 2 sigma holds
    ``truth.min_spots_per_region`` of the class's spots on the DAPI tissue) with a non-empty
@@ -27,7 +27,7 @@ it:
 3. **Overlap**: Dice of the two classes' own regions (each computed alone, as the truth rule
    does), mean over all sections; overlapping regions make the classes ambiguous by
    construction.
-4. **Probe** (``txmorph.geneprobe``): the usable pairs among the ``max_probed`` least
+4. **Probe** (``txmorph.genes.probe``): the usable pairs among the ``max_probed`` least
    overlapping are ranked by ``probe_score``, the mean over their two classes of the hold-out
    Dice of the DAPI baseline corrected for chance: (Dice - c) / (1 - c), with c = 2fq/(f+q)
    the Dice of a guess that ignores the image (f the class's share of the held-out points, q
@@ -38,7 +38,7 @@ it:
 
 Nothing here is tuned to a dataset: the thresholds are the pipeline's own settings. What rule
 ``gene_candidates`` writes of a choice (the ``genes:`` block and the figure) is in
-``txmorph.genechoice_report``. Over 400 lines through its documentation only (about 260 of
+``txmorph.genes.report``. Over 400 lines through its documentation only (about 260 of
 code): the four steps above share their sections, settings and reference regions.
 """
 
@@ -58,8 +58,8 @@ from scipy.spatial.distance import squareform
 from txmorph.baseline import FeatureSettings
 from txmorph.checks import densest_disk_count, spots_in_mask
 from txmorph.errors import InputError
-from txmorph.geneprobe import prepare_section, probe_pair
-from txmorph.sampling import choose_classes, class_names, sample_centres, spot_pixels
+from txmorph.genes.probe import prepare_section, probe_pair
+from txmorph.patches.sampling import choose_classes, class_names, sample_centres, spot_pixels
 from txmorph.truth import gene_regions, truth_labels
 
 #: Genes whose densities correlate less than this on average do not form a module.

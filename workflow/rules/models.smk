@@ -1,28 +1,5 @@
-# Using what was learned: arg-max label images of every mapped section (test and predict),
-# and, with `models:`, the trained models of another run instead of training.
-
-
-rule argmax_labels:
-    input:
-        probmap="results/probmaps/{section}/ensemble.h5",
-        code=script_code("argmax_labels.py"),
-    output:
-        "results/labels/{section}.tif",
-    params:
-        model="ensemble",
-        classes=CLASSES,
-        context_um=config["probmap"]["context_um"],
-        pixel_size_um=lambda wildcards: section_params(wildcards.section)["pixel_size_um"],
-    log:
-        "results/logs/argmax_labels/{section}.log",
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    conda:
-        "../../envs/data.yaml"
-    script:
-        "../scripts/argmax_labels.py"
+# Reused models (txmorph.models): with `models:` in the config, the trained models of another
+# run are copied in instead of training here, and what they learned stands in for classes.json.
 
 
 if REUSED_MODELS:

@@ -1,0 +1,3 @@
+"""Stage `probmap` (workflow/rules/probmap.smk): exact dense probability maps of whole sections,
+their grid, files and ensemble.
+"""
