@@ -14,7 +14,7 @@ from conftest import REPO
 
 sys.path.insert(0, str(REPO / "workflow/benchmarks"))  # a tool beside the package, not in it
 from realbench import (COLUMNS, benchmark_table, collect_run,  # noqa: E402
-                       example_configs, failure_reason, parse_overrides, report_markdown,
+                       example_configs, failure_reason, main, parse_overrides, report_markdown,
                        scratch_config, summary_markdown)
 
 CLASSES = ["background", "tissue", "GeneA", "GeneB", "mean"]
@@ -131,3 +131,18 @@ def test_runs_as_a_script_outside_the_package():
         assert option in result.stdout
     assert "$(BIN)/python workflow/benchmarks/realbench.py --cores $(CORES)" in \
         (REPO / "Makefile").read_text()
+
+
+@pytest.mark.parametrize("workdir_name", ["realdata", "realdata/runs"])
+def test_a_workdir_overlapping_the_figure_folder_is_refused(tmp_path, capsys, workdir_name):
+    # The figure folder (the Markdown path without .md) is emptied on every run: a scratch
+    # directory there (or holding it) would be wiped under the runs.
+    workdir = tmp_path / workdir_name
+    workdir.mkdir(parents=True)
+    (workdir / "keep").write_text("x")
+    with pytest.raises(SystemExit) as stop:
+        main(["--workdir", str(workdir), "--markdown", str(tmp_path / "realdata.md"),
+              "--csv", str(tmp_path / "realdata.csv")])
+    assert stop.value.code == 2
+    assert "overlap" in capsys.readouterr().err
+    assert (workdir / "keep").exists()

@@ -371,6 +371,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         ignored = subprocess.run(["git", "-C", str(REPO), "check-ignore", "-q", str(workdir)])
         if ignored.returncode != 0:
             parser.error(f"--workdir {workdir} is inside the checkout and not git-ignored")
+    # The figures go to a folder named after the Markdown file, emptied on every run: it must
+    # not hold the scratch runs (or be held by them), or they would wipe each other.
+    figure_dir = args.markdown.resolve().with_suffix("")
+    if figure_dir == workdir or figure_dir in workdir.parents or workdir in figure_dir.parents:
+        parser.error(f"--workdir {workdir} and the figure folder {figure_dir} (--markdown "
+                     "without .md) overlap: choose another --workdir or --markdown")
     try:
         parse_overrides(args.overrides, dataset="")  # syntax check before any run
     except ValueError as error:
