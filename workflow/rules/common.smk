@@ -106,7 +106,8 @@ def reused_model_set():
     from txmorph.baseline import window_sizes
     from txmorph.models import Expected, ModelSetError, check_model_set
 
-    expected = Expected(CLASSES, PATCH_SIZES, config["training"]["network_input"])
+    expected = Expected(CLASSES, PATCH_SIZES, config["training"]["network_input"],
+                        groups=GROUPS, truth=truth_settings())
     try:
         found = check_model_set(REUSED_MODELS, expected, window_sizes(PATCH_SIZES),
                                 own_folder="results/models")
@@ -120,6 +121,16 @@ def reused_model_set():
 MODEL_SET = reused_model_set() if REUSED_MODELS else None
 if MODEL_SET is not None and MODEL_SET.baseline is None:
     SCORED_MODELS.remove(BASELINE)  # the reused folder has no baseline that fits
+# The class definitions (share thresholds fitted on the training sections, rule reference; with
+# `models:` the reused models' own, copied in): every section's reference regions apply them.
+REFERENCE = "results/models/reference.json"
+
+
+def truth_settings():
+    """The settings a class definition is fitted with (txmorph.reference.SETTING_KEYS)."""
+    return {key: config["truth"][key] for key in ("sigma_um", "rule", "enrichment")}
+
+
 # What the models learned (classes, those left out and why): from rule centres when training,
 # from the reused models' metadata otherwise (workflow/rules/models.smk).
 LEARNED_CLASSES = "results/patches/classes.json" if TRAINING else "results/models/classes.json"

@@ -7,6 +7,7 @@ rule dice:
         truth="results/truth/{section}.tif",
         checks="results/sections/{section}/checks.json",
         classes=LEARNED_CLASSES,
+        reference=REFERENCE,
         probmaps=expand(
             "results/probmaps/{{section}}/{model}.h5",
             model=SCORED_MODELS,

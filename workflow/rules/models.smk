@@ -8,6 +8,7 @@ if REUSED_MODELS:
     # turn. Preferred over train/baseline_train, which no target then asks for.
     ruleorder: reuse_model > train
     ruleorder: reuse_baseline > baseline_train
+    ruleorder: reuse_reference > reference
 
     rule reuse_model:
         input:
@@ -32,6 +33,24 @@ if REUSED_MODELS:
             f"results/models/{BASELINE}.npz",
         log:
             "results/logs/reuse_baseline/baseline.log",
+        threads: 1
+        resources:
+            mem_mb=500,
+            runtime=5,
+        conda:
+            "../../envs/data.yaml"
+        shell:
+            "cp {input:q} {output:q} 2> {log:q}"
+
+    rule reuse_reference:
+        # The class definitions the reused models were trained on: this run's sections get
+        # their reference regions by the same thresholds.
+        input:
+            lambda wildcards: str(MODEL_SET.reference),
+        output:
+            REFERENCE,
+        log:
+            "results/logs/reuse_reference/reference.log",
         threads: 1
         resources:
             mem_mb=500,

@@ -1,4 +1,5 @@
-# Tissue masks: from the DAPI image, then (sections with spots) from the density of all spots
+# Tissue masks: from the DAPI image, then (sections with spots) from where the transcripts are:
+# background is a transcript-free gap of tissue_mask.gap_um, the same rule in every section
 # (txmorph.tissue).
 
 
@@ -35,8 +36,7 @@ rule tissue_mask:
     params:
         section=lambda wildcards: section_params(wildcards.section),
         source=config["tissue_mask"]["source"],
-        spot_sigma_um=config["tissue_mask"]["spot_sigma_um"],
-        min_relative_density=config["tissue_mask"]["min_relative_density"],
+        gap_um=config["tissue_mask"]["gap_um"],
         min_area_um2=config["tissue_mask"]["min_area_um2"],
     log:
         "results/logs/tissue_mask/{section}.log",

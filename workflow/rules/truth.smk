@@ -1,5 +1,31 @@
-# Reference regions from each section's own spots (txmorph.truth): on test sections to score the
-# models, on training sections where patch centres are drawn.
+# Reference regions from the spots (txmorph.truth): one definition per class, fitted once on the
+# pooled training sections (rule reference, kept with the models), then applied unchanged to
+# every section: on test sections to score the models, on training sections where patch
+# centres are drawn.
+
+
+rule reference:
+    input:
+        spots=expand("results/sections/{section}/spots.parquet", section=TRAIN_SECTIONS),
+        masks=expand("results/masks/{section}.tif", section=TRAIN_SECTIONS),
+        checks=checks_of(TRAIN_SECTIONS),
+        code=script_code("reference.py"),
+    output:
+        REFERENCE,
+    params:
+        sections=[section_params(s) for s in TRAIN_SECTIONS],
+        groups=GROUPS,
+        settings=truth_settings(),
+    log:
+        "results/logs/reference/reference.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/reference.py"
 
 
 rule truth:
@@ -7,16 +33,13 @@ rule truth:
         spots="results/sections/{section}/spots.parquet",
         mask="results/masks/{section}.tif",
         checks="results/sections/{section}/checks.json",
+        reference=REFERENCE,
         code=script_code("truth.py"),
     output:
         "results/truth/{section}.tif",
     params:
         section=lambda wildcards: section_params(wildcards.section),
-        genes=GENES,
         groups=GROUPS,
-        sigma_um=config["truth"]["sigma_um"],
-        rule=config["truth"]["rule"],
-        enrichment=config["truth"]["enrichment"],
     log:
         "results/logs/truth/{section}.log",
     threads: 1

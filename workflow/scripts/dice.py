@@ -1,4 +1,5 @@
-"""Rule dice: each model's arg-max labels against a test section's reference regions."""
+"""Rule dice: each model's arg-max labels against a test section's reference regions, and the
+image-blind chance row (every pixel the training sections' most frequent learned class)."""
 
 import json
 from pathlib import Path
@@ -10,7 +11,11 @@ from txmorph.evaluate.metrics import label_map, sample_labels_on_grid, score_lab
 from txmorph.io.canonical import read_labels
 from txmorph.outputs import atomic_path
 from txmorph.probmap.mapsio import read_probability_map
+from txmorph.reference import chance_class, read_reference
 from txmorph.scripting import run_rule
+
+
+CHANCE_MODEL = "chance"
 
 
 def main(smk, log):
@@ -39,6 +44,14 @@ def main(smk, log):
                              not_evaluable)
         log.info("%s: %s", model, dict(zip(table["class"], table["dice"].round(3))))
         tables.append(table)
+    # The floor every score is read against: a prediction that never looks at the image.
+    chance = chance_class(read_reference(smk.input.reference), learned["classes"])
+    scored = ~np.isin(truth, unlearned_labels)
+    constant = np.full(int(scored.sum()), classes.index(chance), dtype=truth.dtype)
+    table = score_labels(section, CHANCE_MODEL, constant, truth[scored], classes, not_evaluable)
+    log.info("%s (every pixel %s): %s", CHANCE_MODEL, chance,
+             dict(zip(table["class"], table["dice"].round(3))))
+    tables.append(table)
     for row in tables[0].itertuples(index=False):
         if not row.evaluable:
             log.warning("class %s not evaluable: %s", row[2], row.note)

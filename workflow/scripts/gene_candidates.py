@@ -26,8 +26,7 @@ def main(smk, log):
         if smk.params.tissue["source"] != "dapi":  # as rule tissue_mask does
             tissue = tissue_from_spots(
                 spots[["x", "y"]].to_numpy(np.float64), dapi.shape, image_info["pixel_size_um"],
-                spot_sigma_um=smk.params.tissue["spot_sigma_um"],
-                min_relative_density=smk.params.tissue["min_relative_density"],
+                gap_um=smk.params.tissue["gap_um"],
                 min_area_um2=smk.params.tissue["min_area_um2"])
             if smk.params.tissue["source"] == "spots_and_dapi":
                 tissue = tissue & dapi

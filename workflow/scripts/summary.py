@@ -66,7 +66,8 @@ def main(smk, log):
         f"{REFERENCE_DICE} (Andersson et al., ISBI 2020). `n/e`: not evaluable (an empty "
         "reference region or tissue, or a gene too sparse for the reference rule); such "
         "classes are left out of the mean, and a section without an evaluable gene class has "
-        "no mean.",
+        "no mean. `chance`: an image-blind prediction, every pixel the training sections' most "
+        "frequent class, scored the same way: the floor that every other row reads against.",
         "",
         *learned_lines(json.loads(Path(smk.input.classes).read_text())),
         "## Input checks",

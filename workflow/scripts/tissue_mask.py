@@ -15,11 +15,11 @@ def main(smk, log):
         return
     spots = read_spots(smk.input.spots, columns=["x", "y"])
     mask = tissue_from_spots(spots[["x", "y"]].to_numpy(), dapi.shape,
-                             params.section["pixel_size_um"], spot_sigma_um=params.spot_sigma_um,
-                             min_relative_density=params.min_relative_density,
+                             params.section["pixel_size_um"], gap_um=params.gap_um,
                              min_area_um2=params.min_area_um2)
-    log.info("tissue from %d spots covers %.1f%% of the image (bandwidth %.3g µm); DAPI: %.1f%%",
-             len(spots), 100 * mask.mean(), params.spot_sigma_um, 100 * dapi.mean())
+    log.info("tissue from %d spots covers %.1f%% of the image (background: transcript-free "
+             "gaps of %.3g µm); DAPI: %.1f%%", len(spots), 100 * mask.mean(), params.gap_um,
+             100 * dapi.mean())
     if params.source == "spots_and_dapi":
         mask &= dapi
         log.info("where DAPI agrees: %.1f%% of the image", 100 * mask.mean())

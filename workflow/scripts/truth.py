@@ -1,4 +1,5 @@
-"""Rule truth: reference regions of a test section from its own spots."""
+"""Rule truth: a section's reference regions, by the class thresholds fitted on the training
+sections (rule reference), applied unchanged."""
 
 import json
 from pathlib import Path
@@ -8,6 +9,7 @@ import numpy as np
 from txmorph.classes import class_names
 from txmorph.io.canonical import read_mask, read_spots, spots_by_class
 from txmorph.outputs import write_label_tiff
+from txmorph.reference import read_reference, thresholds_of
 from txmorph.scripting import run_rule
 from txmorph.truth import truth_labels
 
@@ -15,26 +17,27 @@ from txmorph.truth import truth_labels
 def main(smk, log):
     params = smk.params.section
     mask = read_mask(smk.input.mask)
+    reference = read_reference(smk.input.reference)
     # Checked on import against the image (same grid as the mask) and the configured genes.
     spots = read_spots(smk.input.spots)
-    sigma_px = smk.params.sigma_um / params["pixel_size_um"]
-    by_gene = spots_by_class(spots, smk.params.groups)
-    # A gene too sparse for the reference rule (checks.json) gets no region: it is reported
+    sigma_px = reference["settings"]["sigma_um"] / params["pixel_size_um"]
+    by_class = spots_by_class(spots, smk.params.groups)
+    # A class too sparse for the reference rule (checks.json) gets no region: it is reported
     # as not evaluable rather than scored against a region drawn around a handful of spots.
     checks = json.loads(Path(smk.input.checks).read_text())
-    for gene in [name for name in by_gene if name not in checks["evaluable_genes"]]:
-        log.warning("%s: no reference region (too sparse, see the section's checks)", gene)
-        by_gene[gene] = np.empty((0, 2))
-    labels = truth_labels(
-        mask, by_gene, sigma_px,
-        rule=smk.params.rule, enrichment=smk.params.enrichment,
-    )
+    for name in [name for name in by_class if name not in checks["evaluable_genes"]]:
+        log.warning("%s: no reference region (too sparse, see the section's checks)", name)
+        by_class[name] = np.empty((0, 2))
+    thresholds = thresholds_of(reference)
+    labels = truth_labels(mask, by_class, spots[["x", "y"]].to_numpy(np.float64), sigma_px,
+                          thresholds)
     fractions = {
         name: round(float((labels == index).mean()), 4)
         for index, name in enumerate(class_names(smk.params.groups))
     }
-    log.info("reference regions (sigma %.1f px, rule %s): area fractions %s",
-             sigma_px, smk.params.rule, fractions)
+    log.info("reference regions (sigma %.1f px; share thresholds %s fitted on %s): area "
+             "fractions %s", sigma_px, {k: round(v, 5) for k, v in thresholds.items()},
+             ", ".join(reference["training_sections"]) or "reused models", fractions)
     write_label_tiff(smk.output[0], labels)
 
 

@@ -42,6 +42,16 @@ SECTION_CHARS = "letters, digits, '_', '.' and '-', starting with a letter or di
 MOVED_KEYS: dict[tuple[str, ...], tuple[tuple[str, ...], str]] = {
     ("patches", "network_input"): (("training", "network_input"), "it is a model setting"),
 }
+#: Keys that are gone, with what replaced them: reported before the schema's errors.
+REMOVED_KEYS: dict[tuple[str, ...], str] = {
+    ("tissue_mask", "min_relative_density"): (
+        "tissue is no longer a share of each section's own density but the same rule in every "
+        "section: set `tissue_mask.gap_um` (the width in µm of a transcript-free gap that is "
+        "background) instead"),
+    ("tissue_mask", "spot_sigma_um"): (
+        "the transcript-density bandwidth is replaced by `tissue_mask.gap_um` (the width in µm "
+        "of a transcript-free gap that is background)"),
+}
 
 KeyPath = tuple[Any, ...]
 
@@ -266,6 +276,10 @@ def moved_key_problem(config: Mapping[str, Any], sources: Sequence[Source] = ())
         Two lines: the file, the old and the new key path and the line to move; then where every
         key is described. None when no moved key is used.
     """
+    for old, why in REMOVED_KEYS.items():
+        if _has(config, old):
+            return (f"Config error in {_naming(sources, old)}: `{'.'.join(old)}` is gone: {why}"
+                    f"\n(every key is described in {SCHEMA_FILE})")
     for old, (new, why) in MOVED_KEYS.items():
         if not _has(config, old):
             continue

@@ -19,7 +19,7 @@ import json
 import os
 import pickle
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ import numpy as np
 
 from txmorph.errors import InputError
 from txmorph.patches.intensity import HIGH_PERCENTILE, LOW_PERCENTILE
+from txmorph.reference import REFERENCE_FILE, read_reference, reference_problem
 
 # Must equal txmorph.train.model.INTENSITY_METHOD (a test checks it); not imported from there,
 # since txmorph.train.model imports torch.
@@ -134,12 +135,18 @@ class Expected:
         ``training.network_input``.
     intensity_method : str
         The input normalisation this pipeline applies.
+    groups : Mapping[str, Sequence[str]] or None
+        The gene classes, ``{class: genes}``, that the reused class definitions must define.
+    truth : Mapping[str, Any] or None
+        The config's ``truth`` settings, which the reused definitions must share.
     """
 
     classes: Sequence[str]  # background, tissue, then the gene classes
     sizes: Sequence[int]
     network_input: int
     intensity_method: str = INTENSITY_METHOD
+    groups: Mapping[str, Sequence[str]] | None = None  # {class: genes}; None: not checked
+    truth: Mapping[str, Any] | None = None  # truth.sigma_um, rule, enrichment
 
 
 @dataclass(frozen=True)
@@ -157,12 +164,15 @@ class ModelSet:
         The folder's ``baseline.npz`` when it fits, else None.
     notes : list[str]
         Warnings for the user (e.g. why the baseline is not scored).
+    reference : Path or None
+        The folder's class definitions (``reference.json``); None when not asked for.
     """
 
     files: dict[int, Path]
     classes: list[str]
     baseline: Path | None
     notes: list[str]
+    reference: Path | None = None
 
 
 def check_model_set(models_dir: str | os.PathLike, expected: Expected,
@@ -198,6 +208,10 @@ def check_model_set(models_dir: str | os.PathLike, expected: Expected,
         raise ModelSetError(f"models: {folder} is this run's own model folder, where the reused "
                             "models are copied to; point `models` at the results/models of "
                             f"another run (another working directory), {retrain}")
+    if folder.is_file():
+        raise ModelSetError(f"models: {folder} is a file; `models` names the folder that holds "
+                            f"the model files (size<S>.pt, reference.json), e.g. "
+                            f"{folder.parent}, {retrain}")
     if not folder.is_dir():
         raise ModelSetError(f"models: folder {folder} not found; point `models` at the "
                             f"results/models folder of a finished run, {retrain}")
@@ -239,7 +253,27 @@ def check_model_set(models_dir: str | os.PathLike, expected: Expected,
         learned = classes
         files[size] = path
     baseline, notes = _usable_baseline(folder, learned or [], baseline_windows)
-    return ModelSet(files=files, classes=learned or [], baseline=baseline, notes=notes)
+    reference = _usable_reference(folder, expected) if expected.groups is not None else None
+    return ModelSet(files=files, classes=learned or [], baseline=baseline, notes=notes,
+                    reference=reference)
+
+
+def _usable_reference(folder: Path, expected: Expected) -> Path:
+    """The folder's class definitions, checked against the config (ModelSetError if not)."""
+    path = folder / REFERENCE_FILE
+    if not path.is_file():
+        raise ModelSetError(f"models: {folder} has no {REFERENCE_FILE} (the class thresholds the "
+                            "models were trained with; runs before class definitions were "
+                            f"fitted once do not write it), so its classes cannot be drawn the "
+                            f"same way here; {RETRAIN}")
+    try:
+        reference = read_reference(path)
+    except InputError as error:
+        raise ModelSetError(f"models: {error}; {RETRAIN}") from None
+    problem = reference_problem(reference, expected.groups or {}, expected.truth or {}, path)
+    if problem:
+        raise ModelSetError(f"models: {problem}, {RETRAIN}")
+    return path
 
 
 def _check_classes(path: Path, classes: list[str], wanted: list[str], retrain: str) -> None:

@@ -1,14 +1,15 @@
 """Tissue vs background: from the transcripts where a section has them, else from DAPI.
 
 **From transcripts** (:func:`tissue_from_spots`, the default for sections with spots): tissue
-is where transcripts are. Every cell of measured tissue yields transcripts of the panel; glass
-yields almost none. The density of all spots (every gene, not just the chosen ones) is taken
-with a Gaussian of ``spot_sigma_um`` (about a cell diameter, so that the gaps between cells are
-bridged) and thresholded at ``min_relative_density`` (5 %) of the section's 99th-percentile
-density: scale-free, so it needs no knowledge of the panel size or the platform's detection
-efficiency, and a crop that lies wholly inside tissue is wholly tissue (a DAPI threshold would
-call its nucleus-poor parts "background"). Holes and specks smaller than ``min_area_um2`` are
-filled and removed, as for DAPI.
+is where transcripts are, background where there is no tissue. Every cell of measured tissue
+yields transcripts of the panel; glass yields almost none. A pixel is background when it lies
+in a disk of diameter ``gap_um`` (100 µm, about ten cell diameters) that holds (almost) no
+transcript. The rule is absolute and in micrometres, so it draws the same line in every
+section: it does not depend on the section's own density, so a nucleus-poor or
+transcript-poor area of tissue stays tissue and a crop that lies wholly inside tissue is
+wholly tissue (a relative cut, or a DAPI threshold, would call its sparse parts
+"background"). Holes and specks smaller than ``min_area_um2`` are filled and removed, as for
+DAPI.
 
 **From DAPI** (:func:`tissue_mask`), for sections without spots and for the input checks:
 
@@ -31,6 +32,7 @@ import math
 
 import numpy as np
 from scipy import ndimage as ndi
+from scipy.signal import fftconvolve
 from skimage.filters import threshold_otsu
 from skimage.morphology import disk
 
@@ -275,27 +277,29 @@ def _fill_small_holes(mask: np.ndarray, max_pixels: float) -> np.ndarray:
     return mask | fill[labels]
 
 
-#: Working pixels per ``spot_sigma_um`` of the transcript density.
-SPOT_PIXELS_PER_SIGMA = 3.0
-#: The percentile of the transcript density that stands for "dense tissue".
-SPOT_REFERENCE_PERCENTILE = 99.0
+#: Working pixels per ``gap_um`` of the transcript-gap rule (a 100 µm gap: 5 µm pixels).
+GAP_PIXELS = 20
+#: A disk holding at most this many transcripts counts as empty: stray detections on glass
+#: (a few per disk) must not make glass tissue, while tissue holds tens to thousands per disk.
+GAP_STRAY_SPOTS = 2
 
 
 def tissue_from_spots(
     xy: np.ndarray,
     shape: tuple[int, int],
     pixel_size_um: float,
-    spot_sigma_um: float = 10.0,
-    min_relative_density: float = 0.05,
+    gap_um: float = 100.0,
     min_area_um2: float = 10000.0,
 ) -> np.ndarray:
     """Boolean tissue mask of ``shape`` from spot positions ``xy`` ((N, 2) as (x, y) pixels).
 
-    See the module docstring: Gaussian density of all spots (sigma ``spot_sigma_um``) on a
-    working grid of ~sigma/3, reflected at the image border (a crop's tissue goes on past its
-    edge), thresholded at ``min_relative_density`` x its ``SPOT_REFERENCE_PERCENTILE``-th
-    percentile; holes and pieces smaller than ``min_area_um2`` filled and removed. No spots:
-    all background.
+    Background is where there is no tissue: every pixel covered by a disk of diameter
+    ``gap_um`` that holds at most ``GAP_STRAY_SPOTS`` transcripts; all else is tissue. The
+    rule is in micrometres and absolute, so it means the same in every section whatever its
+    transcript density or panel: a nucleus-poor area of tissue (sparse transcripts, but
+    transcripts) stays tissue, a crop wholly inside tissue is wholly tissue, and the border
+    lies at the outermost transcripts (the disks reach up to them). Holes and pieces smaller
+    than ``min_area_um2`` are then filled and removed. No spots: all background.
 
     Parameters
     ----------
@@ -305,10 +309,8 @@ def tissue_from_spots(
         (rows, cols) of the image.
     pixel_size_um : float
         Micrometres per image pixel (> 0).
-    spot_sigma_um : float
-        Gaussian sigma of the spot density, in µm (> 0).
-    min_relative_density : float
-        Threshold, as a share of the reference density, in (0, 1).
+    gap_um : float
+        Diameter (µm, > 0) of the transcript-free disks that make background.
     min_area_um2 : float
         Holes and tissue pieces smaller than this (µm²) are filled and removed.
 
@@ -322,15 +324,12 @@ def tissue_from_spots(
     InputError
         When a setting is not a valid number.
     """
-    for name, value in (("pixel_size_um", pixel_size_um), ("spot_sigma_um", spot_sigma_um)):
+    for name, value in (("pixel_size_um", pixel_size_um), ("gap_um", gap_um)):
         if not (math.isfinite(value) and value > 0):
             raise InputError(f"config: '{name}' is {value!r}; it must be a positive number.")
-    if not 0 < min_relative_density < 1:
-        raise InputError(f"config: 'min_relative_density' is {min_relative_density!r}; it must "
-                         "lie between 0 and 1.")
     height, width = int(shape[0]), int(shape[1])
     xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
-    factor = max(1, int(spot_sigma_um / (SPOT_PIXELS_PER_SIGMA * pixel_size_um)),
+    factor = max(1, int(gap_um / (GAP_PIXELS * pixel_size_um)),
                  math.ceil(max(height, width) / MAX_WORK_SIDE))
     work_shape = (-(-height // factor), -(-width // factor))
     cols, rows = np.floor(xy[:, 0]), np.floor(xy[:, 1])
@@ -341,17 +340,18 @@ def tissue_from_spots(
     index = (rows[keep].astype(np.int64) // factor) * work_shape[1] + cols[keep].astype(np.int64) // factor
     counts = np.bincount(index, minlength=work_shape[0] * work_shape[1]).reshape(work_shape)
     work_um = pixel_size_um * factor
-    density = ndi.gaussian_filter(counts.astype(np.float32), sigma=spot_sigma_um / work_um,
-                                  mode="reflect")
-    reference = float(np.percentile(density, SPOT_REFERENCE_PERCENTILE))
-    if not reference > 0:
-        reference = float(density.max())
-    small = density >= np.float32(min_relative_density * reference)
+    radius = 0.5 * gap_um / work_um  # working pixels
+    footprint = disk(max(1, int(round(radius)))).astype(np.float32)
+    # Transcripts in the disk around every working pixel (outside the image holds none).
+    in_disk = fftconvolve(counts.astype(np.float32), footprint, mode="same")
+    empty_centres = in_disk < GAP_STRAY_SPOTS + 0.5
+    if empty_centres.any():
+        background = ndi.distance_transform_edt(~empty_centres) <= radius
+    else:
+        background = np.zeros(work_shape, dtype=bool)
     pixel_area = work_um * work_um
     # Background pieces smaller than min_area_um2 are filled even where they touch the image
-    # border: glass is empty over large areas, while a crop's sparse-transcript patches
-    # (nucleus-poor tissue, a weak field of view) are small.
-    small = ~_remove_small_objects(~small, min_area_um2 / pixel_area)
-    small = _remove_small_objects(small, min_area_um2 / pixel_area)
+    # border: glass is empty over large areas, a tissue's lumen or tear rarely is.
+    small = _remove_small_objects(background, min_area_um2 / pixel_area)
+    small = _remove_small_objects(~small, min_area_um2 / pixel_area)
     return upsample_nearest(small, factor, (height, width))
-

@@ -1,64 +1,65 @@
-"""Reference ("truth") regions of a section, from that section's own spots.
+"""Reference ("truth") regions of a section, from its spots, by one definition per class.
 
 The models never see these: they are painted from the DAPI image alone and then compared
-with regions derived from the transcriptome of the *same* test section. A gene's region is
-where its spots are markedly denser than elsewhere in the tissue:
+with regions derived from the transcriptome of the test section. A class must mean the same
+thing in every section, so the quantity thresholded compares between sections and the
+threshold is fitted once, on the pooled training sections, then applied unchanged to every
+section (training and test alike; it is kept with the models, so reused models apply it too):
 
-1. **Density.** Each gene's spots inside the tissue are turned into a Gaussian kernel
-   density (spots per px^2, bandwidth ``sigma_px``), see :func:`spot_density`.
-2. **Edge correction.** Near the tissue border half the kernel falls on empty glass, which
-   would halve the density exactly where regions often touch the border. The density is
-   therefore divided by the fraction of the kernel that lies inside the tissue (the tissue
-   mask smoothed with the same kernel; classical edge correction for kernel densities),
-   capped at a 1 / ``MIN_KERNEL_FRACTION`` boost so thin tissue spurs cannot blow up.
-3. **Enrichment.** ``enrichment = density / mean density over the tissue`` (mean =
-   spots in tissue / tissue area): 1 means "as dense as this gene's average", so the same
-   threshold works for abundant and rare genes.
-4. **Threshold** (``rule``):
+1. **Share of local transcripts.** For each class (its genes' spots) and for all spots of
+   the section (every gene), a Gaussian kernel density of bandwidth ``sigma_px`` on a coarse
+   grid (:func:`spot_density`); the class's *share* is their ratio: the fraction of the
+   transcripts around a pixel that are the class's. A share does not depend on the section's
+   detection efficiency, panel size or cell density, and needs no edge correction (both
+   densities lose the same kernel mass at the tissue border). Where fewer than about one
+   transcript falls within the kernel the denominator is floored at that (no evidence, no
+   share).
+2. **Threshold, fitted once** (:func:`fit_thresholds`, ``rule``):
 
-   - ``"otsu"`` (default, parameter-free): Otsu's threshold on the enrichment values of
-     the tissue pixels. Otsu splits a two-mode histogram wherever the gap is, whatever the
-     area fraction of each mode, so it separates expressing from non-expressing tissue for
-     small and large regions alike. It is applied to the *linear* enrichment, not its log:
-     a region's blurred edge falls from the inside level to the outside level and the true
-     border lies half-way down; a linear threshold between the two levels finds it there,
-     while on a log scale the threshold drifts towards the outside level, down the edge's
-     tail (the region swells by about a sigma when its surroundings are nearly empty). On
-     synthetic disks (3-60 % of the tissue, 5-50 % off-target spots, sigma 6-15 px) linear
-     Otsu gave a mean IoU of 0.82, log (floored) 0.71, sqrt 0.72. Values above the 99.9th
-     percentile are clipped before the histogram so one hot spot cannot stretch it. A gene
-     whose enrichment is flat over the tissue (no contrast at all) gets an empty region.
-   - ``"enrichment"``: ``enrichment >= enrichment`` (e.g. 2: at least twice the gene's
-     average density over the tissue). Easy to explain, but the right value depends on the
-     region's area fraction (a region covering half the tissue can be at most 2x enriched).
+   - ``"otsu"`` (default, parameter-free): Otsu's threshold on the class's share over the
+     tissue of all training sections pooled. Otsu splits a two-mode histogram wherever the
+     gap is, whatever the area of each mode, so it separates expressing from non-expressing
+     tissue for small and large regions alike; it is applied to the *linear* share (a
+     region's blurred edge falls from the inside level to the outside level, and a linear
+     threshold between the two finds the border half-way down, a log one drifts down the
+     tail). Values above the 99.9th percentile are clipped before the histogram so one hot
+     spot cannot stretch it. A class whose share is flat (no contrast) gets no region.
+   - ``"enrichment"``: share >= ``enrichment`` x the class's share of all transcripts in the
+     pooled training tissue (e.g. 2: twice as frequent among the local transcripts as
+     overall).
 
-5. **Overlaps.** A pixel above threshold for several genes goes to the gene with the higher
-   enrichment (ties: the earlier gene).
-6. **Specks.** Connected pieces (8-connectivity) smaller than ``pi * (2 sigma)^2`` px (a disk of
-   radius 2 sigma) are dropped back to general tissue. A lone spot's halo above a threshold
-   ``t`` covers ``2 pi sigma^2 ln(peak / t)`` px, which is below that area unless the lone spot
-   alone is e^2 ~ 7.4 x the threshold, so isolated off-target spots do not make regions.
+   A test section then holds as much of a class as passes the training sections' threshold:
+   half of it, all of it or none (a finding, scored as such), never a region re-drawn on the
+   test section's own statistics.
+3. **Overlaps.** A pixel above threshold for several classes goes to the one whose share is
+   the highest multiple of its threshold (ties: the earlier class).
+4. **Specks.** Connected pieces (8-connectivity) smaller than ``pi * (2 sigma)^2`` px (a disk of
+   radius 2 sigma) are dropped back to general tissue, so isolated off-target spots do not
+   make regions.
 
-A gene without spots in the tissue has an empty region (and no error): absence is a valid
+A class without spots in the tissue has an empty region (and no error): absence is a valid
 observation for a test section.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from scipy import ndimage
 from skimage.filters import threshold_otsu
 
 RULES = ("otsu", "enrichment")
+#: Format name of the fitted class definitions (``results/models/reference.json``).
+REFERENCE_FORMAT = "txmorph.reference"
+REFERENCE_VERSION = 1
 #: Otsu's histogram ignores the top 0.1 % of enrichment values (clipped, see docstring).
 OTSU_CLIP_PERCENTILE = 99.9
 #: Otsu's histogram uses at most this many tissue pixels (an even stride through them).
 OTSU_MAX_SAMPLES = 2_000_000
-#: Smallest kernel fraction inside tissue used for edge correction (at most a 5x boost).
-MIN_KERNEL_FRACTION = 0.2
+#: Coarse bins count as tissue when at least this fraction of their pixels is (for fitting).
+MIN_BIN_TISSUE = 0.5
 #: The coarse grid's bin is about sigma / BIN_PER_SIGMA pixels (see ``spot_density``).
 BIN_PER_SIGMA = 4.0
 
@@ -212,21 +213,6 @@ def _in_mask(xy: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return xy[idx[inside]]
 
 
-def _enrichment(
-    xy: np.ndarray,
-    tissue_mask: np.ndarray,
-    kernel_fraction: np.ndarray,
-    tissue_area: int,
-    sigma_px: float,
-    b: int,
-) -> np.ndarray:
-    """Edge-corrected density / the gene's mean density over the tissue, full-res float32."""
-    mean_density = len(xy) / tissue_area
-    coarse = _smooth(_coarse_counts(xy, tissue_mask.shape, b), sigma_px, b) / np.float32(b * b)
-    coarse = coarse / kernel_fraction / np.float32(mean_density)
-    return _upsample(coarse.astype(np.float32), b, tissue_mask.shape)
-
-
 def _otsu_threshold(values: np.ndarray) -> float:
     """Otsu's threshold of ``values`` (1-D), 256-bin histogram; +inf if there is no contrast."""
     if values.size > OTSU_MAX_SAMPLES:
@@ -255,118 +241,224 @@ def _remove_specks(region: np.ndarray, min_area_px: float) -> np.ndarray:
     return region
 
 
-def gene_regions(
+def _coarse_shares(
     tissue_mask: np.ndarray,
-    spots_by_gene: Mapping[str, np.ndarray],
+    spots_by_class: Mapping[str, np.ndarray],
+    all_xy: np.ndarray,
     sigma_px: float,
+) -> tuple[int, dict[str, np.ndarray]]:
+    """(bin side b, {class: share of local transcripts on the coarse grid}); tissue spots only."""
+    mask = tissue_mask.astype(bool, copy=False)
+    b = _bin_factor(sigma_px)
+    total = _smooth(_coarse_counts(_in_mask(all_xy, mask), mask.shape, b), sigma_px, b)
+    # At least about one transcript within the kernel (1 / (2 pi sigma^2) per px^2, in bin
+    # counts): a share needs transcripts to be a share of.
+    floor = np.float32(b * b / (2.0 * math.pi * sigma_px**2))
+    np.maximum(total, floor, out=total)
+    shares = {}
+    for name, xy in spots_by_class.items():
+        own = _smooth(_coarse_counts(_in_mask(xy, mask), mask.shape, b), sigma_px, b)
+        shares[name] = (own / total).astype(np.float32)
+    return b, shares
+
+
+def local_shares(
+    tissue_mask: np.ndarray,
+    spots_by_class: Mapping[str, np.ndarray],
+    all_xy: np.ndarray,
+    sigma_px: float,
+) -> dict[str, np.ndarray]:
+    """Each class's share of the local transcripts, full resolution (float32 ``(H, W)``).
+
+    Parameters
+    ----------
+    tissue_mask : np.ndarray
+        2-D boolean tissue mask (H, W); only spots inside it count.
+    spots_by_class : Mapping[str, np.ndarray]
+        Per class, its (N, 2) (x, y) spot pixels.
+    all_xy : np.ndarray
+        (N, 2) (x, y) pixels of every spot of the section (all genes).
+    sigma_px : float
+        Kernel sigma, in pixels (> 0).
+
+    Returns
+    -------
+    dict[str, np.ndarray]
+        Per class, its share (0..1) of the kernel density of all spots.
+    """
+    mask = _check(tissue_mask, sigma_px)
+    b, shares = _coarse_shares(mask, spots_by_class, all_xy, sigma_px)
+    return {name: _upsample(share, b, mask.shape) for name, share in shares.items()}
+
+
+def _check(tissue_mask: np.ndarray, sigma_px: float) -> np.ndarray:
+    mask = np.asarray(tissue_mask)
+    if mask.ndim != 2:
+        raise ValueError(f"tissue_mask must be 2-D, got shape {mask.shape}")
+    if not sigma_px > 0:
+        raise ValueError(f"sigma_px must be > 0, got {sigma_px}")
+    return mask.astype(bool, copy=False)
+
+
+def fit_thresholds(
+    sections: Sequence[tuple[np.ndarray, Mapping[str, np.ndarray], np.ndarray, float]],
     rule: str = "otsu",
     enrichment: float = 2.0,
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Each class's share threshold, fitted once on the pooled training sections.
+
+    Parameters
+    ----------
+    sections : Sequence[tuple]
+        Per training section ``(tissue_mask, spots_by_class, all_xy, sigma_px)``; every
+        section names the same classes in the same order.
+    rule : str
+        ``"otsu"`` (Otsu on the pooled shares over the tissue) or ``"enrichment"``
+        (``enrichment`` x the class's pooled share of all tissue transcripts).
+    enrichment : float
+        The multiple of the ``"enrichment"`` rule (> 0).
+
+    Returns
+    -------
+    tuple[dict[str, float], dict[str, float]]
+        Per class, its threshold on the share (``inf`` where the training sections give no
+        contrast: no spots, or a flat share; such a class has no region anywhere), and its
+        share of all transcripts in the pooled training tissue.
+
+    Raises
+    ------
+    ValueError
+        When ``rule`` or ``enrichment`` is invalid or no section is given.
+    """
+    if rule not in RULES:
+        raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
+    if rule == "enrichment" and not enrichment > 0:
+        raise ValueError(f"enrichment must be > 0, got {enrichment}")
+    if not sections:
+        raise ValueError("no training section to fit the class thresholds on")
+    names = list(sections[0][1])
+    pooled: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    own_spots = dict.fromkeys(names, 0)
+    all_spots = 0
+    for tissue_mask, spots_by_class, all_xy, sigma_px in sections:
+        mask = _check(tissue_mask, sigma_px)
+        if not mask.any():
+            continue
+        b, shares = _coarse_shares(mask, spots_by_class, all_xy, sigma_px)
+        inside = _coarse_fraction(mask, b) >= MIN_BIN_TISSUE
+        all_spots += len(_in_mask(all_xy, mask))
+        for name in names:
+            pooled[name].append(shares[name][inside])
+            own_spots[name] += len(_in_mask(spots_by_class[name], mask))
+    thresholds, training_shares = {}, {}
+    for name in names:
+        training_shares[name] = own_spots[name] / all_spots if all_spots else 0.0
+        values = np.concatenate(pooled[name]) if pooled[name] else np.zeros(0, np.float32)
+        if own_spots[name] == 0 or values.size == 0:
+            thresholds[name] = math.inf
+        elif rule == "otsu":
+            thresholds[name] = _otsu_threshold(values)
+        else:
+            thresholds[name] = float(enrichment) * training_shares[name]
+    return thresholds, training_shares
+
+
+def gene_regions(
+    tissue_mask: np.ndarray,
+    spots_by_class: Mapping[str, np.ndarray],
+    all_xy: np.ndarray,
+    sigma_px: float,
+    thresholds: Mapping[str, float],
     *,
     min_area_px: float | None = None,
 ) -> dict[str, np.ndarray]:
-    """Each gene's expression region inside the tissue (bool ``(H, W)`` per gene, same order).
+    """Each class's region inside the tissue (bool ``(H, W)`` per class, same order).
 
-    See the module docstring for the method: edge-corrected kernel density, enrichment over
-    the gene's mean density in the tissue, ``rule`` ``"otsu"`` (Otsu on the enrichment) or
-    ``"enrichment"`` (enrichment >= ``enrichment``), overlaps to the more enriched gene,
-    pieces below ``min_area_px`` (default ``pi (2 sigma)^2``) removed. Only spots inside the
-    tissue count. Regions are disjoint and lie inside ``tissue_mask``.
+    See the module docstring: share of local transcripts >= the class's fitted threshold,
+    overlaps to the class furthest above its threshold, pieces below ``min_area_px`` (default
+    ``pi (2 sigma)^2``) removed. Regions are disjoint and lie inside ``tissue_mask``.
 
     Parameters
     ----------
     tissue_mask : np.ndarray
         2-D boolean tissue mask (H, W).
-    spots_by_gene : Mapping[str, np.ndarray]
-        Per gene, its (N, 2) (x, y) spot pixels.
+    spots_by_class : Mapping[str, np.ndarray]
+        Per class, its (N, 2) (x, y) spot pixels.
+    all_xy : np.ndarray
+        (N, 2) (x, y) pixels of every spot of the section (all genes).
     sigma_px : float
         Kernel density sigma, in pixels (> 0).
-    rule : str
-        ``"otsu"`` or ``"enrichment"``.
-    enrichment : float
-        Enrichment threshold of the ``"enrichment"`` rule (> 0).
+    thresholds : Mapping[str, float]
+        Per class, its share threshold (:func:`fit_thresholds`).
     min_area_px : float or None
         Smallest region piece kept, in pixels; None: :func:`min_region_area_px`.
 
     Returns
     -------
     dict[str, np.ndarray]
-        Per gene, in the order of ``spots_by_gene``, its boolean (H, W) region; all False
-        when the tissue is empty or the gene has no spots in it.
+        Per class, in the order of ``spots_by_class``, its boolean (H, W) region; all False
+        when the tissue is empty or the class has no spots in it.
 
     Raises
     ------
     ValueError
-        When the mask is not 2-D or ``rule``, ``enrichment`` or ``sigma_px`` is invalid.
+        When the mask is not 2-D, ``sigma_px`` is not positive or a class has no threshold.
     """
-    mask = np.asarray(tissue_mask)
-    if mask.ndim != 2:
-        raise ValueError(f"tissue_mask must be 2-D, got shape {mask.shape}")
-    mask = mask.astype(bool, copy=False)
-    if rule not in RULES:
-        raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
-    if rule == "enrichment" and not enrichment > 0:
-        raise ValueError(f"enrichment must be > 0, got {enrichment}")
-    if sigma_px <= 0:
-        raise ValueError(f"sigma_px must be > 0, got {sigma_px}")
+    mask = _check(tissue_mask, sigma_px)
+    missing = [name for name in spots_by_class if name not in thresholds]
+    if missing:
+        raise ValueError(f"no fitted threshold for {missing}")
     if min_area_px is None:
         min_area_px = min_region_area_px(sigma_px)
-
-    genes = list(spots_by_gene)
-    regions = {g: np.zeros(mask.shape, dtype=bool) for g in genes}
-    tissue_area = int(mask.sum())
-    if tissue_area == 0 or not genes:
+    names = list(spots_by_class)
+    regions = {name: np.zeros(mask.shape, dtype=bool) for name in names}
+    if not mask.any() or not names:
         return regions
-
-    b = _bin_factor(sigma_px)
-    kernel_fraction = _smooth(_coarse_fraction(mask, b), sigma_px, b)
-    np.maximum(kernel_fraction, np.float32(MIN_KERNEL_FRACTION), out=kernel_fraction)
-
-    # Running winner: the most enriched above-threshold gene per pixel (index into genes, -1 none).
+    b, shares = _coarse_shares(mask, spots_by_class, all_xy, sigma_px)
+    # Running winner: the class furthest above its threshold per pixel (-1: none).
     best = np.full(mask.shape, -np.inf, dtype=np.float32)
     winner = np.full(mask.shape, -1, dtype=np.int16)
-    for k, gene in enumerate(genes):
-        xy = _in_mask(spots_by_gene[gene], mask)
-        if len(xy) == 0:
+    for k, name in enumerate(names):
+        threshold = float(thresholds[name])
+        if not math.isfinite(threshold) or not shares[name].any():
             continue
-        enr = _enrichment(xy, mask, kernel_fraction, tissue_area, sigma_px, b)
-        threshold = _otsu_threshold(enr[mask]) if rule == "otsu" else float(enrichment)
-        above = (enr >= threshold) & (enr > best) & mask
-        best[above] = enr[above]
+        ratio = _upsample(shares[name] / np.float32(max(threshold, 1e-12)), b, mask.shape)
+        above = (ratio >= 1.0) & (ratio > best) & mask
+        best[above] = ratio[above]
         winner[above] = k
-        del enr, above
-
-    for k, gene in enumerate(genes):
-        regions[gene] = _remove_specks(winner == k, min_area_px)
+        del ratio, above
+    for k, name in enumerate(names):
+        regions[name] = _remove_specks(winner == k, min_area_px)
     return regions
 
 
 def truth_labels(
     tissue_mask: np.ndarray,
-    spots_by_gene: Mapping[str, np.ndarray],
+    spots_by_class: Mapping[str, np.ndarray],
+    all_xy: np.ndarray,
     sigma_px: float,
-    rule: str = "otsu",
-    enrichment: float = 2.0,
+    thresholds: Mapping[str, float],
     *,
     min_area_px: float | None = None,
 ) -> np.ndarray:
-    """Reference label image (uint8 ``(H, W)``): 0 background, 1 tissue, 2 + i for gene i.
+    """Reference label image (uint8 ``(H, W)``): 0 background, 1 tissue, 2 + i for class i.
 
     Background is everything outside ``tissue_mask``; general tissue is the mask minus all
-    gene regions (:func:`gene_regions`); genes are numbered in ``spots_by_gene``'s order,
-    which must be the class order ``["background", "tissue", *genes]``.
+    class regions (:func:`gene_regions`); classes are numbered in ``spots_by_class``'s order,
+    which must be the class order ``["background", "tissue", *classes]``.
 
     Parameters
     ----------
     tissue_mask : np.ndarray
         2-D boolean tissue mask (H, W).
-    spots_by_gene : Mapping[str, np.ndarray]
-        Per gene, its (N, 2) (x, y) spot pixels.
+    spots_by_class : Mapping[str, np.ndarray]
+        Per class, its (N, 2) (x, y) spot pixels.
+    all_xy : np.ndarray
+        (N, 2) (x, y) pixels of every spot of the section (all genes).
     sigma_px : float
         Kernel density sigma, in pixels (> 0).
-    rule : str
-        ``"otsu"`` or ``"enrichment"``.
-    enrichment : float
-        Enrichment threshold of the ``"enrichment"`` rule (> 0).
+    thresholds : Mapping[str, float]
+        Per class, its share threshold (:func:`fit_thresholds`).
     min_area_px : float or None
         Smallest region piece kept, in pixels; None: :func:`min_region_area_px`.
 
@@ -378,14 +470,13 @@ def truth_labels(
     Raises
     ------
     ValueError
-        When there are more than 253 genes, or as :func:`gene_regions`.
+        When there are more than 253 classes, or as :func:`gene_regions`.
     """
-    if len(spots_by_gene) > 253:
-        raise ValueError(f"at most 253 genes fit uint8 labels, got {len(spots_by_gene)}")
+    if len(spots_by_class) > 253:
+        raise ValueError(f"at most 253 classes fit uint8 labels, got {len(spots_by_class)}")
     mask = np.asarray(tissue_mask).astype(bool, copy=False)
-    regions = gene_regions(
-        mask, spots_by_gene, sigma_px, rule, enrichment, min_area_px=min_area_px
-    )
+    regions = gene_regions(mask, spots_by_class, all_xy, sigma_px, thresholds,
+                           min_area_px=min_area_px)
     labels = mask.astype(np.uint8)  # 0 outside, 1 tissue
     for i, region in enumerate(regions.values()):
         labels[region] = 2 + i

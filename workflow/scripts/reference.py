@@ -1,0 +1,56 @@
+"""Rule reference: each class's threshold on its share of local transcripts, fitted once on the
+pooled training sections (txmorph.truth.fit_thresholds), and the training pixels per class."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from txmorph.classes import class_names
+from txmorph.io.canonical import read_mask, read_spots, spots_by_class
+from txmorph.outputs import atomic_path
+from txmorph.reference import make_reference, write_reference
+from txmorph.scripting import run_rule
+from txmorph.truth import fit_thresholds, truth_labels
+
+
+def main(smk, log):
+    settings = smk.params.settings
+    groups = smk.params.groups
+    names = class_names(groups)
+    fitted = []
+    for index, section in enumerate(smk.params.sections):
+        spots = read_spots(smk.input.spots[index])
+        by_class = spots_by_class(spots, groups)
+        # A class too sparse in this section for the reference rule (its checks) adds no
+        # evidence of where the class is: its spots are left out of the fit here.
+        checks = json.loads(Path(smk.input.checks[index]).read_text())
+        for name in [name for name in by_class if name not in checks["evaluable_genes"]]:
+            log.warning("section %s: class %s too sparse for a region; not used to fit it",
+                        section["name"], name)
+            by_class[name] = np.empty((0, 2))
+        fitted.append((read_mask(smk.input.masks[index]), by_class,
+                       spots[["x", "y"]].to_numpy(np.float64),
+                       settings["sigma_um"] / section["pixel_size_um"]))
+    thresholds, shares = fit_thresholds(fitted, settings["rule"], settings["enrichment"])
+    # The training sections' labels by these thresholds: their most frequent class is the
+    # image-blind chance prediction of rule dice.
+    pixels = np.zeros(len(names), dtype=np.int64)
+    for mask, by_class, all_xy, sigma_px in fitted:
+        labels = truth_labels(mask, by_class, all_xy, sigma_px, thresholds)
+        pixels += np.bincount(labels.ravel(), minlength=len(names))[: len(names)]
+    class_pixels = dict(zip(names, pixels.tolist()))
+    log.info("share thresholds (%s rule, sigma %.3g µm) fitted on %s: %s; training shares %s; "
+             "training pixels per class %s", settings["rule"], settings["sigma_um"],
+             [s["name"] for s in smk.params.sections], thresholds, shares, class_pixels)
+    for name, threshold in thresholds.items():
+        if not np.isfinite(threshold):
+            log.warning("class %s: no contrast in the training sections, so no region anywhere",
+                        name)
+    reference = make_reference(groups, thresholds, shares, settings, class_pixels,
+                               [s["name"] for s in smk.params.sections])
+    with atomic_path(smk.output[0]) as tmp:
+        write_reference(tmp, reference)
+
+
+run_rule(main, snakemake)  # noqa: F821 (injected by Snakemake)
