@@ -24,11 +24,16 @@ from realbench import (AS_SHIPPED, COLUMNS, benchmark_table, collect_run,  # noq
 CLASSES = ["background", "tissue", "GeneA", "GeneB", "mean"]
 
 
-def _fake_dice(workdir, section="right", genes_evaluable=True):
+MODELS = {"size32": [0.8, 0.5, 0.2, 0.3], "size64": [0.9, 0.6, 0.4, 0.5],
+          "ensemble": [0.85, 0.55, 0.3, 0.45], "baseline": [0.7, 0.4, 0.1, 0.2]}
+
+
+def _fake_dice(workdir, section="right", genes_evaluable=True, models=None, chance=None):
+    """A run's dice.csv (and figure) in ``workdir``; ``chance``: the chance model's Dice per
+    class, or None for a table without chance rows (a pipeline from before them)."""
     rows = []
-    for model, values in {"size32": [0.8, 0.5, 0.2, 0.3], "size64": [0.9, 0.6, 0.4, 0.5],
-                          "ensemble": [0.85, 0.55, 0.3, 0.45],
-                          "baseline": [0.7, 0.4, 0.1, 0.2]}.items():
+    models = {**(models or MODELS), **({"chance": chance} if chance is not None else {})}
+    for model, values in models.items():
         if not genes_evaluable:
             values = [*values[:3], np.nan]
         mean = float(np.nanmean(values))
@@ -44,7 +49,7 @@ def _fake_dice(workdir, section="right", genes_evaluable=True):
 
 
 def test_table_rows_from_fake_runs(tmp_path):
-    good = _fake_dice(tmp_path / "a")
+    good = _fake_dice(tmp_path / "a", chance=[np.nan, 0.6, 0.0, 0.0])
     _fake_dice(tmp_path / "b", section="test", genes_evaluable=False)
     results = [
         collect_run("alpha", tmp_path / "a", 61.23, fold="left_to_right"),
@@ -56,9 +61,12 @@ def test_table_rows_from_fake_runs(tmp_path):
     assert list(table.columns) == COLUMNS
     alpha = table[table["dataset"] == "alpha"]
     assert len(alpha) == len(good) and (alpha["status"] == "ok").all()
-    assert (alpha["wall_time_s"] == 61.2).all() and alpha["evaluable"].all()
-    assert np.allclose(alpha["dice"].to_numpy(), good["dice"].to_numpy())
-    assert list(alpha["model"].unique()) == ["size32", "size64", "ensemble", "baseline"]
+    assert (alpha["wall_time_s"] == 61.2).all()
+    assert alpha["evaluable"].tolist() == alpha["dice"].notna().tolist() == \
+        [True] * 20 + [False] + [True] * 4  # chance's background: n/e
+    assert np.allclose(alpha["dice"].to_numpy(), good["dice"].to_numpy(), equal_nan=True)
+    assert list(alpha["model"].unique()) == ["size32", "size64", "ensemble", "baseline",
+                                             "chance"]
     assert (alpha["fold"] == "left_to_right").all()
     assert (table[table["dataset"] != "alpha"]["fold"] == AS_SHIPPED).all()
     beta = table[table["dataset"] == "beta"]
@@ -74,12 +82,14 @@ def test_table_rows_from_fake_runs(tmp_path):
 
     summary = summary_markdown(table)
     lines = summary.splitlines()
-    assert len(lines) == 2 + 4
-    assert lines[2] == ("| alpha | left → right | GeneA 0.300, GeneB 0.450 | 0.537 | "
+    assert len(lines) == 2 + 4 + 3
+    assert lines[2] == ("| alpha | left → right | GeneA 0.300, GeneB 0.450 | 0.537 | 0.200 | "
                         "0.600 (size64) | 0.350 | 1 min 01 s |")
-    assert "GeneB n/e" in lines[3]
+    assert "GeneB n/e" in lines[3] and "| 0.567 | n/a | 0.633 (size64) |" in lines[3]
     assert lines[4] == ("| gamma | as shipped | failed: class 'tissue' has 0 candidates "
-                        "| | | | 12 s |")
+                        "| | | | | 12 s |")
+    assert lines[7].startswith("- Mean over 2 of 4 folds (failed, not averaged: gamma as "
+                               "shipped, delta as shipped): ensemble 0.552, chance 0.200 (of 1)")
 
     page = report_markdown(table, {("alpha", "left_to_right"): ["realdata/a_l_r.png"]},
                            {"run": "today"})
@@ -87,6 +97,36 @@ def test_table_rows_from_fake_runs(tmp_path):
     assert "realdata/a_l_r.png" in page and "## beta, as shipped" in page
     assert "**Failed** after 12 s: class 'tissue' has 0 candidates" in page
     assert "| baseline | 0.700 | 0.400 | 0.100 | 0.200 | 0.350 |" in page
+    assert "| chance | n/e | 0.600 | 0.000 | 0.000 | 0.200 |" in page  # in the fold's table
+    assert page.count("chance: n/a") == 1  # beta's run has no chance rows
+
+
+def test_mean_over_folds_and_the_lowest_fold(tmp_path):
+    def fold(name, fold, ensemble, baseline, chance=None):
+        models = {"size32": [ensemble - 0.1] * 4, "ensemble": [ensemble] * 4,
+                  "baseline": [baseline] * 4}
+        _fake_dice(tmp_path / name / fold, models=models,
+                   chance=None if chance is None else [chance] * 4)
+        return collect_run(name, tmp_path / name / fold, 10.0, fold=fold)
+
+    results = [fold("A", "left_to_right", 0.6, 0.5, chance=0.2),
+               fold("A", "right_to_left", 0.3, 0.2, chance=0.1),
+               fold("B", "left_to_right", 0.45, 0.35),  # no chance rows: n/a, not averaged
+               collect_run("B", tmp_path / "B/r", 4.0, error="too few spots",
+                           fold="right_to_left")]
+    table = benchmark_table(results)
+    lines = summary_markdown(table).splitlines()
+    assert [line.split(" | ")[4] for line in lines[2:5]] == ["0.200", "0.100", "n/a"]
+    assert lines[5] == "| B | right → left | failed: too few spots | | | | | 4 s |"
+    assert lines[-2:] == [
+        "- Mean over 3 of 4 folds (failed, not averaged: B right → left): ensemble 0.450, "
+        "chance 0.150 (of 2), baseline 0.350.",
+        "- Lowest fold: A right → left, ensemble mean 0.300."]
+    none = summary_markdown(benchmark_table(results[2:]))  # no chance rows anywhere
+    assert "ensemble 0.450, chance n/a, baseline 0.350." in none
+    all_failed = summary_markdown(benchmark_table(results[3:])).splitlines()[-1]
+    assert all_failed == ("- Mean over 0 of 1 folds (failed, not averaged: B right → left): "
+                          "no fold ran to the end.")
 
 
 def test_failure_reason_picks_the_first_line_of_the_error():
@@ -253,4 +293,6 @@ def test_each_config_runs_both_ways_round_unless_one_way(tmp_path, monkeypatch, 
     assert "## ds_a, left → right" in page and "realdata/ds_a_left_to_right_right.png" in page
     assert ("## ds_a, right → left" in page) is not one_way
     assert "## ds_b, as shipped" in page and "**Failed** after 3 s: no test section" in page
-    assert "| ds_a | left → right |" in capsys.readouterr().out
+    out = capsys.readouterr().out  # the summary, printed too
+    assert "| ds_a | left → right | GeneA 0.300, GeneB 0.450 | 0.537 | n/a |" in out
+    assert f"- Mean over {len(expected) - 1} of {len(expected)} folds (failed" in out

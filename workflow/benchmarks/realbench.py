@@ -55,6 +55,7 @@ COLUMNS = ["dataset", "fold", "section", "model", "class", "dice", "evaluable", 
 DICE_CSV = Path("results/report/dice.csv")
 CNN_SUMMARY_MODEL = "ensemble"
 BASELINE_MODEL = "baseline"
+CHANCE_MODEL = "chance"  # image-blind: every pixel the training sections' most frequent class
 AS_SHIPPED = "as_shipped"  # the fold of a config that has no other direction
 _SWAPPED_ROLE = {"train": "test", "test": "train"}
 
@@ -109,15 +110,19 @@ def scratch_config(config: Mapping[str, Any], root: Path,
     return _merge(result, overrides or {})
 
 
+def _named(config: Mapping[str, Any], role: str) -> str:
+    """The names of the config's sections of one role, joined by ``+`` (which a section name
+    cannot hold); empty also where ``sections`` is a sample-sheet path (read by the pipeline)."""
+    sections = config.get("sections")
+    return "+".join(name for name, s in sections.items() if isinstance(s, Mapping)
+                    and s.get("role") == role) if isinstance(sections, Mapping) else ""
+
+
 def swap_roles(config: Mapping[str, Any]) -> dict[str, Any] | None:
     """The config run the other way round: every ``train`` section a ``test`` section and every
-    ``test`` section a ``train`` section, ``predict`` sections untouched. None when that is no
-    run: no train or no test section, or ``sections`` a sample-sheet path (read by the pipeline)."""
-    sections = config.get("sections")
-    if not isinstance(sections, Mapping):
-        return None
-    roles = {s.get("role") for s in sections.values() if isinstance(s, Mapping)}
-    if not {"train", "test"} <= roles:
+    ``test`` section a ``train`` section, ``predict`` sections untouched; None without a train
+    or a test section (no other direction to run)."""
+    if not (_named(config, "train") and _named(config, "test")):
         return None
     result = copy.deepcopy(dict(config))
     for section in result["sections"].values():
@@ -127,16 +132,10 @@ def swap_roles(config: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def fold_name(config: Mapping[str, Any]) -> str:
-    """``left_to_right``: the train section names, ``_to_``, the test section names (several
-    joined by ``+``, which a section name cannot hold); ASCII, for the CSV and the fold's
-    directory. ``as_shipped`` for a config without train or test sections."""
-    sections = config.get("sections")
-    if not isinstance(sections, Mapping):
-        return AS_SHIPPED
-    names = {role: "+".join(name for name, s in sections.items()
-                            if isinstance(s, Mapping) and s.get("role") == role)
-             for role in ("train", "test")}
-    return f"{names['train']}_to_{names['test']}" if all(names.values()) else AS_SHIPPED
+    """``left_to_right``: the train sections, ``_to_``, the test sections; ASCII, for the CSV
+    and the fold's directory. ``as_shipped`` for a config without train or test sections."""
+    train, test = _named(config, "train"), _named(config, "test")
+    return f"{train}_to_{test}" if train and test else AS_SHIPPED
 
 
 def fold_label(fold: str) -> str:
@@ -244,16 +243,16 @@ def benchmark_table(results: Sequence[RunResult]) -> pd.DataFrame:
         wall = round(float(result.wall_time_s), 1)
         if result.error is not None or result.dice is None:
             parts.append(pd.DataFrame([{
-                "dataset": result.dataset, "fold": result.fold, "section": "", "model": "", "class": "",
-                "dice": np.nan, "evaluable": False, "wall_time_s": wall, "status": "failed",
-                "note": result.error or "no Dice table"}]))
+                "dataset": result.dataset, "fold": result.fold, "section": "", "model": "",
+                "class": "", "dice": np.nan, "evaluable": False, "wall_time_s": wall,
+                "status": "failed", "note": result.error or "no Dice table"}]))
             continue
         dice = result.dice
         note = (dice["note"].astype(object).where(dice["note"].notna(), "")
                 if "note" in dice else "")
         parts.append(pd.DataFrame({
-            "dataset": result.dataset, "fold": result.fold, "section": dice["section"], "model": dice["model"],
-            "class": dice["class"], "dice": dice["dice"].astype(float),
+            "dataset": result.dataset, "fold": result.fold, "section": dice["section"],
+            "model": dice["model"], "class": dice["class"], "dice": dice["dice"].astype(float),
             "evaluable": dice["evaluable"].astype(bool) if "evaluable" in dice
             else dice["dice"].notna(),
             "wall_time_s": wall, "status": "ok",
@@ -279,16 +278,18 @@ def _minutes(seconds: float) -> str:
 
 def fold_summary(table: pd.DataFrame) -> pd.DataFrame:
     """One row per fold of the long table: ``dataset, fold, status, note, wall_time_s``, the
-    ensemble's Dice per gene class (``genes``, text) and mean, the best single CNN's mean (and
-    ``best_model``), the baseline's mean. A fold with several test sections gets the mean over
-    them (its section of the Markdown has each); NaN where not evaluable or failed."""
+    ensemble's Dice per gene class (``genes``, text) and mean, the chance prediction's mean
+    (``has_chance`` False where the run's table has no chance rows: a pipeline from before
+    them), the best single CNN's mean (and ``best_model``), the baseline's mean. A fold with
+    several test sections gets the mean over them (its section of the Markdown has each); NaN
+    where not evaluable or failed."""
     rows = []
     for (dataset, fold), part in table.groupby(["dataset", "fold"], sort=False):
         row: dict[str, Any] = {
             "dataset": dataset, "fold": fold, "status": part["status"].iloc[0],
             "note": part["note"].iloc[0], "wall_time_s": part["wall_time_s"].iloc[0],
-            "genes": "", "ensemble": np.nan, "best": np.nan, "best_model": "",
-            "baseline": np.nan}
+            "genes": "", "ensemble": np.nan, "chance": np.nan, "has_chance": False,
+            "best": np.nan, "best_model": "", "baseline": np.nan}
         if (part["status"] == "ok").all():
             genes = [c for c in dict.fromkeys(part["class"])
                      if c not in (*GENERAL_CLASSES, MEAN_CLASS)]
@@ -298,33 +299,58 @@ def fold_summary(table: pd.DataFrame) -> pd.DataFrame:
                        default=(np.nan, ""))
             row.update(
                 genes=", ".join(f"{g} {_cell(_value(part, CNN_SUMMARY_MODEL, g))}" for g in genes),
-                ensemble=_value(part, CNN_SUMMARY_MODEL, MEAN_CLASS), best=best[0],
+                ensemble=_value(part, CNN_SUMMARY_MODEL, MEAN_CLASS),
+                chance=_value(part, CHANCE_MODEL, MEAN_CLASS),
+                has_chance=bool((part["model"] == CHANCE_MODEL).any()), best=best[0],
                 best_model=best[1], baseline=_value(part, BASELINE_MODEL, MEAN_CLASS))
         rows.append(row)
     return pd.DataFrame(rows)
 
 
+def over_folds(summary: pd.DataFrame) -> list[str]:
+    """Under the summary: the mean over the folds that ran of the ensemble, chance and baseline
+    means, and the fold with the lowest ensemble mean; failed folds named and not averaged."""
+    ok = summary[summary["status"] == "ok"]
+    failed = [f"{r.dataset} {fold_label(r.fold)}" for r in summary.itertuples() if r.status != "ok"]
+    head = f"Mean over {len(ok)} of {len(summary)} folds"
+    head += f" (failed, not averaged: {', '.join(failed)})" if failed else ""
+    if ok.empty:
+        return [f"- {head}: no fold ran to the end."]
+    means = []
+    for column in ("ensemble", "chance", "baseline"):
+        values = ok[column].dropna()  # NaN: not evaluable, or no chance rows (n/a)
+        text = _cell(values.mean()) if len(values) else (
+            "n/a" if column == "chance" and not ok["has_chance"].any() else "n/e")
+        means.append(f"{column} {text}" + (f" (of {len(values)})" if 0 < len(values) < len(ok)
+                                            else ""))
+    lines = [f"- {head}: {', '.join(means)}."]
+    if ok["ensemble"].notna().any():
+        low = ok.loc[ok["ensemble"].idxmin()]
+        lines.append(f"- Lowest fold: {low['dataset']} {fold_label(low['fold'])}, ensemble mean "
+                     f"{_cell(low['ensemble'])}.")
+    return lines
+
+
 def summary_markdown(table: pd.DataFrame) -> str:
-    """One row per fold: ensemble Dice per gene class and mean, the best single CNN's mean, the
-    baseline's mean and the wall time; failed folds with the reason."""
-    lines = ["| dataset | fold | ensemble: genes | ensemble mean | best single CNN mean "
-             "| baseline mean | wall time |", "|---|---|---|---|---|---|---|"]
-    for row in fold_summary(table).itertuples(index=False):
+    """One row per fold: ensemble Dice per gene class and mean, the chance prediction's mean
+    (``n/a`` where the run has none), the best single CNN's mean, the baseline's mean and the
+    wall time; failed folds with the reason. Then ``over_folds``."""
+    lines = ["| dataset | fold | ensemble: genes | ensemble mean | chance mean "
+             "| best single CNN mean | baseline mean | wall time |",
+             "|---|---|---|---|---|---|---|---|"]
+    summary = fold_summary(table)
+    for row in summary.itertuples(index=False):
         lead = f"| {row.dataset} | {fold_label(row.fold)} |"
         wall = _minutes(row.wall_time_s)
         if row.status != "ok":
             reason = str(row.note).replace("|", "\\|")
-            lines.append(f"{lead} failed: {reason} | | | | {wall} |")
+            lines.append(f"{lead} failed: {reason} | | | | | {wall} |")
             continue
         best = f"{_cell(row.best)} ({row.best_model})" if row.best_model else "n/e"
-        lines.append(f"{lead} {row.genes} | {_cell(row.ensemble)} | {best} | "
+        chance = _cell(row.chance) if row.has_chance else "n/a"
+        lines.append(f"{lead} {row.genes} | {_cell(row.ensemble)} | {chance} | {best} | "
                      f"{_cell(row.baseline)} | {wall} |")
-    return "\n".join(lines)
-
-
-def fold_markdown(rows: pd.DataFrame) -> str:
-    """Dice per model (rows) and class (columns) of one fold's successful run."""
-    return dice_markdown(rows[["section", "model", "class", "dice"]])
+    return "\n".join([*lines, "", *over_folds(summary)] if len(summary) else lines)
 
 
 def report_markdown(table: pd.DataFrame, figures: Mapping[tuple[str, str], Sequence[str]],
@@ -337,14 +363,16 @@ def report_markdown(table: pd.DataFrame, figures: Mapping[tuple[str, str], Seque
         "Written by `make realbench` (`python workflow/benchmarks/realbench.py`): every real "
         "example config under `resources/` (each `resources/*/config.yaml` except the demo) run "
         "through the whole pipeline from nothing, on the settings of its config and the schema's "
-        "defaults, both ways round: as shipped (fold `left → right`: trained on the train "
+        "defaults, both ways round: as shipped (e.g. fold `left → right`: trained on the train "
         "sections, scored on the test sections) and with train and test swapped (`right → "
         "left`), each fold in its own scratch directory. Dice of each model's arg-max labels "
         "against the reference regions from the test section's own spots "
         "(`results/report/dice.csv`); `mean` is over the evaluable classes, `n/e` not evaluable. "
         "`baseline` is the non-CNN baseline (`txmorph.baseline`: local intensity and "
         "nuclear-density statistics at three window sizes, multinomial logistic regression on "
-        "the CNNs' patch centres), not part of the ensemble. Wall time: the whole pipeline, all "
+        "the CNNs' patch centres), not part of the ensemble. `chance` is image-blind: every "
+        "pixel the training sections' most frequent class, scored the same way (`n/a`: the run "
+        "predates it): the floor that a model has to clear. Wall time: the whole pipeline, all "
         "rules, on the cores given below. Full table: [realdata.csv](realdata.csv).",
         "",
     ]
@@ -358,7 +386,9 @@ def report_markdown(table: pd.DataFrame, figures: Mapping[tuple[str, str], Seque
                       f"{rows['note'].iloc[0]}", ""]
             continue
         lines += [f"Wall time {_minutes(rows['wall_time_s'].iloc[0])}.", "",
-                  fold_markdown(rows), ""]
+                  dice_markdown(rows[["section", "model", "class", "dice"]]), ""]
+        if not (rows["model"] == CHANCE_MODEL).any():
+            lines += ["chance: n/a (this run's dice.csv has no `chance` rows).", ""]
         lines += [f"![{name}: image, reference regions and predictions]({path})" for path in
                   figures.get((dataset, fold), [])]
         lines += [""]
@@ -508,8 +538,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     table.to_csv(args.csv, index=False, float_format="%.4f")
     args.markdown.write_text(report_markdown(table, figures, context))
     print(summary_markdown(table))
-    print(f"[realbench] {len(results)} folds of {len(datasets)} datasets in {total:.0f} s; wrote {args.csv}, "
-          f"{args.markdown}, {figure_dir}/")
+    print(f"[realbench] {len(results)} folds of {len(datasets)} datasets in {total:.0f} s; "
+          f"wrote {args.csv}, {args.markdown}, {figure_dir}/")
     return 0
 
 
