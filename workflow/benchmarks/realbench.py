@@ -2,23 +2,34 @@
 command-line tool, kept outside the txmorph package that it measures.
 
 Runs every real example config under ``resources/`` (each ``resources/*/config.yaml`` except
-the demo) through the whole pipeline, each in its own scratch working directory outside the
-checkout (default: ``$TMPDIR/txmorph-realbench/<dataset>``, wiped first, so every run starts
-from nothing and its wall time is the whole pipeline's). The example configs name their data
-relative to the repository root; the scratch copy of each config gets absolute paths, so the
-checkout's ``results/`` is never written.
+the demo) through the whole pipeline both ways round: as shipped (the fold ``left_to_right``,
+train section names to test section names) and with its roles swapped (every train section
+a test section and every test section a train section, predict sections untouched; fold
+``right_to_left``), so no score rests on one lucky split. A config without a train or a test
+section runs as shipped only (fold ``as_shipped``), and so does every config with
+``--one-way`` (quick development runs). Each fold runs in its own scratch working directory
+outside the checkout (default: ``$TMPDIR/txmorph-realbench/<dataset>/<fold>``, wiped first, so
+every run starts from nothing and its wall time is the whole pipeline's). The example configs
+name their data relative to the repository root; the scratch copy of each config gets
+absolute paths, so the checkout's ``results/`` is never written.
 
-A run that fails does not stop the benchmark: its dataset gets one ``failed`` row whose note
-is the first line of the error (the rule's one-line message, or Snakemake's).
+A run that fails does not stop the benchmark: its fold gets one ``failed`` row whose note is
+the first line of the error (the rule's one-line message, or Snakemake's), and is left out
+of the means over folds (and counted as left out).
 
-Outputs: one long table (``dataset, section, model, class, dice, evaluable, wall_time_s,
-status, note``) as CSV and, with a table per dataset and the truth-vs-prediction figures
-(``results/report/<section>.png``, copied next to it), as Markdown.
+Outputs: one long table (``dataset, fold, section, model, class, dice, evaluable,
+wall_time_s, status, note``) as CSV and, as Markdown, a summary with a row per fold (the
+ensemble's Dice per gene class and mean beside the means of ``chance``, the image-blind
+prediction the pipeline scores too, of the best single CNN and of the baseline; ``n/a`` for
+chance where a run's table has none), the means over the folds and the lowest fold, then a
+table per fold and its truth-vs-prediction figures (``results/report/<section>.png``, copied
+next to it with the dataset and fold in the name). The summary is printed too.
 
 ``--set KEY=VALUE`` (repeatable, dotted keys, YAML values) overrides a config key of every
 dataset for development runs, ``--set DATASET:KEY=VALUE`` of one dataset, e.g. ``--set
-xenium_breast_crop:patches.per_class=500``; the overrides are written into the
-Markdown so a table is never mistaken for one of the example configs as they are.
+xenium_breast_crop:patches.per_class=500``; both folds of a dataset run with its overrides,
+which are written into the Markdown so a table is never mistaken for one of the example
+configs as they are.
 """
 
 from __future__ import annotations
