@@ -289,7 +289,7 @@ def test_each_config_runs_both_ways_round_unless_one_way(tmp_path, monkeypatch, 
     figures = sorted(p.name for p in (tmp_path / "out/realdata").iterdir())
     assert figures == (["ds_a_left_to_right_right.png"] if one_way else
                        ["ds_a_left_to_right_right.png", "ds_a_right_to_left_left.png"])
-    page = md.read_text()
+    page = md.read_text(encoding="utf-8")
     assert "## ds_a, left → right" in page and "realdata/ds_a_left_to_right_right.png" in page
     assert ("## ds_a, right → left" in page) is not one_way
     assert "## ds_b, as shipped" in page and "**Failed** after 3 s: no test section" in page

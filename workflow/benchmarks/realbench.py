@@ -547,7 +547,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     args.csv.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.csv, index=False, float_format="%.4f")
-    args.markdown.write_text(report_markdown(table, figures, context))
+    # UTF-8 whatever the locale: the fold labels hold arrows
+    args.markdown.write_text(report_markdown(table, figures, context), encoding="utf-8")
     print(summary_markdown(table))
     print(f"[realbench] {len(results)} folds of {len(datasets)} datasets in {total:.0f} s; "
           f"wrote {args.csv}, {args.markdown}, {figure_dir}/")
