@@ -30,8 +30,10 @@ benchmark: $(VENV)/.installed
 	$(BIN)/python workflow/benchmarks/benchmark.py
 
 ## realbench: every real example config (resources/*/config.yaml but the demo) through the whole
-## pipeline, each in a scratch directory ($TMPDIR/txmorph-realbench); Dice, baseline and wall time
-## to docs/realdata.md and docs/realdata.csv (under 15 min with CORES=2). REALBENCH_ARGS: e.g.
+## pipeline both ways round (as shipped, then train and test sections swapped), each fold in a
+## scratch directory ($TMPDIR/txmorph-realbench/<dataset>/<fold>); Dice per fold beside chance,
+## baseline and best single CNN, the mean over folds and the lowest fold, and wall times to
+## docs/realdata.md and docs/realdata.csv. REALBENCH_ARGS: e.g. --one-way (as shipped only),
 ## --set xenium_breast_crop:patches.per_class=500 (see python workflow/benchmarks/realbench.py -h)
 realbench: $(VENV)/.installed
 	$(BIN)/python workflow/benchmarks/realbench.py --cores $(CORES) $(REALBENCH_ARGS)

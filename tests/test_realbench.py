@@ -5,26 +5,35 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from conftest import REPO
 
 sys.path.insert(0, str(REPO / "workflow/benchmarks"))  # a tool beside the package, not in it
-from realbench import (COLUMNS, benchmark_table, collect_run,  # noqa: E402
-                       example_configs, failure_reason, main, parse_overrides, report_markdown,
-                       scratch_config, summary_markdown)
+import realbench  # noqa: E402
+from realbench import (AS_SHIPPED, COLUMNS, benchmark_table, collect_run,  # noqa: E402
+                       dataset_folds, example_configs, failure_reason, fold_label, fold_name,
+                       main, parse_overrides, report_markdown, scratch_config, summary_markdown,
+                       swap_roles)
 
 CLASSES = ["background", "tissue", "GeneA", "GeneB", "mean"]
 
 
-def _fake_dice(workdir, section="right", genes_evaluable=True):
+MODELS = {"size32": [0.8, 0.5, 0.2, 0.3], "size64": [0.9, 0.6, 0.4, 0.5],
+          "ensemble": [0.85, 0.55, 0.3, 0.45], "baseline": [0.7, 0.4, 0.1, 0.2]}
+
+
+def _fake_dice(workdir, section="right", genes_evaluable=True, models=None, chance=None):
+    """A run's dice.csv (and figure) in ``workdir``; ``chance``: the chance model's Dice per
+    class, or None for a table without chance rows (a pipeline from before them)."""
     rows = []
-    for model, values in {"size32": [0.8, 0.5, 0.2, 0.3], "size64": [0.9, 0.6, 0.4, 0.5],
-                          "ensemble": [0.85, 0.55, 0.3, 0.45],
-                          "baseline": [0.7, 0.4, 0.1, 0.2]}.items():
+    models = {**(models or MODELS), **({"chance": chance} if chance is not None else {})}
+    for model, values in models.items():
         if not genes_evaluable:
             values = [*values[:3], np.nan]
         mean = float(np.nanmean(values))
@@ -40,10 +49,10 @@ def _fake_dice(workdir, section="right", genes_evaluable=True):
 
 
 def test_table_rows_from_fake_runs(tmp_path):
-    good = _fake_dice(tmp_path / "a")
+    good = _fake_dice(tmp_path / "a", chance=[np.nan, 0.6, 0.0, 0.0])
     _fake_dice(tmp_path / "b", section="test", genes_evaluable=False)
     results = [
-        collect_run("alpha", tmp_path / "a", 61.23),
+        collect_run("alpha", tmp_path / "a", 61.23, fold="left_to_right"),
         collect_run("beta", tmp_path / "b", 30.0),
         collect_run("gamma", tmp_path / "c", 12.0, error="class 'tissue' has 0 candidates"),
         collect_run("delta", tmp_path / "d", 5.0),  # no error given, but no table either
@@ -52,9 +61,14 @@ def test_table_rows_from_fake_runs(tmp_path):
     assert list(table.columns) == COLUMNS
     alpha = table[table["dataset"] == "alpha"]
     assert len(alpha) == len(good) and (alpha["status"] == "ok").all()
-    assert (alpha["wall_time_s"] == 61.2).all() and alpha["evaluable"].all()
-    assert np.allclose(alpha["dice"].to_numpy(), good["dice"].to_numpy())
-    assert list(alpha["model"].unique()) == ["size32", "size64", "ensemble", "baseline"]
+    assert (alpha["wall_time_s"] == 61.2).all()
+    assert alpha["evaluable"].tolist() == alpha["dice"].notna().tolist() == \
+        [True] * 20 + [False] + [True] * 4  # chance's background: n/e
+    assert np.allclose(alpha["dice"].to_numpy(), good["dice"].to_numpy(), equal_nan=True)
+    assert list(alpha["model"].unique()) == ["size32", "size64", "ensemble", "baseline",
+                                             "chance"]
+    assert (alpha["fold"] == "left_to_right").all()
+    assert (table[table["dataset"] != "alpha"]["fold"] == AS_SHIPPED).all()
     beta = table[table["dataset"] == "beta"]
     gene_b = beta[(beta["class"] == "GeneB")]
     assert not gene_b["evaluable"].any() and gene_b["dice"].isna().all()
@@ -68,16 +82,51 @@ def test_table_rows_from_fake_runs(tmp_path):
 
     summary = summary_markdown(table)
     lines = summary.splitlines()
-    assert len(lines) == 2 + 4
-    assert lines[2] == ("| alpha | GeneA 0.300, GeneB 0.450 | 0.537 | 0.600 (size64) | 0.350 "
-                        "| 1 min 01 s |")
-    assert "GeneB n/e" in lines[3]
-    assert lines[4] == "| gamma | failed: class 'tissue' has 0 candidates | | | | 12 s |"
+    assert len(lines) == 2 + 4 + 3
+    assert lines[2] == ("| alpha | left → right | GeneA 0.300, GeneB 0.450 | 0.537 | 0.200 | "
+                        "0.600 (size64) | 0.350 | 1 min 01 s |")
+    assert "GeneB n/e" in lines[3] and "| 0.567 | n/a | 0.633 (size64) |" in lines[3]
+    assert lines[4] == ("| gamma | as shipped | failed: class 'tissue' has 0 candidates "
+                        "| | | | | 12 s |")
+    assert lines[7].startswith("- Mean over 2 of 4 folds (failed, not averaged: gamma as "
+                               "shipped, delta as shipped): ensemble 0.552, chance 0.200 (of 1)")
 
-    page = report_markdown(table, {"alpha": ["realdata/alpha_right.png"]}, {"run": "today"})
-    assert "## alpha" in page and "![alpha" in page and "realdata/alpha_right.png" in page
+    page = report_markdown(table, {("alpha", "left_to_right"): ["realdata/a_l_r.png"]},
+                           {"run": "today"})
+    assert "## alpha, left → right" in page and "![alpha, left → right" in page
+    assert "realdata/a_l_r.png" in page and "## beta, as shipped" in page
     assert "**Failed** after 12 s: class 'tissue' has 0 candidates" in page
     assert "| baseline | 0.700 | 0.400 | 0.100 | 0.200 | 0.350 |" in page
+    assert "| chance | n/e | 0.600 | 0.000 | 0.000 | 0.200 |" in page  # in the fold's table
+    assert page.count("chance: n/a") == 1  # beta's run has no chance rows
+
+
+def test_mean_over_folds_and_the_lowest_fold(tmp_path):
+    def fold(name, fold, ensemble, baseline, chance=None):
+        models = {"size32": [ensemble - 0.1] * 4, "ensemble": [ensemble] * 4,
+                  "baseline": [baseline] * 4}
+        _fake_dice(tmp_path / name / fold, models=models,
+                   chance=None if chance is None else [chance] * 4)
+        return collect_run(name, tmp_path / name / fold, 10.0, fold=fold)
+
+    results = [fold("A", "left_to_right", 0.6, 0.5, chance=0.2),
+               fold("A", "right_to_left", 0.3, 0.2, chance=0.1),
+               fold("B", "left_to_right", 0.45, 0.35),  # no chance rows: n/a, not averaged
+               collect_run("B", tmp_path / "B/r", 4.0, error="too few spots",
+                           fold="right_to_left")]
+    table = benchmark_table(results)
+    lines = summary_markdown(table).splitlines()
+    assert [line.split(" | ")[4] for line in lines[2:5]] == ["0.200", "0.100", "n/a"]
+    assert lines[5] == "| B | right → left | failed: too few spots | | | | | 4 s |"
+    assert lines[-2:] == [
+        "- Mean over 3 of 4 folds (failed, not averaged: B right → left): ensemble 0.450, "
+        "chance 0.150 (of 2), baseline 0.350.",
+        "- Lowest fold: A right → left, ensemble mean 0.300."]
+    none = summary_markdown(benchmark_table(results[2:]))  # no chance rows anywhere
+    assert "ensemble 0.450, chance n/a, baseline 0.350." in none
+    all_failed = summary_markdown(benchmark_table(results[3:])).splitlines()[-1]
+    assert all_failed == ("- Mean over 0 of 1 folds (failed, not averaged: B right → left): "
+                          "no fold ran to the end.")
 
 
 def test_failure_reason_picks_the_first_line_of_the_error():
@@ -126,7 +175,7 @@ def test_runs_as_a_script_outside_the_package():
     result = subprocess.run([sys.executable, str(script), "-h"], capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    for option in ("--cores", "--workdir", "--only", "--set", "--timeout", "--csv",
+    for option in ("--cores", "--workdir", "--only", "--one-way", "--set", "--timeout", "--csv",
                    "--markdown"):
         assert option in result.stdout
     assert "$(BIN)/python workflow/benchmarks/realbench.py --cores $(CORES)" in \
@@ -146,3 +195,104 @@ def test_a_workdir_overlapping_the_figure_folder_is_refused(tmp_path, capsys, wo
     assert stop.value.code == 2
     assert "overlap" in capsys.readouterr().err
     assert (workdir / "keep").exists()
+
+
+def test_swapping_roles_and_naming_folds():
+    config = {"sections": {"a": {"role": "train", "image": "a.tif"},
+                           "b": {"role": "test", "image": "b.tif"},
+                           "c": {"role": "predict", "image": "c.tif"},
+                           "d": {"role": "train", "image": "d.tif"}},
+              "genes": ["A", "B"]}
+    swapped = swap_roles(config)
+    assert {n: s["role"] for n, s in swapped["sections"].items()} == \
+        {"a": "test", "b": "train", "c": "predict", "d": "test"}
+    assert swapped["sections"]["a"]["image"] == "a.tif" and swapped["genes"] == ["A", "B"]
+    assert config["sections"]["a"]["role"] == "train"  # the original is left as it was
+    assert fold_name(config) == "a+d_to_b" and fold_name(swapped) == "b_to_a+d"
+    assert fold_label("a+d_to_b") == "a + d → b" and fold_label(AS_SHIPPED) == "as shipped"
+    assert fold_label("x_to_y_to_z") == "x_to_y_to_z"  # ambiguous: shown as it is
+    no_test = {"sections": {"a": {"role": "train"}, "c": {"role": "predict"}}}
+    no_train = {"sections": {"b": {"role": "test"}}}
+    for config in (no_test, no_train, {"sections": "samples.tsv"}):
+        assert swap_roles(config) is None and fold_name(config) == AS_SHIPPED
+
+
+def test_folds_of_a_config(tmp_path):
+    path = tmp_path / "ds/config.yaml"
+    _write_config(path, {"left": "train", "right": "test"})
+    folds = dataset_folds("ds", path, {"seed": 3}, tmp_path)
+    assert [f.name for f in folds] == ["left_to_right", "right_to_left"]
+    assert all(f.config["seed"] == 3 and f.error is None for f in folds)  # both: overrides
+    assert [f.name for f in dataset_folds("ds", path, {}, tmp_path, one_way=True)] == \
+        ["left_to_right"]
+    [missing] = dataset_folds("ds", tmp_path / "nothing.yaml", {}, tmp_path)
+    assert missing.name == AS_SHIPPED and missing.config is None
+    assert missing.error.startswith("cannot read")
+
+
+def _write_config(path, roles):
+    path.parent.mkdir(parents=True)
+    sections = {name: {"role": role, "image": f"{name}.tif"} for name, role in roles.items()}
+    path.write_text(yaml.safe_dump({"sections": sections, "genes": ["GeneA", "GeneB"]}))
+
+
+def _fake_snakemake(calls):
+    """A stand-in for the pipeline run: a Dice table for the config's test section, or (no
+    test section) a failure with a rule's ERROR line."""
+    def run(workdir, cores, timeout_s, log_path):
+        config = yaml.safe_load((workdir / "config.yaml").read_text())
+        calls.append((workdir, config))
+        tests = [n for n, s in config["sections"].items() if s["role"] == "test"]
+        if not tests:
+            log_path.write_text("2026-01-01 10:00:00 ERROR no test section\n")
+            return 1, 3.0
+        _fake_dice(workdir, section=tests[0])
+        return 0, 12.0
+    return run
+
+
+@pytest.mark.parametrize("one_way", [False, True])
+def test_each_config_runs_both_ways_round_unless_one_way(tmp_path, monkeypatch, capsys,
+                                                         one_way):
+    _write_config(tmp_path / "res/ds_a/config.yaml", {"left": "train", "right": "test"})
+    _write_config(tmp_path / "res/ds_b/config.yaml", {"top": "train", "new": "predict"})
+    _write_config(tmp_path / "res/ds_c/config.yaml", {"x": "train", "y": "test"})
+    calls = []
+    monkeypatch.setattr(realbench, "_run_snakemake", _fake_snakemake(calls))
+    work, md, csv = tmp_path / "work", tmp_path / "out/realdata.md", tmp_path / "out/r.csv"
+    stale = work / "ds_a/left_to_right/stale"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("from an earlier run")
+    assert main(["--resources", str(tmp_path / "res"), "--workdir", str(work),
+                 "--markdown", str(md), "--csv", str(csv), "--only", "ds_a", "ds_b",
+                 *(["--one-way"] if one_way else [])]) == 0
+
+    expected = [("ds_a", "left_to_right"), ("ds_b", AS_SHIPPED)]
+    if not one_way:
+        expected.insert(1, ("ds_a", "right_to_left"))
+    assert [(w.parent.name, w.name) for w, _ in calls] == expected
+    assert not stale.exists()  # each fold's directory is wiped first
+    roles = {w.name: {n: s["role"] for n, s in c["sections"].items()} for w, c in calls}
+    assert roles["left_to_right"] == {"left": "train", "right": "test"}
+    assert roles[AS_SHIPPED] == {"top": "train", "new": "predict"}
+    if not one_way:
+        assert roles["right_to_left"] == {"left": "test", "right": "train"}
+    assert all(Path(c["sections"][n]["image"]).is_absolute() for _, c in calls
+               for n in c["sections"])
+
+    table = pd.read_csv(csv)
+    assert list(table.columns) == COLUMNS
+    assert list(dict.fromkeys(zip(table["dataset"], table["fold"]))) == expected
+    failed = table[table["status"] == "failed"]
+    assert failed[["dataset", "fold", "note"]].values.tolist() == \
+        [["ds_b", AS_SHIPPED, "no test section"]]
+    figures = sorted(p.name for p in (tmp_path / "out/realdata").iterdir())
+    assert figures == (["ds_a_left_to_right_right.png"] if one_way else
+                       ["ds_a_left_to_right_right.png", "ds_a_right_to_left_left.png"])
+    page = md.read_text(encoding="utf-8")
+    assert "## ds_a, left → right" in page and "realdata/ds_a_left_to_right_right.png" in page
+    assert ("## ds_a, right → left" in page) is not one_way
+    assert "## ds_b, as shipped" in page and "**Failed** after 3 s: no test section" in page
+    out = capsys.readouterr().out  # the summary, printed too
+    assert "| ds_a | left → right | GeneA 0.300, GeneB 0.450 | 0.537 | n/a |" in out
+    assert f"- Mean over {len(expected) - 1} of {len(expected)} folds (failed" in out

@@ -2,23 +2,34 @@
 command-line tool, kept outside the txmorph package that it measures.
 
 Runs every real example config under ``resources/`` (each ``resources/*/config.yaml`` except
-the demo) through the whole pipeline, each in its own scratch working directory outside the
-checkout (default: ``$TMPDIR/txmorph-realbench/<dataset>``, wiped first, so every run starts
-from nothing and its wall time is the whole pipeline's). The example configs name their data
-relative to the repository root; the scratch copy of each config gets absolute paths, so the
-checkout's ``results/`` is never written.
+the demo) through the whole pipeline both ways round: as shipped (the fold ``left_to_right``,
+train section names to test section names) and with its roles swapped (every train section
+a test section and every test section a train section, predict sections untouched; fold
+``right_to_left``), so no score rests on one lucky split. A config without a train or a test
+section runs as shipped only (fold ``as_shipped``), and so does every config with
+``--one-way`` (quick development runs). Each fold runs in its own scratch working directory
+outside the checkout (default: ``$TMPDIR/txmorph-realbench/<dataset>/<fold>``, wiped first, so
+every run starts from nothing and its wall time is the whole pipeline's). The example configs
+name their data relative to the repository root; the scratch copy of each config gets
+absolute paths, so the checkout's ``results/`` is never written.
 
-A run that fails does not stop the benchmark: its dataset gets one ``failed`` row whose note
-is the first line of the error (the rule's one-line message, or Snakemake's).
+A run that fails does not stop the benchmark: its fold gets one ``failed`` row whose note is
+the first line of the error (the rule's one-line message, or Snakemake's), and is left out
+of the means over folds (and counted as left out).
 
-Outputs: one long table (``dataset, section, model, class, dice, evaluable, wall_time_s,
-status, note``) as CSV and, with a table per dataset and the truth-vs-prediction figures
-(``results/report/<section>.png``, copied next to it), as Markdown.
+Outputs: one long table (``dataset, fold, section, model, class, dice, evaluable,
+wall_time_s, status, note``) as CSV and, as Markdown, a summary with a row per fold (the
+ensemble's Dice per gene class and mean beside the means of ``chance``, the image-blind
+prediction the pipeline scores too, of the best single CNN and of the baseline; ``n/a`` for
+chance where a run's table has none), the means over the folds and the lowest fold, then a
+table per fold and its truth-vs-prediction figures (``results/report/<section>.png``, copied
+next to it with the dataset and fold in the name). The summary is printed too.
 
 ``--set KEY=VALUE`` (repeatable, dotted keys, YAML values) overrides a config key of every
 dataset for development runs, ``--set DATASET:KEY=VALUE`` of one dataset, e.g. ``--set
-xenium_breast_crop:patches.per_class=500``; the overrides are written into the
-Markdown so a table is never mistaken for one of the example configs as they are.
+xenium_breast_crop:patches.per_class=500``; both folds of a dataset run with its overrides,
+which are written into the Markdown so a table is never mistaken for one of the example
+configs as they are.
 """
 
 from __future__ import annotations
@@ -50,11 +61,14 @@ sys.path.insert(0, str(REPO / "workflow"))
 from txmorph.classes import GENERAL_CLASSES, MEAN_CLASS  # noqa: E402
 from txmorph.evaluate.tables import dice_markdown  # noqa: E402
 PATH_KEYS = ("image", "spots", "transform", "fov_positions")
-COLUMNS = ["dataset", "section", "model", "class", "dice", "evaluable", "wall_time_s", "status",
-           "note"]
+COLUMNS = ["dataset", "fold", "section", "model", "class", "dice", "evaluable", "wall_time_s",
+           "status", "note"]
 DICE_CSV = Path("results/report/dice.csv")
 CNN_SUMMARY_MODEL = "ensemble"
 BASELINE_MODEL = "baseline"
+CHANCE_MODEL = "chance"  # image-blind: every pixel the training sections' most frequent class
+AS_SHIPPED = "as_shipped"  # the fold of a config that has no other direction
+_SWAPPED_ROLE = {"train": "test", "test": "train"}
 
 
 def example_configs(resources: Path) -> list[tuple[str, Path]]:
@@ -107,6 +121,43 @@ def scratch_config(config: Mapping[str, Any], root: Path,
     return _merge(result, overrides or {})
 
 
+def _named(config: Mapping[str, Any], role: str) -> str:
+    """The names of the config's sections of one role, joined by ``+`` (which a section name
+    cannot hold); empty also where ``sections`` is a sample-sheet path (read by the pipeline)."""
+    sections = config.get("sections")
+    return "+".join(name for name, s in sections.items() if isinstance(s, Mapping)
+                    and s.get("role") == role) if isinstance(sections, Mapping) else ""
+
+
+def swap_roles(config: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The config run the other way round: every ``train`` section a ``test`` section and every
+    ``test`` section a ``train`` section, ``predict`` sections untouched; None without a train
+    or a test section (no other direction to run)."""
+    if not (_named(config, "train") and _named(config, "test")):
+        return None
+    result = copy.deepcopy(dict(config))
+    for section in result["sections"].values():
+        if isinstance(section, Mapping) and section.get("role") in _SWAPPED_ROLE:
+            section["role"] = _SWAPPED_ROLE[section["role"]]
+    return result
+
+
+def fold_name(config: Mapping[str, Any]) -> str:
+    """``left_to_right``: the train sections, ``_to_``, the test sections; ASCII, for the CSV
+    and the fold's directory. ``as_shipped`` for a config without train or test sections."""
+    train, test = _named(config, "train"), _named(config, "test")
+    return f"{train}_to_{test}" if train and test else AS_SHIPPED
+
+
+def fold_label(fold: str) -> str:
+    """A fold's name for the Markdown: ``left_to_right`` -> ``left → right`` (as it is where a
+    section name holds ``_to_`` too, rather than split it wrongly)."""
+    if fold == AS_SHIPPED:
+        return "as shipped"
+    parts = fold.split("_to_")
+    return " → ".join(p.replace("+", " + ") for p in parts) if len(parts) == 2 else fold
+
+
 _LOG_ERROR = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ERROR (.+)$")
 _EXCEPTION = re.compile(r"^(\w*(?:Error|Exception))\b(.*)$")
 
@@ -139,8 +190,36 @@ def failure_reason(output: str, rule_logs: Sequence[str] = ()) -> str:
 
 
 @dataclass
+class Fold:
+    """One run to make of a dataset: its scratch config in one direction (see ``fold_name``),
+    or why its config could not be read."""
+
+    dataset: str
+    name: str
+    config: dict[str, Any] | None = None
+    error: str | None = None
+
+
+def dataset_folds(dataset: str, config_path: Path, overrides: Mapping[str, Any],
+                  data_root: Path = REPO, one_way: bool = False) -> list[Fold]:
+    """The folds of one example config: as shipped and, unless ``one_way`` or ``swap_roles``
+    finds no other direction, with train and test swapped. The overrides are merged first, so
+    both directions run the same settings (and an overridden role is swapped too)."""
+    try:
+        config = scratch_config(yaml.safe_load(Path(config_path).read_text()), data_root,
+                                overrides)
+    except (OSError, yaml.YAMLError) as error:
+        return [Fold(dataset, AS_SHIPPED, error=f"cannot read {config_path}: {error}")]
+    configs = [config]
+    swapped = None if one_way else swap_roles(config)
+    if swapped is not None:
+        configs.append(swapped)
+    return [Fold(dataset, fold_name(c), c) for c in configs]
+
+
+@dataclass
 class RunResult:
-    """One dataset's pipeline run: its wall time and Dice table, or why it failed."""
+    """One fold's pipeline run: its wall time and Dice table, or why it failed."""
 
     dataset: str
     wall_time_s: float
@@ -148,10 +227,11 @@ class RunResult:
     error: str | None = None
     figures: list[Path] = field(default_factory=list)
     workdir: Path | None = None
+    fold: str = AS_SHIPPED
 
 
-def collect_run(dataset: str, workdir: Path, wall_time_s: float, error: str | None = None
-                ) -> RunResult:
+def collect_run(dataset: str, workdir: Path, wall_time_s: float, error: str | None = None,
+                fold: str = AS_SHIPPED) -> RunResult:
     """A run's result from its working directory: ``results/report/dice.csv`` and the
     truth-vs-prediction figure of each test section, unless ``error`` (or no table)."""
     workdir = Path(workdir)
@@ -159,31 +239,31 @@ def collect_run(dataset: str, workdir: Path, wall_time_s: float, error: str | No
     if error is None and not table_path.is_file():
         error = f"no {DICE_CSV} after the run"
     if error is not None:
-        return RunResult(dataset, wall_time_s, error=error, workdir=workdir)
+        return RunResult(dataset, wall_time_s, error=error, workdir=workdir, fold=fold)
     dice = pd.read_csv(table_path)
     figures = [workdir / "results/report" / f"{section}.png"
                for section in dict.fromkeys(dice["section"])]
     return RunResult(dataset, wall_time_s, dice=dice,
-                     figures=[f for f in figures if f.is_file()], workdir=workdir)
+                     figures=[f for f in figures if f.is_file()], workdir=workdir, fold=fold)
 
 
 def benchmark_table(results: Sequence[RunResult]) -> pd.DataFrame:
-    """The long table: every Dice row of every dataset, or one ``failed`` row with the reason."""
+    """The long table: every Dice row of every fold, or one ``failed`` row with the reason."""
     parts = []
     for result in results:
         wall = round(float(result.wall_time_s), 1)
         if result.error is not None or result.dice is None:
             parts.append(pd.DataFrame([{
-                "dataset": result.dataset, "section": "", "model": "", "class": "",
-                "dice": np.nan, "evaluable": False, "wall_time_s": wall, "status": "failed",
-                "note": result.error or "no Dice table"}]))
+                "dataset": result.dataset, "fold": result.fold, "section": "", "model": "",
+                "class": "", "dice": np.nan, "evaluable": False, "wall_time_s": wall,
+                "status": "failed", "note": result.error or "no Dice table"}]))
             continue
         dice = result.dice
         note = (dice["note"].astype(object).where(dice["note"].notna(), "")
                 if "note" in dice else "")
         parts.append(pd.DataFrame({
-            "dataset": result.dataset, "section": dice["section"], "model": dice["model"],
-            "class": dice["class"], "dice": dice["dice"].astype(float),
+            "dataset": result.dataset, "fold": result.fold, "section": dice["section"],
+            "model": dice["model"], "class": dice["class"], "dice": dice["dice"].astype(float),
             "evaluable": dice["evaluable"].astype(bool) if "evaluable" in dice
             else dice["dice"].notna(),
             "wall_time_s": wall, "status": "ok",
@@ -207,68 +287,121 @@ def _minutes(seconds: float) -> str:
     return f"{int(seconds // 60)} min {seconds % 60:02.0f} s" if seconds >= 60 else f"{seconds:.0f} s"
 
 
-def summary_markdown(table: pd.DataFrame) -> str:
-    """One row per dataset (and test section): ensemble Dice per gene class and mean, the
-    baseline's mean, the best single CNN's mean and the wall time; failed runs with the reason."""
-    lines = ["| dataset | ensemble: genes | ensemble mean | best single CNN mean | baseline mean "
-             "| wall time |", "|---|---|---|---|---|---|"]
-    for dataset, rows in table.groupby("dataset", sort=False):
-        wall = _minutes(rows["wall_time_s"].iloc[0])
-        if (rows["status"] == "failed").any():
-            reason = str(rows["note"].iloc[0]).replace("|", "\\|")
-            lines.append(f"| {dataset} | failed: {reason} | | | | {wall} |")
-            continue
-        for section, part in rows.groupby("section", sort=False):
-            name = dataset if rows["section"].nunique() == 1 else f"{dataset} / {section}"
+def fold_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per fold of the long table: ``dataset, fold, status, note, wall_time_s``, the
+    ensemble's Dice per gene class (``genes``, text) and mean, the chance prediction's mean
+    (``has_chance`` False where the run's table has no chance rows: a pipeline from before
+    them), the best single CNN's mean (and ``best_model``), the baseline's mean. A fold with
+    several test sections gets the mean over them (its section of the Markdown has each); NaN
+    where not evaluable or failed."""
+    rows = []
+    for (dataset, fold), part in table.groupby(["dataset", "fold"], sort=False):
+        row: dict[str, Any] = {
+            "dataset": dataset, "fold": fold, "status": part["status"].iloc[0],
+            "note": part["note"].iloc[0], "wall_time_s": part["wall_time_s"].iloc[0],
+            "genes": "", "ensemble": np.nan, "chance": np.nan, "has_chance": False,
+            "best": np.nan, "best_model": "", "baseline": np.nan}
+        if (part["status"] == "ok").all():
             genes = [c for c in dict.fromkeys(part["class"])
                      if c not in (*GENERAL_CLASSES, MEAN_CLASS)]
-            gene_text = ", ".join(f"{g} {_cell(_value(part, CNN_SUMMARY_MODEL, g))}" for g in genes)
             cnns = [m for m in dict.fromkeys(part["model"]) if str(m).startswith("size")]
-            means = [(m, _value(part, m, MEAN_CLASS)) for m in cnns]
-            means = [(m, v) for m, v in means if np.isfinite(v)]
-            best = max(means, key=lambda mv: mv[1]) if means else None
-            best_text = f"{_cell(best[1])} ({best[0]})" if best else "n/e"
-            lines.append(
-                f"| {name} | {gene_text} | {_cell(_value(part, CNN_SUMMARY_MODEL, MEAN_CLASS))} | "
-                f"{best_text} | {_cell(_value(part, BASELINE_MODEL, MEAN_CLASS))} | {wall} |")
-    return "\n".join(lines)
+            means = [(_value(part, m, MEAN_CLASS), m) for m in cnns]
+            best = max([vm for vm in means if np.isfinite(vm[0])], key=lambda vm: vm[0],
+                       default=(np.nan, ""))
+            row.update(
+                genes=", ".join(f"{g} {_cell(_value(part, CNN_SUMMARY_MODEL, g))}" for g in genes),
+                ensemble=_value(part, CNN_SUMMARY_MODEL, MEAN_CLASS),
+                chance=_value(part, CHANCE_MODEL, MEAN_CLASS),
+                has_chance=bool((part["model"] == CHANCE_MODEL).any()), best=best[0],
+                best_model=best[1], baseline=_value(part, BASELINE_MODEL, MEAN_CLASS))
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
-def dataset_markdown(rows: pd.DataFrame) -> str:
-    """Dice per model (rows) and class (columns) of one dataset's successful run."""
-    return dice_markdown(rows[["section", "model", "class", "dice"]])
+def over_folds(summary: pd.DataFrame) -> list[str]:
+    """Under the summary: the mean over the folds that ran of the ensemble, chance and baseline
+    means, and the fold with the lowest ensemble mean; failed folds named and not averaged."""
+    ok = summary[summary["status"] == "ok"]
+    failed = [f"{r.dataset} {fold_label(r.fold)}" for r in summary.itertuples() if r.status != "ok"]
+    head = f"Mean over {len(ok)} of {len(summary)} folds"
+    head += f" (failed, not averaged: {', '.join(failed)})" if failed else ""
+    if ok.empty:
+        return [f"- {head}: no fold ran to the end."]
+    means = []
+    for column in ("ensemble", "chance", "baseline"):
+        values = ok[column].dropna()  # NaN: not evaluable, or no chance rows (n/a)
+        text = _cell(values.mean()) if len(values) else (
+            "n/a" if column == "chance" and not ok["has_chance"].any() else "n/e")
+        means.append(f"{column} {text}" + (f" (of {len(values)})" if 0 < len(values) < len(ok)
+                                            else ""))
+    lines = [f"- {head}: {', '.join(means)}."]
+    if ok["ensemble"].notna().any():
+        low = ok.loc[ok["ensemble"].idxmin()]
+        lines.append(f"- Lowest fold: {low['dataset']} {fold_label(low['fold'])}, ensemble mean "
+                     f"{_cell(low['ensemble'])}.")
+    return lines
 
 
-def report_markdown(table: pd.DataFrame, figures: Mapping[str, Sequence[str]],
+def summary_markdown(table: pd.DataFrame) -> str:
+    """One row per fold: ensemble Dice per gene class and mean, the chance prediction's mean
+    (``n/a`` where the run has none), the best single CNN's mean, the baseline's mean and the
+    wall time; failed folds with the reason. Then ``over_folds``."""
+    lines = ["| dataset | fold | ensemble: genes | ensemble mean | chance mean "
+             "| best single CNN mean | baseline mean | wall time |",
+             "|---|---|---|---|---|---|---|---|"]
+    summary = fold_summary(table)
+    for row in summary.itertuples(index=False):
+        lead = f"| {row.dataset} | {fold_label(row.fold)} |"
+        wall = _minutes(row.wall_time_s)
+        if row.status != "ok":
+            reason = str(row.note).replace("|", "\\|")
+            lines.append(f"{lead} failed: {reason} | | | | | {wall} |")
+            continue
+        best = f"{_cell(row.best)} ({row.best_model})" if row.best_model else "n/e"
+        chance = _cell(row.chance) if row.has_chance else "n/a"
+        lines.append(f"{lead} {row.genes} | {_cell(row.ensemble)} | {chance} | {best} | "
+                     f"{_cell(row.baseline)} | {wall} |")
+    return "\n".join([*lines, "", *over_folds(summary)] if len(summary) else lines)
+
+
+def report_markdown(table: pd.DataFrame, figures: Mapping[tuple[str, str], Sequence[str]],
                     context: Mapping[str, str]) -> str:
-    """The whole docs/realdata.md: how it was made, the summary, then a section per dataset."""
+    """The whole docs/realdata.md: how it was made, the summary, then a section per fold
+    (``figures``: the figure paths of each (dataset, fold))."""
     lines = [
         "# Real-data benchmark",
         "",
         "Written by `make realbench` (`python workflow/benchmarks/realbench.py`): every real "
-        "example config under `resources/` (each `resources/*/config.yaml` except the demo) run through the whole "
-        "pipeline from nothing, each in its own scratch directory, on the settings of its config "
-        "and the schema's defaults. Dice of each model's arg-max labels against the reference "
-        "regions from the test section's own spots (`results/report/dice.csv`); `mean` is over "
-        "the evaluable classes, `n/e` not evaluable. `baseline` is the non-CNN baseline "
-        "(`txmorph.baseline`: local intensity and nuclear-density statistics at three window "
-        "sizes, multinomial logistic regression on the CNNs' patch centres), not part of the "
-        "ensemble. Wall time: the whole pipeline, all rules, on the cores given below. "
-        "Full table: [realdata.csv](realdata.csv).",
+        "example config under `resources/` (each `resources/*/config.yaml` except the demo) run "
+        "through the whole pipeline from nothing, on the settings of its config and the schema's "
+        "defaults, both ways round: as shipped (e.g. fold `left → right`: trained on the train "
+        "sections, scored on the test sections) and with train and test swapped (`right → "
+        "left`), each fold in its own scratch directory. Dice of each model's arg-max labels "
+        "against the reference regions from the test section's own spots "
+        "(`results/report/dice.csv`); `mean` is over the evaluable classes, `n/e` not evaluable. "
+        "`baseline` is the non-CNN baseline (`txmorph.baseline`: local intensity and "
+        "nuclear-density statistics at three window sizes, multinomial logistic regression on "
+        "the CNNs' patch centres), not part of the ensemble. `chance` is image-blind: every "
+        "pixel the training sections' most frequent class, scored the same way (`n/a`: the run "
+        "predates it): the floor that a model has to clear. Wall time: the whole pipeline, all "
+        "rules, on the cores given below. Full table: [realdata.csv](realdata.csv).",
         "",
     ]
     lines += [f"- {key}: {value}" for key, value in context.items()]
     lines += ["", "## Summary", "", summary_markdown(table), ""]
-    for dataset, rows in table.groupby("dataset", sort=False):
-        lines += [f"## {dataset}", ""]
+    for (dataset, fold), rows in table.groupby(["dataset", "fold"], sort=False):
+        name = f"{dataset}, {fold_label(fold)}"
+        lines += [f"## {name}", ""]
         if (rows["status"] == "failed").any():
             lines += [f"**Failed** after {_minutes(rows['wall_time_s'].iloc[0])}: "
                       f"{rows['note'].iloc[0]}", ""]
             continue
         lines += [f"Wall time {_minutes(rows['wall_time_s'].iloc[0])}.", "",
-                  dataset_markdown(rows), ""]
-        lines += [f"![{dataset}: image, reference regions and predictions]({path})" for path in
-                  figures.get(dataset, [])]
+                  dice_markdown(rows[["section", "model", "class", "dice"]]), ""]
+        if not (rows["model"] == CHANCE_MODEL).any():
+            lines += ["chance: n/a (this run's dice.csv has no `chance` rows).", ""]
+        lines += [f"![{name}: image, reference regions and predictions]({path})" for path in
+                  figures.get((dataset, fold), [])]
         lines += [""]
     return "\n".join(lines)
 
@@ -304,23 +437,19 @@ def _stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
-def run_dataset(dataset: str, config_path: Path, workdir: Path, cores: int | str,
-                overrides: Mapping[str, Any], timeout_s: float, data_root: Path = REPO,
-                say: Callable[[str], None] = print) -> RunResult:
-    """Run one example config from nothing in ``workdir`` (wiped first)."""
+def run_fold(fold: Fold, workdir: Path, cores: int | str, timeout_s: float,
+             say: Callable[[str], None] = print) -> RunResult:
+    """Run one fold from nothing in ``workdir`` (wiped first)."""
     workdir = Path(workdir)
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
-    try:
-        config = scratch_config(yaml.safe_load(Path(config_path).read_text()), data_root,
-                                overrides)
-    except (OSError, yaml.YAMLError) as error:
-        return RunResult(dataset, 0.0, error=f"cannot read {config_path}: {error}",
-                         workdir=workdir)
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    if fold.config is None:
+        return RunResult(fold.dataset, 0.0, error=fold.error, workdir=workdir, fold=fold.name)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(fold.config, sort_keys=False))
     log_path = workdir / "snakemake.log"
-    say(f"[realbench] {dataset}: running in {workdir} (log: {log_path})")
+    name = f"{fold.dataset} {fold_label(fold.name)}"
+    say(f"[realbench] {name}: running in {workdir} (log: {log_path})")
     code, wall = _run_snakemake(workdir, cores, timeout_s, log_path)
     error = None
     if code is None:
@@ -330,8 +459,8 @@ def run_dataset(dataset: str, config_path: Path, workdir: Path, cores: int | str
                 for p in sorted((workdir / "results/logs").glob("*/*.log"),
                                 key=lambda p: p.stat().st_mtime)]
         error = failure_reason(log_path.read_text(errors="replace"), logs)
-    result = collect_run(dataset, workdir, wall, error)
-    say(f"[realbench] {dataset}: {'failed: ' + result.error if result.error else 'ok'} "
+    result = collect_run(fold.dataset, workdir, wall, error, fold=fold.name)
+    say(f"[realbench] {name}: {'failed: ' + result.error if result.error else 'ok'} "
         f"in {wall:.0f} s")
     return result
 
@@ -353,7 +482,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cores", default="2", help="Snakemake's --cores: a number or all")
     parser.add_argument("--workdir", type=Path,
                         default=Path(tempfile.gettempdir()) / "txmorph-realbench",
-                        help="scratch root; each dataset runs in <workdir>/<dataset> (wiped)")
+                        help="scratch root; each fold runs in <workdir>/<dataset>/<fold> "
+                        "(wiped)")
     parser.add_argument("--resources", type=Path, default=REPO / "resources")
     parser.add_argument("--data-root", type=Path, default=REPO,
                         help="what the configs' relative data paths are relative to")
@@ -361,7 +491,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="[DATASET:]KEY=VALUE",
                         help="config override for every dataset (or one: DATASET:KEY=VALUE)")
-    parser.add_argument("--timeout", type=float, default=1200, help="seconds per dataset")
+    parser.add_argument("--one-way", action="store_true",
+                        help="run each config as shipped only, not also train <-> test swapped")
+    parser.add_argument("--timeout", type=float, default=1200, help="seconds per fold")
     parser.add_argument("--csv", type=Path, default=REPO / "docs/realdata.csv")
     parser.add_argument("--markdown", type=Path, default=REPO / "docs/realdata.md")
     args = parser.parse_args(argv)
@@ -388,22 +520,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"no example configs under {args.resources}")
 
     started = time.perf_counter()
-    results = [run_dataset(name, path, workdir / name, args.cores,
-                           parse_overrides(args.overrides, dataset=name), args.timeout,
-                           args.data_root) for name, path in datasets]
+    folds = [fold for name, path in datasets
+             for fold in dataset_folds(name, path, parse_overrides(args.overrides, dataset=name),
+                                       args.data_root, one_way=args.one_way)]
+    results = [run_fold(fold, workdir / fold.dataset / fold.name, args.cores, args.timeout)
+               for fold in folds]
     total = time.perf_counter() - started
     table = benchmark_table(results)
 
     figure_dir = args.markdown.with_suffix("")  # docs/realdata/
     if figure_dir.exists():
         shutil.rmtree(figure_dir)
-    figures: dict[str, list[str]] = {}
+    figures: dict[tuple[str, str], list[str]] = {}
     for result in results:
-        for path in result.figures:
-            target = figure_dir / f"{result.dataset}_{path.name}"
+        for path in result.figures:  # the fold in the name: both directions have the sections
+            target = figure_dir / f"{result.dataset}_{result.fold}_{path.name}"
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, target)
-            figures.setdefault(result.dataset, []).append(
+            figures.setdefault((result.dataset, result.fold), []).append(
                 os.path.relpath(target, args.markdown.parent))
     context = {
         "run": f"{datetime.date.today().isoformat()}, commit {_git_commit()}, "
@@ -413,10 +547,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     args.csv.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.csv, index=False, float_format="%.4f")
-    args.markdown.write_text(report_markdown(table, figures, context))
+    # UTF-8 whatever the locale: the fold labels hold arrows
+    args.markdown.write_text(report_markdown(table, figures, context), encoding="utf-8")
     print(summary_markdown(table))
-    print(f"[realbench] {len(results)} datasets in {total:.0f} s; wrote {args.csv}, "
-          f"{args.markdown}, {figure_dir}/")
+    print(f"[realbench] {len(results)} folds of {len(datasets)} datasets in {total:.0f} s; "
+          f"wrote {args.csv}, {args.markdown}, {figure_dir}/")
     return 0
 
 
