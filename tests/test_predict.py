@@ -179,6 +179,45 @@ def test_models_that_do_not_fit_the_config_stop_before_any_job(trained, tmp_path
     assert not (tmp_path / "results").exists()
 
 
+def test_class_thresholds_travel_with_reused_models(trained, tmp_path):
+    import json
+    import shutil
+
+    models = tmp_path / "models"
+    shutil.copytree(trained / "results/models", models)
+    reference = json.loads((models / "reference.json").read_text())
+    assert reference["training_sections"] == ["train"]
+    assert set(reference["classes"]) == {"Prox1", "Mbp"}
+    # A definition that no pixel of the section meets: a refit on the section here would
+    # redraw Prox1's region, the reused threshold must leave it empty.
+    reference["classes"]["Prox1"]["threshold"] = 0.999
+    (models / "reference.json").write_text(json.dumps(reference))
+    config = predict_config()
+    config["models"] = str(models)
+    config["sections"] = {"train": {"role": "test", "pixel_size_um": 1.0,
+                                    "image": str(trained / "resources/demo/train/nuclei.tif"),
+                                    "spots": str(trained / "resources/demo/train/spots.csv")}}
+    run = tmp_path / "run"
+    run.mkdir()
+    result = run_snakemake(run, "--cores", "2", "results/truth/train.tif", config=config)
+    assert result.returncode == 0, output(result)[-3000:]
+    assert json.loads((run / "results/models/reference.json").read_text()) == reference
+    here = tifffile.imread(run / "results/truth/train.tif")
+    there = tifffile.imread(trained / "results/truth/train.tif")
+    assert (there == 2).any() and not (here == 2).any()
+    assert ((here == 3) == (there == 3)).all()  # Mbp: the same threshold, the same region
+    # Models without class definitions, or defined with another bandwidth: one line each.
+    config["truth"] = {"sigma_um": 11.0}
+    result = run_snakemake(run, "-n", config=config)
+    assert result.returncode != 0
+    assert "classes were defined with truth.sigma_um = 15.0, this config has 11.0" in output(result)
+    del config["truth"]
+    (models / "reference.json").unlink()
+    result = run_snakemake(run, "-n", config=config)
+    assert result.returncode != 0 and "has no reference.json" in output(result)
+    assert "Traceback" not in output(result)
+
+
 def test_bad_sections_stop_before_any_job(tmp_path):
     config = tiny_config()
     config["sections"]["new"] = {"role": "predict", "image": "data/new.tif",

@@ -164,27 +164,42 @@ def _cells(rng, n, box):
 def test_tissue_from_spots_crop_inside_tissue_is_all_tissue() -> None:
     rng = np.random.default_rng(0)
     spots = _cells(rng, 20000, (0, 400, 0, 300))
-    # A nucleus-poor patch (few transcripts, not none) stays tissue.
+    # A nucleus-poor patch (few transcripts, not none) stays tissue, and so does a
+    # transcript-free gap narrower than gap_um.
     sparse = (spots[:, 0] > 100) & (spots[:, 0] < 160) & (spots[:, 1] > 100) & (spots[:, 1] < 160)
-    spots = spots[~sparse | (rng.random(len(spots)) < 0.15)]
-    mask = tissue.tissue_from_spots(spots, (300, 400), pixel_size_um=1.0)
+    spots = spots[~sparse | (rng.random(len(spots)) < 0.05)]
+    gap = (spots[:, 0] > 250) & (spots[:, 0] < 310) & (spots[:, 1] > 150) & (spots[:, 1] < 210)
+    mask = tissue.tissue_from_spots(spots[~gap], (300, 400), pixel_size_um=1.0)
     assert mask.all()
 
 
 def test_tissue_from_spots_finds_glass_whatever_the_spot_density() -> None:
     rng = np.random.default_rng(1)
-    for n in (3000, 60000):  # a small panel and a large one: the threshold is relative
+    for n in (3000, 60000):  # a small panel and a large one: the same absolute rule
         spots = _cells(rng, n, (0, 250, 0, 300))  # tissue: x < 250; glass to the right
-        mask = tissue.tissue_from_spots(spots, (300, 500), pixel_size_um=1.0,
+        # A few stray detections on the glass do not make it tissue.
+        stray = np.c_[rng.uniform(260, 500, 6), rng.uniform(0, 300, 6)]
+        mask = tissue.tissue_from_spots(np.r_[spots, stray], (300, 500), pixel_size_um=1.0,
                                         min_area_um2=2000.0)
-        assert mask[:, :230].mean() > 0.97 and not mask[:, 300:].any()
+        assert mask[:, :230].mean() > 0.97 and not mask[:, 270:].any()
+        # The border lies at the outermost transcripts (x ~ 250), within a cell or two.
+        assert 0.25 < mask[:, 230:270].mean() < 0.75
+
+
+def test_tissue_from_spots_is_in_micrometres() -> None:
+    # The same tissue imaged at two pixel sizes: the same mask in µm.
+    rng = np.random.default_rng(2)
+    spots_um = _cells(rng, 8000, (0, 250, 0, 300))
+    fine = tissue.tissue_from_spots(spots_um / 0.5, (600, 1000), pixel_size_um=0.5,
+                                    min_area_um2=2000.0)
+    coarse = tissue.tissue_from_spots(spots_um, (300, 500), pixel_size_um=1.0,
+                                      min_area_um2=2000.0)
+    assert abs(fine.mean() - coarse.mean()) < 0.02
 
 
 def test_tissue_from_spots_without_spots_and_bad_settings() -> None:
     assert not tissue.tissue_from_spots(np.empty((0, 2)), (50, 60), 1.0).any()
     outside = np.array([[-5.0, 3.0], [700.0, 2.0]])
     assert not tissue.tissue_from_spots(outside, (50, 60), 1.0).any()
-    with pytest.raises(InputError, match="spot_sigma_um"):
-        tissue.tissue_from_spots(np.zeros((3, 2)), (50, 60), 1.0, spot_sigma_um=0)
-    with pytest.raises(InputError, match="min_relative_density"):
-        tissue.tissue_from_spots(np.zeros((3, 2)), (50, 60), 1.0, min_relative_density=1.5)
+    with pytest.raises(InputError, match="gap_um"):
+        tissue.tissue_from_spots(np.zeros((3, 2)), (50, 60), 1.0, gap_um=0)

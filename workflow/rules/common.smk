@@ -128,7 +128,7 @@ REFERENCE = "results/models/reference.json"
 
 def truth_settings():
     """The settings a class definition is fitted with (txmorph.reference.SETTING_KEYS)."""
-    return {key: config["truth"][key] for key in ("sigma_um", "rule", "enrichment")}
+    return {key: config["truth"][key] for key in ("quantity", "sigma_um", "rule", "enrichment")}
 
 
 # What the models learned (classes, those left out and why): from rule centres when training,

@@ -31,17 +31,20 @@ def main(smk, log):
             by_class[name] = np.empty((0, 2))
         fitted.append((read_mask(smk.input.masks[index]), by_class,
                        spots[["x", "y"]].to_numpy(np.float64),
-                       settings["sigma_um"] / section["pixel_size_um"]))
-    thresholds, shares = fit_thresholds(fitted, settings["rule"], settings["enrichment"])
+                       settings["sigma_um"] / section["pixel_size_um"], section["pixel_size_um"]))
+    thresholds, shares = fit_thresholds(fitted, settings["rule"], settings["enrichment"],
+                                        settings["quantity"])
     # The training sections' labels by these thresholds: their most frequent class is the
     # image-blind chance prediction of rule dice.
     pixels = np.zeros(len(names), dtype=np.int64)
-    for mask, by_class, all_xy, sigma_px in fitted:
-        labels = truth_labels(mask, by_class, all_xy, sigma_px, thresholds)
+    for mask, by_class, all_xy, sigma_px, pixel_size_um in fitted:
+        labels = truth_labels(mask, by_class, all_xy, sigma_px, thresholds,
+                              quantity=settings["quantity"], pixel_size_um=pixel_size_um)
         pixels += np.bincount(labels.ravel(), minlength=len(names))[: len(names)]
     class_pixels = dict(zip(names, pixels.tolist()))
-    log.info("share thresholds (%s rule, sigma %.3g µm) fitted on %s: %s; training shares %s; "
-             "training pixels per class %s", settings["rule"], settings["sigma_um"],
+    log.info("%s thresholds (%s rule, sigma %.3g µm) fitted on %s: %s; training shares %s; "
+             "training pixels per class %s", settings["quantity"], settings["rule"],
+             settings["sigma_um"],
              [s["name"] for s in smk.params.sections], thresholds, shares, class_pixels)
     for name, threshold in thresholds.items():
         if not np.isfinite(threshold):

@@ -29,14 +29,16 @@ def main(smk, log):
         log.warning("%s: no reference region (too sparse, see the section's checks)", name)
         by_class[name] = np.empty((0, 2))
     thresholds = thresholds_of(reference)
+    settings = reference["settings"]
     labels = truth_labels(mask, by_class, spots[["x", "y"]].to_numpy(np.float64), sigma_px,
-                          thresholds)
+                          thresholds, quantity=settings["quantity"],
+                          pixel_size_um=params["pixel_size_um"])
     fractions = {
         name: round(float((labels == index).mean()), 4)
         for index, name in enumerate(class_names(smk.params.groups))
     }
-    log.info("reference regions (sigma %.1f px; share thresholds %s fitted on %s): area "
-             "fractions %s", sigma_px, {k: round(v, 5) for k, v in thresholds.items()},
+    log.info("reference regions (sigma %.1f px; %s thresholds %s fitted on %s): area "
+             "fractions %s", sigma_px, settings["quantity"], {k: round(v, 5) for k, v in thresholds.items()},
              ", ".join(reference["training_sections"]) or "reused models", fractions)
     write_label_tiff(smk.output[0], labels)
 

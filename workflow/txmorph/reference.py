@@ -26,7 +26,7 @@ FORMAT_NAME = "txmorph.reference"
 FORMAT_VERSION = 1
 REFERENCE_FILE = "reference.json"
 #: The settings a reused definition must share with the config that applies it.
-SETTING_KEYS = ("sigma_um", "rule", "enrichment")
+SETTING_KEYS = ("quantity", "sigma_um", "rule", "enrichment")
 
 
 def make_reference(
@@ -48,7 +48,7 @@ def make_reference(
     training_shares : Mapping[str, float]
         Per class, its share of all transcripts in the pooled training tissue.
     settings : Mapping[str, Any]
-        ``truth.sigma_um``, ``truth.rule``, ``truth.enrichment``.
+        ``truth.quantity``, ``truth.sigma_um``, ``truth.rule``, ``truth.enrichment``.
     class_pixels : Mapping[str, int]
         Pixels per class (background, tissue, the classes) of the training sections' labels.
     training_sections : Sequence[str]
@@ -62,7 +62,6 @@ def make_reference(
     return {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
-        "quantity": "share of local transcripts (class density / density of all spots)",
         "settings": {key: settings[key] for key in SETTING_KEYS},
         "classes": {
             name: {

@@ -58,6 +58,10 @@ REFERENCE_VERSION = 1
 OTSU_CLIP_PERCENTILE = 99.9
 #: Otsu's histogram uses at most this many tissue pixels (an even stride through them).
 OTSU_MAX_SAMPLES = 2_000_000
+#: What a class's threshold is on: its share of local transcripts, or its spots per µm².
+QUANTITIES = ("share", "density")
+#: Smallest kernel fraction inside tissue used for the density's edge correction (5x boost).
+MIN_KERNEL_FRACTION = 0.2
 #: Coarse bins count as tissue when at least this fraction of their pixels is (for fitting).
 MIN_BIN_TISSUE = 0.5
 #: The coarse grid's bin is about sigma / BIN_PER_SIGMA pixels (see ``spot_density``).
@@ -246,20 +250,34 @@ def _coarse_shares(
     spots_by_class: Mapping[str, np.ndarray],
     all_xy: np.ndarray,
     sigma_px: float,
+    quantity: str = "share",
+    pixel_size_um: float = 1.0,
 ) -> tuple[int, dict[str, np.ndarray]]:
-    """(bin side b, {class: share of local transcripts on the coarse grid}); tissue spots only."""
+    """(bin side b, {class: its quantity on the coarse grid}); only spots in the tissue count.
+
+    ``share``: the class's kernel density over that of all spots. ``density``: the class's
+    kernel density in spots per µm², edge-corrected (divided by the kernel's fraction inside
+    the tissue, at most a 1 / ``MIN_KERNEL_FRACTION`` boost).
+    """
+    if quantity not in QUANTITIES:
+        raise ValueError(f"quantity must be one of {QUANTITIES}, got {quantity!r}")
     mask = tissue_mask.astype(bool, copy=False)
     b = _bin_factor(sigma_px)
-    total = _smooth(_coarse_counts(_in_mask(all_xy, mask), mask.shape, b), sigma_px, b)
-    # At least about one transcript within the kernel (1 / (2 pi sigma^2) per px^2, in bin
-    # counts): a share needs transcripts to be a share of.
-    floor = np.float32(b * b / (2.0 * math.pi * sigma_px**2))
-    np.maximum(total, floor, out=total)
-    shares = {}
+    if quantity == "share":
+        total = _smooth(_coarse_counts(_in_mask(all_xy, mask), mask.shape, b), sigma_px, b)
+        # At least about one transcript within the kernel (1 / (2 pi sigma^2) per px^2, in
+        # bin counts): a share needs transcripts to be a share of.
+        floor = np.float32(b * b / (2.0 * math.pi * sigma_px**2))
+        np.maximum(total, floor, out=total)
+    else:
+        total = _smooth(_coarse_fraction(mask, b), sigma_px, b)
+        np.maximum(total, np.float32(MIN_KERNEL_FRACTION), out=total)
+        total *= np.float32(b * b * pixel_size_um**2)  # bin counts -> spots per µm²
+    values = {}
     for name, xy in spots_by_class.items():
         own = _smooth(_coarse_counts(_in_mask(xy, mask), mask.shape, b), sigma_px, b)
-        shares[name] = (own / total).astype(np.float32)
-    return b, shares
+        values[name] = (own / total).astype(np.float32)
+    return b, values
 
 
 def local_shares(
@@ -301,22 +319,26 @@ def _check(tissue_mask: np.ndarray, sigma_px: float) -> np.ndarray:
 
 
 def fit_thresholds(
-    sections: Sequence[tuple[np.ndarray, Mapping[str, np.ndarray], np.ndarray, float]],
+    sections: Sequence[tuple],
     rule: str = "otsu",
     enrichment: float = 2.0,
+    quantity: str = "share",
 ) -> tuple[dict[str, float], dict[str, float]]:
     """Each class's share threshold, fitted once on the pooled training sections.
 
     Parameters
     ----------
     sections : Sequence[tuple]
-        Per training section ``(tissue_mask, spots_by_class, all_xy, sigma_px)``; every
-        section names the same classes in the same order.
+        Per training section ``(tissue_mask, spots_by_class, all_xy, sigma_px)`` or
+        ``(..., pixel_size_um)`` (needed for ``quantity="density"``); every section names
+        the same classes in the same order.
     rule : str
         ``"otsu"`` (Otsu on the pooled shares over the tissue) or ``"enrichment"``
         (``enrichment`` x the class's pooled share of all tissue transcripts).
     enrichment : float
         The multiple of the ``"enrichment"`` rule (> 0).
+    quantity : str
+        ``"share"`` (of local transcripts) or ``"density"`` (spots per µm²).
 
     Returns
     -------
@@ -340,11 +362,15 @@ def fit_thresholds(
     pooled: dict[str, list[np.ndarray]] = {name: [] for name in names}
     own_spots = dict.fromkeys(names, 0)
     all_spots = 0
-    for tissue_mask, spots_by_class, all_xy, sigma_px in sections:
+    tissue_area_um2 = 0.0
+    for tissue_mask, spots_by_class, all_xy, sigma_px, *pixel_size in sections:
         mask = _check(tissue_mask, sigma_px)
         if not mask.any():
             continue
-        b, shares = _coarse_shares(mask, spots_by_class, all_xy, sigma_px)
+        pixel_size_um = float(pixel_size[0]) if pixel_size else 1.0
+        tissue_area_um2 += float(mask.sum()) * pixel_size_um**2
+        b, shares = _coarse_shares(mask, spots_by_class, all_xy, sigma_px, quantity,
+                                   pixel_size_um)
         inside = _coarse_fraction(mask, b) >= MIN_BIN_TISSUE
         all_spots += len(_in_mask(all_xy, mask))
         for name in names:
@@ -358,8 +384,10 @@ def fit_thresholds(
             thresholds[name] = math.inf
         elif rule == "otsu":
             thresholds[name] = _otsu_threshold(values)
-        else:
+        elif quantity == "share":
             thresholds[name] = float(enrichment) * training_shares[name]
+        else:  # enrichment over the class's mean density in the pooled training tissue
+            thresholds[name] = float(enrichment) * own_spots[name] / tissue_area_um2
     return thresholds, training_shares
 
 
@@ -370,6 +398,8 @@ def gene_regions(
     sigma_px: float,
     thresholds: Mapping[str, float],
     *,
+    quantity: str = "share",
+    pixel_size_um: float = 1.0,
     min_area_px: float | None = None,
 ) -> dict[str, np.ndarray]:
     """Each class's region inside the tissue (bool ``(H, W)`` per class, same order).
@@ -389,7 +419,11 @@ def gene_regions(
     sigma_px : float
         Kernel density sigma, in pixels (> 0).
     thresholds : Mapping[str, float]
-        Per class, its share threshold (:func:`fit_thresholds`).
+        Per class, its threshold (:func:`fit_thresholds`).
+    quantity : str
+        What the thresholds are on: ``"share"`` or ``"density"`` (spots per µm²).
+    pixel_size_um : float
+        Micrometres per pixel (for ``"density"``).
     min_area_px : float or None
         Smallest region piece kept, in pixels; None: :func:`min_region_area_px`.
 
@@ -414,7 +448,8 @@ def gene_regions(
     regions = {name: np.zeros(mask.shape, dtype=bool) for name in names}
     if not mask.any() or not names:
         return regions
-    b, shares = _coarse_shares(mask, spots_by_class, all_xy, sigma_px)
+    b, shares = _coarse_shares(mask, spots_by_class, all_xy, sigma_px, quantity,
+                               pixel_size_um)
     # Running winner: the class furthest above its threshold per pixel (-1: none).
     best = np.full(mask.shape, -np.inf, dtype=np.float32)
     winner = np.full(mask.shape, -1, dtype=np.int16)
@@ -439,6 +474,8 @@ def truth_labels(
     sigma_px: float,
     thresholds: Mapping[str, float],
     *,
+    quantity: str = "share",
+    pixel_size_um: float = 1.0,
     min_area_px: float | None = None,
 ) -> np.ndarray:
     """Reference label image (uint8 ``(H, W)``): 0 background, 1 tissue, 2 + i for class i.
@@ -458,7 +495,11 @@ def truth_labels(
     sigma_px : float
         Kernel density sigma, in pixels (> 0).
     thresholds : Mapping[str, float]
-        Per class, its share threshold (:func:`fit_thresholds`).
+        Per class, its threshold (:func:`fit_thresholds`).
+    quantity : str
+        What the thresholds are on: ``"share"`` or ``"density"`` (spots per µm²).
+    pixel_size_um : float
+        Micrometres per pixel (for ``"density"``).
     min_area_px : float or None
         Smallest region piece kept, in pixels; None: :func:`min_region_area_px`.
 
@@ -476,6 +517,7 @@ def truth_labels(
         raise ValueError(f"at most 253 classes fit uint8 labels, got {len(spots_by_class)}")
     mask = np.asarray(tissue_mask).astype(bool, copy=False)
     regions = gene_regions(mask, spots_by_class, all_xy, sigma_px, thresholds,
+                           quantity=quantity, pixel_size_um=pixel_size_um,
                            min_area_px=min_area_px)
     labels = mask.astype(np.uint8)  # 0 outside, 1 tissue
     for i, region in enumerate(regions.values()):
