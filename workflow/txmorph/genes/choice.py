@@ -29,8 +29,9 @@ it:
    every test section evaluable (``txmorph.checks``: some disk of radius 2 sigma holds
    ``truth.min_spots_per_region`` of the class's spots on the DAPI tissue) with a non-empty
    reference region. What depends on one class alone is checked for every pair; the
-   reference regions of a pair together (the more enriched class wins a pixel) only for the
-   ``max_probed`` least overlapping pairs: the others are "not checked", never "usable".
+   reference regions of a pair together (the class furthest above its threshold wins a pixel)
+   only for the ``max_probed`` least overlapping pairs: the others are "not checked", never
+   "usable".
 4. **Overlap**: Dice of the two classes' own regions (each computed alone, as the truth rule
    does), mean over all sections; overlapping regions make the classes ambiguous by
    construction.
