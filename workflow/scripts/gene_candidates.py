@@ -8,7 +8,7 @@ import time
 import numpy as np
 
 from txmorph.genes.choice import Section, Settings, choose_genes
-from txmorph.genes.report import plot_choice, yaml_snippet
+from txmorph.genes.report import no_pair_advice, plot_choice, yaml_snippet
 from txmorph.io.canonical import read_image, read_image_info, read_mask, read_spots
 from txmorph.outputs import atomic_path
 from txmorph.scripting import run_rule
@@ -39,10 +39,12 @@ def main(smk, log):
     settings = Settings(**smk.params.settings)
     choice = choose_genes(sections, settings, log=log.info)
     table = choice.table
-    shown = ["gene_a", "gene_b", "usable", "probe_score", "probe_dice", "probe_dice_a",
-             "probe_dice_b", "overlap_dice", "spots_a", "spots_b"]
-    log.info("best pairs (probe: hold-out Dice of the DAPI baseline on the training sections; "
-             "score: corrected for chance):\n%s", table[shown].head(10).to_string(index=False))
+    shown = ["gene_a", "gene_b", "usable", "probe_score", "probe_score_fold1",
+             "probe_score_fold2", "probe_dice", "probe_dice_a", "probe_dice_b", "overlap_dice",
+             "spots_a", "spots_b"]
+    log.info("best pairs (probe: hold-out Dice of the DAPI baseline on the training sections, "
+             "corrected for chance, per fold; score: the worse fold):\n%s",
+             table[shown].head(10).to_string(index=False))
     for name, genes in choice.candidates.items():
         if len(genes) > 1 and name in set(table.head(10)[["gene_a", "gene_b"]].values.ravel()):
             log.info("%s: %s", name, " ".join(genes))
@@ -51,15 +53,20 @@ def main(smk, log):
              len(choice.candidates), sum(len(g) > 1 for g in choice.candidates.values()),
              int(table["usable"].sum()), int(table["probe_score"].notna().sum()), read,
              time.perf_counter() - start - read)
+    # No usable pair is a finding, not a failure: the outputs say what blocked the pairs and
+    # which setting to change, and the rule succeeds so that they are written.
+    advice = no_pair_advice(table, settings)
+    if advice:
+        log.warning("%s", advice)
     with atomic_path(smk.output.table) as tmp:
         table.to_csv(tmp, index=False)
     header = (f"gene_candidates, {datetime.date.today().isoformat()}: the best of "
               f"{len(table)} candidate pairs ({smk.output.table})")
     with atomic_path(smk.output.snippet) as tmp:
-        tmp.write_text(yaml_snippet(choice, header))
-    log.info("best choice (%s):\n%s", smk.output.snippet, yaml_snippet(choice))
+        tmp.write_text(yaml_snippet(choice, header, advice))
+    log.info("best choice (%s):\n%s", smk.output.snippet, yaml_snippet(choice, advice=advice))
     with atomic_path(smk.output.figure) as tmp:
-        plot_choice(images, sections, choice, str(tmp))
+        plot_choice(images, sections, choice, str(tmp), advice)
 
 
 run_rule(main, snakemake)  # noqa: F821 (injected by Snakemake)

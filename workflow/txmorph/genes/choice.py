@@ -15,31 +15,44 @@ it:
    Modules of at least two genes are candidates, named after their most abundant gene
    (``Gfap_set``), besides the ``max_genes`` single genes with the most spots (fewest over
    the sections), those that pass the checks below first.
-2. **Usable** means the pipeline runs with it, by the pipeline's own rules: in the training
+2. **Reference regions** are the pipeline's (``txmorph.truth``): each candidate's threshold on
+   its share of local transcripts is fitted once on the pooled training sections (as rule
+   ``reference`` does; every gene counts there, the training sections' checks leave none out)
+   and applied unchanged to every section, training and test: a test section holds as much of
+   a class as passes the training threshold, never a region re-drawn on its own statistics.
+   A class's threshold depends on its own spots alone, so the candidates are fitted together
+   and a pair's thresholds are its two classes'.
+3. **Usable** means the pipeline runs with it, by the pipeline's own rules: in the training
    sections enough patch-centre candidates for ``patches.min_per_class`` under
    ``patches.labels`` (``txmorph.patches.sampling.sample_centres`` and ``choose_classes`` on the pair's
    reference regions: spots in tissue, or region area / ``AREA_PER_CANDIDATE_UM2``), and in
    every test section evaluable (``txmorph.checks``: some disk of radius 2 sigma holds
    ``truth.min_spots_per_region`` of the class's spots on the DAPI tissue) with a non-empty
    reference region. What depends on one class alone is checked for every pair; the
-   reference regions of a pair together (the more enriched class wins a pixel) only for the
-   ``max_probed`` least overlapping pairs: the others are "not checked", never "usable".
-3. **Overlap**: Dice of the two classes' own regions (each computed alone, as the truth rule
+   reference regions of a pair together (the class furthest above its threshold wins a pixel)
+   only for the ``max_probed`` least overlapping pairs: the others are "not checked", never
+   "usable".
+4. **Overlap**: Dice of the two classes' own regions (each computed alone, as the truth rule
    does), mean over all sections; overlapping regions make the classes ambiguous by
    construction.
-4. **Probe** (``txmorph.genes.probe``): the usable pairs among the ``max_probed`` least
-   overlapping are ranked by ``probe_score``, the mean over their two classes of the hold-out
-   Dice of the DAPI baseline corrected for chance: (Dice - c) / (1 - c), with c = 2fq/(f+q)
-   the Dice of a guess that ignores the image (f the class's share of the held-out points, q
-   that of its predictions), as Cohen's kappa corrects agreement: raw Dice grows with a
-   region's area whatever the image shows (a guess at the right rate scores f), so it would
-   rank large regions as learnable. Ties (to 3 decimals) by overlap, then by the fewest
-   spots. The raw Dice is in the table too.
+5. **Probe** (``txmorph.genes.probe``): the usable pairs among the ``max_probed`` least
+   overlapping are ranked by ``probe_score``, the *worse* of the two hold-out folds (each
+   training section cut in two, fitted on one half and scored on the other, then swapped;
+   ``probe_score_fold1``/``_fold2``) of the mean over the two classes of the DAPI baseline's
+   Dice corrected for chance: (Dice - c) / (1 - c), with c = 2fq/(f+q) the Dice of a guess
+   that ignores the image (f the class's share of the held-out points, q that of its
+   predictions), as Cohen's kappa corrects agreement: raw Dice grows with a region's area
+   whatever the image shows (a guess at the right rate scores f), so it would rank large
+   regions as learnable. The worse fold, not the mean: the pipeline learns on one part of
+   the tissue and is scored on another, so a pair must be learnable in either direction. A
+   fold that cannot score a class leaves the pair without a score: usable, but ranked after
+   every pair scored in both folds. Ties (to 3 decimals) by overlap, then by the fewest spots.
+   The raw Dice (fold means) is in the table too.
 
 Nothing here is tuned to a dataset: the thresholds are the pipeline's own settings. What rule
 ``gene_candidates`` writes of a choice (the ``genes:`` block and the figure) is in
-``txmorph.genes.report``. Over 400 lines through its documentation only (about 260 of
-code): the four steps above share their sections, settings and reference regions.
+``txmorph.genes.report``. Over 400 lines through its documentation only (about 300 of
+code): the five steps above share their sections, settings and reference regions.
 """
 
 from __future__ import annotations
@@ -60,12 +73,20 @@ from txmorph.checks import densest_disk_count, spots_in_mask
 from txmorph.errors import InputError
 from txmorph.genes.probe import prepare_section, probe_pair
 from txmorph.patches.sampling import choose_classes, class_names, sample_centres, spot_pixels
-from txmorph.truth import gene_regions, truth_labels
+from txmorph.truth import fit_thresholds, gene_regions, truth_labels
 
 #: Genes whose densities correlate less than this on average do not form a module.
 MODULE_MIN_CORRELATION = 0.5
 #: At most this many grid bins per gene enter the correlations (an even stride).
 MODULE_MAX_BINS = 50_000
+#: The columns of the ranking table (:func:`choose_genes`), in order.
+TABLE_COLUMNS = [
+    "gene_a", "gene_b", "genes_a", "genes_b", "usable", "why_not",
+    "probe_score", "probe_score_fold1", "probe_score_fold2",
+    "probe_dice", "probe_dice_a", "probe_dice_b", "probe_note",
+    "overlap_dice", "spots_a", "spots_b", "fewest_spots",
+    "region_a_fraction", "region_b_fraction",
+]
 
 
 @dataclass
@@ -105,6 +126,15 @@ class Section:
         bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
         xy = self.spots[["x", "y"]].to_numpy(np.float64)[order]
         return {str(name): xy[bounds[i]:bounds[i + 1]] for i, name in enumerate(names)}
+
+    @cached_property
+    def all_xy(self) -> np.ndarray:
+        """(N, 2) float64 x, y pixels of every spot (all genes): the shares' denominator."""
+        return self.spots[["x", "y"]].to_numpy(np.float64)
+
+    def sigma_px(self, sigma_um: float) -> float:
+        """``sigma_um`` in this section's pixels."""
+        return sigma_um / self.pixel_size_um
 
     def xy(self, genes: Sequence[str]) -> np.ndarray:
         """(N, 2) x, y pixels of the spots of ``genes``.
@@ -174,11 +204,14 @@ class Choice:
         The best usable pair, ``{class: genes}``; None when none is usable.
     references : dict[str, np.ndarray]
         The best pair's reference labels, per section.
+    thresholds : dict[str, float]
+        Each candidate's share threshold, fitted on the training sections (``inf``: no region).
     """
     table: pd.DataFrame  # one row per pair, best first
     candidates: dict[str, list[str]]  # class name -> genes
     best: dict[str, list[str]] | None  # the best usable pair, {class: genes}
     references: dict[str, np.ndarray] = field(default_factory=dict)  # best pair, per section
+    thresholds: dict[str, float] = field(default_factory=dict)  # per candidate
 
 
 def _gene_counts(sections: Sequence[Section]) -> pd.Series:
@@ -296,9 +329,63 @@ def class_facts(sections: Sequence[Section], genes: Sequence[str], settings: Set
             "reasons": reasons}
 
 
+def fit_candidate_thresholds(sections: Sequence[Section], candidates: Mapping[str, Sequence[str]],
+                             settings: Settings) -> dict[str, float]:
+    """Each candidate's share threshold, fitted on the pooled training sections only, as rule
+    ``reference`` fits a config's classes (``txmorph.truth.fit_thresholds``).
+
+    Parameters
+    ----------
+    sections : Sequence[Section]
+        All sections; only the training ones are used.
+    candidates : Mapping[str, Sequence[str]]
+        Class name -> genes.
+    settings : Settings
+        ``sigma_um``, ``rule`` and ``enrichment``.
+
+    Returns
+    -------
+    dict[str, float]
+        ``{class: threshold}`` (``inf``: no contrast in the training sections, no region).
+    """
+    fitted = [(s.tissue, {n: s.xy(g) for n, g in candidates.items()}, s.all_xy,
+               s.sigma_px(settings.sigma_um)) for s in sections if s.role == "train"]
+    thresholds, _ = fit_thresholds(fitted, settings.rule, settings.enrichment)
+    return thresholds
+
+
+def own_regions(section: Section, candidates: Mapping[str, Sequence[str]],
+                thresholds: Mapping[str, float], settings: Settings) -> dict[str, np.ndarray]:
+    """Each candidate's region in one section, drawn alone (no other class competes for its
+    pixels), by the training thresholds.
+
+    Parameters
+    ----------
+    section : Section
+        Any section (training or test).
+    candidates : Mapping[str, Sequence[str]]
+        Class name -> genes.
+    thresholds : Mapping[str, float]
+        :func:`fit_candidate_thresholds`.
+    settings : Settings
+        ``sigma_um``.
+
+    Returns
+    -------
+    dict[str, np.ndarray]
+        bool ``(H, W)`` region per candidate.
+    """
+    sigma = section.sigma_px(settings.sigma_um)
+    return {name: gene_regions(section.tissue, {name: section.xy(genes)}, section.all_xy, sigma,
+                               {name: thresholds[name]})[name]
+            for name, genes in candidates.items()}
+
+
 def pair_references(sections: Sequence[Section], pair: Mapping[str, Sequence[str]],
-                    settings: Settings) -> dict[str, np.ndarray]:
-    """Each section's reference labels of a pair, as rule truth draws them.
+                    thresholds: Mapping[str, float], settings: Settings
+                    ) -> dict[str, np.ndarray]:
+    """Each section's reference labels of a pair, as rule truth draws them: the training
+    thresholds of its two classes applied unchanged to every section.
 
     Parameters
     ----------
@@ -306,17 +393,19 @@ def pair_references(sections: Sequence[Section], pair: Mapping[str, Sequence[str
         All sections.
     pair : Mapping[str, Sequence[str]]
         The two classes, ``{name: genes}``.
+    thresholds : Mapping[str, float]
+        :func:`fit_candidate_thresholds` (at least the pair's classes).
     settings : Settings
-        The truth settings.
+        ``sigma_um``.
 
     Returns
     -------
     dict[str, np.ndarray]
         uint8 labels per section (0 background, 1 tissue, 2 and 3 the classes).
     """
-    return {s.name: truth_labels(s.tissue, {n: s.xy(g) for n, g in pair.items()},
-                                 settings.sigma_um / s.pixel_size_um, settings.rule,
-                                 settings.enrichment)
+    own = {n: thresholds[n] for n in pair}
+    return {s.name: truth_labels(s.tissue, {n: s.xy(g) for n, g in pair.items()}, s.all_xy,
+                                 s.sigma_px(settings.sigma_um), own)
             for s in sections}
 
 
@@ -363,6 +452,31 @@ def pair_problems(sections: Sequence[Section], pair: Mapping[str, Sequence[str]]
     return problems
 
 
+def rank_pairs(table: pd.DataFrame) -> pd.DataFrame:
+    """The pairs best first: usable and scored by the probe (by ``probe_score``, the worse
+    fold's, to 3 decimals), usable but not scored in both folds, not checked, not usable;
+    ties by ``overlap_dice`` (lower first), then ``fewest_spots`` (more first).
+
+    Parameters
+    ----------
+    table : pd.DataFrame
+        With ``usable``, ``why_not``, ``probe_score``, ``overlap_dice``, ``fewest_spots``.
+
+    Returns
+    -------
+    pd.DataFrame
+        Sorted, with a fresh index.
+    """
+    if table.empty:
+        return table.reset_index(drop=True)
+    group = np.select([table["usable"] & table["probe_score"].notna(), table["usable"],
+                       table["why_not"].str.startswith("not checked")], [0, 1, 2], 3)
+    ranked = table.assign(_group=group, _probe=-table["probe_score"].round(3).fillna(0))
+    ranked = ranked.sort_values(["_group", "_probe", "overlap_dice", "fewest_spots"],
+                                ascending=[True, True, True, False], kind="stable")
+    return ranked.drop(columns=["_group", "_probe"]).reset_index(drop=True)
+
+
 def choose_genes(sections: Sequence[Section], settings: Settings = Settings(),
                  log: Callable[[str], None] = lambda message: None) -> Choice:
     """Candidates, their pairs checked, overlapped and probed, best first (module docstring).
@@ -381,11 +495,20 @@ def choose_genes(sections: Sequence[Section], settings: Settings = Settings(),
     Choice
         Table columns: ``gene_a``/``gene_b`` the class names (a gene, or a marker set's name),
         ``genes_a``/``genes_b`` their genes; ``usable`` and ``why_not``; ``probe_score`` (the
-        ranking key: mean chance-corrected hold-out Dice of the two classes), ``probe_dice``
-        (mean of the raw ``probe_dice_a``/``_b``) and ``probe_note`` (why a class was not
-        scored); ``overlap_dice``; ``spots_a``/``_b`` in the training tissue, ``fewest_spots``
-        in the tissue of any section; ``region_a_fraction``/``_b`` of the tissue (mean over
-        sections).
+        ranking key: the worse of ``probe_score_fold1``/``_fold2``, each the mean
+        chance-corrected hold-out Dice of the two classes in that fold; NaN unless both folds
+        score both classes), ``probe_dice`` (mean of the raw ``probe_dice_a``/``_b``, each
+        averaged over the folds) and ``probe_note`` (why a class was not scored in a fold);
+        ``overlap_dice``; ``spots_a``/``_b`` in the training tissue, ``fewest_spots`` in the
+        tissue of any section; ``region_a_fraction``/``_b`` of the tissue (mean over
+        sections). ``thresholds``: each candidate's, fitted on the training sections.
+
+    Raises
+    ------
+    ValueError
+        When no section is a training section.
+    InputError
+        When fewer than two classes have enough spots to be candidates.
     """
     train = [s for s in sections if s.role == "train"]
     if not train:
@@ -408,19 +531,21 @@ def choose_genes(sections: Sequence[Section], settings: Settings = Settings(),
     candidates = {g: [g] for g in singles} | modules
     facts |= {n: class_facts(sections, g, settings) for n, g in modules.items()}
     if len(candidates) < 2:
-        raise ValueError(f"fewer than two candidate classes: only {len(pool)} genes have >= "
-                         f"{settings.min_spots_per_region} spots in the training tissue")
+        raise InputError(f"gene_candidates: fewer than two candidate classes: only {len(pool)} "
+                         f"genes have >= {settings.min_spots_per_region} spots in the training "
+                         "tissue. Use larger or more training sections, or lower "
+                         f"truth.min_spots_per_region (now {settings.min_spots_per_region}).")
 
+    # One definition per class, fitted on the training sections only and applied unchanged to
+    # every section (as rules reference and truth do).
+    thresholds = fit_candidate_thresholds(sections, candidates, settings)
     # Each candidate's own region per section: tissue fraction, and a sigma/4 grid for overlaps.
     fraction, grids, empty_in_test = {}, [], {n: [] for n in candidates}
     for s in sections:
-        sigma = settings.sigma_um / s.pixel_size_um
-        step = max(1, int(sigma // 4))
+        step = max(1, int(s.sigma_px(settings.sigma_um) // 4))
         tissue = max(int(s.tissue.sum()), 1)
         grid = {}
-        for name, genes in candidates.items():
-            region = gene_regions(s.tissue, {name: s.xy(genes)}, sigma, settings.rule,
-                                  settings.enrichment)[name]
+        for name, region in own_regions(s, candidates, thresholds, settings).items():
             fraction.setdefault(name, []).append(region.sum() / tissue)
             grid[name] = region[::step, ::step].ravel()
             if s.role == "test" and not region.any():
@@ -445,16 +570,17 @@ def choose_genes(sections: Sequence[Section], settings: Settings = Settings(),
             "gene_a": a, "gene_b": b,
             "genes_a": " ".join(candidates[a]), "genes_b": " ".join(candidates[b]),
             "usable": False, "why_not": "; ".join(reasons),
-            "probe_score": np.nan, "probe_dice": np.nan, "probe_dice_a": np.nan,
-            "probe_dice_b": np.nan, "probe_note": "",
+            "probe_score": np.nan, "probe_score_fold1": np.nan, "probe_score_fold2": np.nan,
+            "probe_dice": np.nan, "probe_dice_a": np.nan, "probe_dice_b": np.nan,
+            "probe_note": "",
             "overlap_dice": round(float(overlap[i, j]), 4),
             "spots_a": facts[a]["train_spots"], "spots_b": facts[b]["train_spots"],
             "fewest_spots": min(facts[a]["fewest_spots"], facts[b]["fewest_spots"]),
             "region_a_fraction": round(float(np.mean(fraction[a])), 4),
             "region_b_fraction": round(float(np.mean(fraction[b])), 4),
         })
-    table = pd.DataFrame(rows).sort_values(["overlap_dice", "fewest_spots"],
-                                           ascending=[True, False], kind="stable")
+    table = pd.DataFrame(rows, columns=TABLE_COLUMNS).sort_values(
+        ["overlap_dice", "fewest_spots"], ascending=[True, False], kind="stable")
 
     # The least overlapping pairs that pass alone: checked together, then probed.
     feature_settings = [FeatureSettings(tuple(int(w) for w in settings.windows),
@@ -465,7 +591,7 @@ def choose_genes(sections: Sequence[Section], settings: Settings = Settings(),
     passing = table.index[table["why_not"] == ""]
     for index in passing[: settings.max_probed]:
         pair = {table.at[index, c]: candidates[table.at[index, c]] for c in ("gene_a", "gene_b")}
-        references = pair_references(sections, pair, settings)
+        references = pair_references(sections, pair, thresholds, settings)
         problems = pair_problems(sections, pair, references, settings)
         if problems:
             table.at[index, "why_not"] = "; ".join(problems)
@@ -477,25 +603,37 @@ def choose_genes(sections: Sequence[Section], settings: Settings = Settings(),
         table.loc[index, ["probe_dice_a", "probe_dice_b"]] = np.round(dice[2:4], 4)
         if np.isfinite(dice[2:4]).all():
             table.at[index, "probe_dice"] = round(float(dice[2:4].mean()), 4)
-            table.at[index, "probe_score"] = round(float(result["excess"][2:4].mean()), 4)
-        table.at[index, "probe_note"] = "; ".join(
-            f"{name}: " + ("no reference region in the training sections"
-                           if not any((references[s.name] == 2 + k).any() for s in train)
-                           else "too small or too local in the training sections for the hold-out")
-            for k, name in enumerate(pair) if not np.isfinite(dice[2 + k]))
+        table.loc[index, ["probe_score_fold1", "probe_score_fold2"]] = np.round(
+            result["fold_scores"], 4)
+        table.at[index, "probe_score"] = round(result["score"], 4)
+        table.at[index, "probe_note"] = _probe_note(pair, references, train,
+                                                    result["excess_folds"])
     for index in passing[settings.max_probed:]:
         table.at[index, "why_not"] = (f"not checked: beyond the {settings.max_probed} least "
                                       "overlapping pairs that pass alone")
 
-    group = np.select([table["usable"] & table["probe_score"].notna(), table["usable"],
-                       table["why_not"].str.startswith("not checked")], [0, 1, 2], 3)
-    table = table.assign(_group=group, _probe=-table["probe_score"].round(3).fillna(0))
-    table = table.sort_values(["_group", "_probe", "overlap_dice", "fewest_spots"],
-                              ascending=[True, True, True, False], kind="stable")
-    table = table.drop(columns=["_group", "_probe"]).reset_index(drop=True)
+    table = rank_pairs(table)
     best = None
     references = {}
-    if bool(table.at[0, "usable"]):
+    if len(table) and bool(table.at[0, "usable"]):
         best = {table.at[0, c]: candidates[table.at[0, c]] for c in ("gene_a", "gene_b")}
-        references = pair_references(sections, best, settings)
-    return Choice(table=table, candidates=candidates, best=best, references=references)
+        references = pair_references(sections, best, thresholds, settings)
+    return Choice(table=table, candidates=candidates, best=best, references=references,
+                  thresholds=thresholds)
+
+
+def _probe_note(pair: Mapping[str, Sequence[str]], references: Mapping[str, np.ndarray],
+                train: Sequence[Section], excess_folds: np.ndarray) -> str:
+    """Why the probe did not score a class in a fold (empty: it scored both in both)."""
+    notes = []
+    for k, name in enumerate(pair):
+        missing = [str(f + 1) for f in range(len(excess_folds))
+                   if not np.isfinite(excess_folds[f, 2 + k])]
+        if not missing:
+            continue
+        if not any((references[s.name] == 2 + k).any() for s in train):
+            notes.append(f"{name}: no reference region in the training sections")
+        else:
+            notes.append(f"{name}: not scored in fold {' and '.join(missing)} (too small or too "
+                         "local in the training sections for the hold-out)")
+    return "; ".join(notes)

@@ -21,10 +21,18 @@ nuclear density over windows tied to the patch sizes, multinomial logistic regre
 4. The regression is fitted on one half of every training section (up to ``per_class``
    random points of each class per section, as ``patches.labels: regions`` draws patch
    centres) and predicts every point of the other halves; Dice per class against the
-   reference labels there; then the halves swap and the two folds are averaged. A class is
-   scored in a fold only when the training half holds it (the model cannot predict what it
-   never saw) and the held-out half holds it (the Dice of an empty reference is undefined, as
-   in ``txmorph.evaluate.metrics``).
+   reference labels there (fold 1: fitted on the halves before the line, scored on those
+   after it); then the halves swap (fold 2). A class is scored in a fold only when the
+   training half holds it (the model cannot predict what it never saw) and the held-out half
+   holds it (the Dice of an empty reference is undefined, as in ``txmorph.evaluate.metrics``).
+5. **Score.** Per fold, the mean over the pair's classes of their chance-corrected Dice
+   (Dice - c) / (1 - c), c = 2fq/(f+q) the Dice of a guess that ignores the image (f the
+   class's share of the held-out points, q that of its predictions); NaN when a class is not
+   scored in that fold. The pair's score is the *worse* fold's (:func:`pair_score`): the
+   pipeline trains on one part of the tissue and is scored on another, so a pair must be
+   learnable in either direction, and a pair one fold cannot score has no score at all (it
+   is never ranked above a pair scored both ways). The fold means of the raw and corrected
+   Dice per class are kept as well, for the table.
 
 Cost: one pass of the baseline's window filters over each training section (as much as
 painting it once), then per pair two fits on at most ``4 * per_class`` points per section and
@@ -167,7 +175,7 @@ def _dice(predicted: np.ndarray, truth: np.ndarray) -> float:
 def probe_pair(sections: Sequence[ProbeSection], references: Sequence[np.ndarray],
                settings: FeatureSettings, per_class: int, seed: int = 0,
                n_classes: int = 4) -> dict[str, object]:
-    """Hold-out Dice of each class (label 0..n_classes-1) of one pair, folds averaged.
+    """Hold-out Dice of each class (label 0..n_classes-1) of one pair, per fold, and its score.
 
     The same seed for every pair: all pairs are sampled alike.
 
@@ -190,8 +198,11 @@ def probe_pair(sections: Sequence[ProbeSection], references: Sequence[np.ndarray
     Returns
     -------
     dict[str, object]
-        ``dice`` (per label, NaN where no fold could score it) and ``folds`` (per fold, per
-        label).
+        ``dice`` and ``excess`` (per label, the raw and chance-corrected Dice averaged over the
+        folds that scored it; NaN where none did), ``folds`` and ``excess_folds`` (the same per
+        fold, ``(2, n_classes)``), ``fold_scores`` (per fold, the mean chance-corrected Dice of
+        labels 2.., NaN where one is not scored) and ``score`` (:func:`pair_score`: the worse
+        fold's).
     """
     rng = np.random.default_rng(seed)
     labels = [np.asarray(ref)[s.points[:, 0], s.points[:, 1]].astype(np.int64)
@@ -234,8 +245,35 @@ def probe_pair(sections: Sequence[ProbeSection], references: Sequence[np.ndarray
                     excess[label] = (scores[label] - chance) / (1 - chance) if chance < 1 else 0.0
         folds.append(scores)
         excesses.append(excess)
+    fold_scores, score = pair_score(np.vstack(excesses)[:, 2:])
     return {"dice": _fold_mean(folds), "excess": _fold_mean(excesses),
-            "folds": np.vstack(folds)}
+            "folds": np.vstack(folds), "excess_folds": np.vstack(excesses),
+            "fold_scores": fold_scores, "score": score}
+
+
+def pair_score(excess_folds: np.ndarray) -> tuple[np.ndarray, float]:
+    """A pair's probe score: the worse fold's mean chance-corrected Dice of its classes.
+
+    Why the worse and not the mean: a pair strong one way and weak the other is learnable only
+    where the tissue happens to suit it; the mean would rank it above a pair that is moderate
+    both ways. A fold that cannot score a class (NaN) gives that fold no score, and a pair
+    without a score in both folds has no score (NaN): it ranks after every scored pair.
+
+    Parameters
+    ----------
+    excess_folds : np.ndarray
+        ``(n_folds, n_classes)`` chance-corrected Dice per fold and class (NaN: not scored).
+
+    Returns
+    -------
+    tuple[np.ndarray, float]
+        Per fold, the mean over the classes (NaN where one is NaN), and their minimum (NaN
+        where any fold is NaN).
+    """
+    excess_folds = np.atleast_2d(np.asarray(excess_folds, dtype=np.float64))
+    fold_scores = excess_folds.mean(axis=1)  # NaN propagates: a class not scored
+    score = float(fold_scores.min()) if np.isfinite(fold_scores).all() else float("nan")
+    return fold_scores, score
 
 
 def _fold_mean(folds: list[np.ndarray]) -> np.ndarray:
