@@ -19,7 +19,7 @@ def test_default_config_is_valid_and_defaults_fill_in():
     config = _default()
     del config["truth"]
     validate(config, SCHEMA)
-    assert config["truth"] == {"sigma_um": 15.0, "rule": "otsu", "enrichment": 2.0,
+    assert config["truth"] == {"quantity": "density", "sigma_um": 15.0, "rule": "otsu", "enrichment": 2.0,
                                "min_spots_per_region": 10}
     del config["checks"]
     validate(config, SCHEMA)

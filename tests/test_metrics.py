@@ -130,11 +130,32 @@ def test_empty_reference_class_is_not_evaluable_even_if_predicted() -> None:
     predicted[0, 0] = 3  # B predicted somewhere: Dice over an empty reference is undefined
     table = score_labels("s", "m", predicted, reference, CLASSES).set_index("class")
     assert not table.loc["B", "evaluable"] and np.isnan(table.loc["B", "dice"])
-    assert table.loc["B", "note"] == NO_REFERENCE
+    assert table.loc["B", "note"] == (NO_REFERENCE + "; painted on 1.6% of the scored pixels "
+                                      "(all false positives)")
     assert table.loc["A", "dice"] == 1.0
     # The mean covers the evaluable classes only.
     expected = np.mean([table.loc[c, "dice"] for c in ("background", "tissue", "A")])
     assert table.loc["mean", "dice"] == pytest.approx(expected)
+
+
+def test_absent_class_painted_counts_against_the_classes_it_covers() -> None:
+    # Gene B is absent from the test section (its reference is empty: not evaluable), but the
+    # model paints it over half of the general tissue: those pixels are false negatives of
+    # tissue, so tissue's Dice and the mean fall; nothing is re-drawn or excused.
+    reference = np.zeros((8, 8), np.uint8)
+    reference[:, 2:] = 1
+    reference[2:6, 2:4] = 2
+    predicted = reference.copy()
+    honest = score_labels("s", "m", predicted, reference, CLASSES).set_index("class")
+    predicted[(reference == 1) & (np.arange(8)[None, :] >= 5)] = 3
+    painted = score_labels("s", "m", predicted, reference, CLASSES).set_index("class")
+    assert not painted.loc["B", "evaluable"] and np.isnan(painted.loc["B", "dice"])
+    assert "painted on 37.5% of the scored pixels (all false positives)" in painted.loc["B", "note"]
+    assert honest.loc["B", "note"] == NO_REFERENCE  # not painted: nothing to add
+    tissue = (reference == 1).sum()
+    kept = tissue - (predicted == 3).sum()
+    assert painted.loc["tissue", "dice"] == pytest.approx(2 * kept / (kept + tissue))
+    assert painted.loc["mean", "dice"] < honest.loc["mean", "dice"] == 1.0
 
 
 def test_no_evaluable_gene_means_no_mean() -> None:

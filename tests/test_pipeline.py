@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import h5py
 import numpy as np
 import pandas as pd
@@ -59,8 +61,16 @@ def test_probability_maps(tiny_run):
 def test_dice_report(tiny_run):
     table = pd.read_csv(tiny_run / "results/report/dice.csv")
     assert list(table.columns) == ["section", "model", "class", "dice", "evaluable", "note"]
-    assert set(table["model"]) == {"size32", "size64", "ensemble", "baseline"}
+    assert set(table["model"]) == {"size32", "size64", "ensemble", "baseline", "chance"}
     assert table["evaluable"].all() and table["dice"].notna().all()  # the demo has every class
+    # Chance: every pixel one class (the training section's most frequent), so exactly that
+    # class scores above 0; it is the floor the models are read against.
+    chance = table[(table["model"] == "chance") & (table["class"] != "mean")]
+    reference = json.loads((tiny_run / "results/models/reference.json").read_text())
+    frequent = max(reference["class_pixels"], key=reference["class_pixels"].get)
+    assert list(chance.loc[chance["dice"] > 0, "class"]) == [frequent]
+    assert reference["training_sections"] == ["train"]
+    assert all(0 < entry["threshold"] for entry in reference["classes"].values())
     assert set(table["class"]) == {"background", "tissue", "Prox1", "Mbp", "mean"}
     assert table["dice"].dropna().between(0, 1).all()
     summary = (tiny_run / "results/report/summary.md").read_text()

@@ -33,6 +33,7 @@ rule gene_candidates:
         # What the choice must agree with (txmorph.genes.choice.Settings): the reference rule,
         # the input checks, the patch sampler and the baseline that the probe uses.
         settings={
+            "quantity": config["truth"]["quantity"],
             "sigma_um": config["truth"]["sigma_um"],
             "rule": config["truth"]["rule"],
             "enrichment": config["truth"]["enrichment"],

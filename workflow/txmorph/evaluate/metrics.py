@@ -191,6 +191,7 @@ def dice_table(
     scores: Sequence[float] | np.ndarray,
     reference_pixels: Sequence[int] | np.ndarray | None = None,
     not_evaluable: Mapping[str, str] | None = None,
+    predicted_pixels: Sequence[int] | np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Long table: one row per class plus class "mean"; columns section, model, class, dice,
     evaluable, note.
@@ -218,6 +219,9 @@ def dice_table(
         (C,) reference pixels per class; None: only NaN scores mark a class not evaluable.
     not_evaluable : Mapping[str, str] or None
         Classes known not to be evaluable, with the reason (the ``note``).
+    predicted_pixels : Sequence[int] or np.ndarray or None
+        (C,) predicted pixels per class: a class absent from the reference but painted gets
+        its false-positive share in the note (those pixels also lower the classes they cover).
 
     Returns
     -------
@@ -245,6 +249,12 @@ def dice_table(
                              f"{reference_pixels.shape}")
         empty |= reference_pixels == 0
     notes = [note or (NO_REFERENCE if gone else "") for note, gone in zip(notes, empty)]
+    if predicted_pixels is not None:
+        predicted_pixels = np.asarray(predicted_pixels)
+        total = max(int(predicted_pixels.sum()), 1)
+        notes = [note + (f"; painted on {predicted_pixels[i] / total:.1%} of the scored pixels "
+                         "(all false positives)" if note == NO_REFERENCE and predicted_pixels[i]
+                         else "") for i, note in enumerate(notes)]
     tissue_classes = [i for i, name in enumerate(classes) if name != "background"]
     if reference_pixels is not None and tissue_classes and not reference_pixels[tissue_classes].any():
         notes = [NO_TISSUE] * len(classes)
@@ -293,11 +303,11 @@ def score_labels(
     Returns
     -------
     pd.DataFrame
-        The :func:`dice_table`, with each class's reference pixel count from ``reference``.
+        The :func:`dice_table`, with each class's reference and predicted pixel counts.
     """
     cm = confusion_matrix(predicted, reference, len(classes))
     return dice_table(section, model, classes, dice_from_confusion(cm), cm.sum(axis=1),
-                      not_evaluable)
+                      not_evaluable, predicted_pixels=cm.sum(axis=0))
 
 
 def relabel(predicted: np.ndarray, model_classes: Sequence[str], classes: Sequence[str]) -> np.ndarray:

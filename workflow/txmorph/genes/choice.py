@@ -175,6 +175,7 @@ class Settings:
         Most single-gene candidates, and most pairs probed.
     """
 
+    quantity: str = "density"  # truth.quantity
     sigma_um: float = 15.0  # truth.sigma_um
     rule: str = "otsu"  # truth.rule
     enrichment: float = 2.0  # truth.enrichment
@@ -349,8 +350,9 @@ def fit_candidate_thresholds(sections: Sequence[Section], candidates: Mapping[st
         ``{class: threshold}`` (``inf``: no contrast in the training sections, no region).
     """
     fitted = [(s.tissue, {n: s.xy(g) for n, g in candidates.items()}, s.all_xy,
-               s.sigma_px(settings.sigma_um)) for s in sections if s.role == "train"]
-    thresholds, _ = fit_thresholds(fitted, settings.rule, settings.enrichment)
+               s.sigma_px(settings.sigma_um), s.pixel_size_um)
+              for s in sections if s.role == "train"]
+    thresholds, _ = fit_thresholds(fitted, settings.rule, settings.enrichment, settings.quantity)
     return thresholds
 
 
@@ -377,7 +379,8 @@ def own_regions(section: Section, candidates: Mapping[str, Sequence[str]],
     """
     sigma = section.sigma_px(settings.sigma_um)
     return {name: gene_regions(section.tissue, {name: section.xy(genes)}, section.all_xy, sigma,
-                               {name: thresholds[name]})[name]
+                               {name: thresholds[name]}, quantity=settings.quantity,
+                               pixel_size_um=section.pixel_size_um)[name]
             for name, genes in candidates.items()}
 
 
@@ -405,7 +408,8 @@ def pair_references(sections: Sequence[Section], pair: Mapping[str, Sequence[str
     """
     own = {n: thresholds[n] for n in pair}
     return {s.name: truth_labels(s.tissue, {n: s.xy(g) for n, g in pair.items()}, s.all_xy,
-                                 s.sigma_px(settings.sigma_um), own)
+                                 s.sigma_px(settings.sigma_um), own,
+                                 quantity=settings.quantity, pixel_size_um=s.pixel_size_um)
             for s in sections}
 
 
