@@ -1,5 +1,7 @@
 # txmorph: transcriptome-supervised classification of tissue morphology.
 # Run: snakemake --cores N   (see README.md; edit config.yaml to use your own data)
+import json
+import os
 import sys
 from pathlib import Path
 
@@ -9,7 +11,7 @@ from snakemake.utils import min_version, validate
 
 min_version("9.0")
 sys.path.insert(0, f"{workflow.basedir}/workflow")
-from txmorph import configcheck, samplesheet
+from txmorph import configcheck, samplesheet, scripting
 
 
 configfile: "config.yaml"
@@ -21,6 +23,7 @@ CONFIG_SOURCES = configcheck.config_sources(workflow)
 CONFIG_FILES = configcheck.describe_files(CONFIG_SOURCES)
 if (user_sections := configcheck.cli_sections(CONFIG_SOURCES)) is not None:
     config["sections"] = user_sections
+SECTIONS_AS_WRITTEN = config.get("sections")
 CONFIG_SCHEMA = yaml.safe_load(Path(workflow.basedir, configcheck.SCHEMA_FILE).read_text())
 # `sections: config/sections.tsv`: a sample sheet, one row per section, each row checked
 # against the schema's section entry (file, row and column named on error).
@@ -38,6 +41,11 @@ config_error = configcheck.config_problem(
 if config_error:
     raise WorkflowError(config_error)
 validate(config, schema=configcheck.SCHEMA_FILE)  # fills in the schema's defaults
+# Rule messages name the file a section comes from (txmorph.scripting), not always config.yaml.
+os.environ[scripting.SECTION_FILES_ENV] = json.dumps(
+    configcheck.section_sources(CONFIG_SOURCES, config["sections"])
+    if not isinstance(SECTIONS_AS_WRITTEN, str)
+    else dict.fromkeys(config["sections"], SECTIONS_AS_WRITTEN))
 
 
 # The image built from ./Dockerfile (`snakemake --containerize > Dockerfile`); used with

@@ -137,3 +137,82 @@ def test_sparse_test_gene_is_not_evaluable(tmp_path, demo_files):
     assert "not evaluable" in log
     truth = tifffile.imread(tmp_path / "results/truth/test.tif")
     assert not (truth == 3).any()  # no reference region drawn around 5 spots
+
+
+def test_training_class_from_three_spots_stops_before_patches(tmp_path, demo_files):
+    config = make_case(tmp_path, demo_files)
+    spots_path = tmp_path / "data/train/spots.csv"
+    spots = pd.read_csv(spots_path)
+    mbp = spots.index[spots["gene"] == "Mbp"]
+    spots.drop(mbp[3:]).to_csv(spots_path, index=False)  # 3 Mbp spots remain
+    result = run_snakemake(tmp_path, "--cores", "1", config=config)
+    assert result.returncode != 0
+    text = output(result)
+    assert "class 'Mbp' cannot be learnt" in text and "train: 3 spots" in text
+    assert "truth.min_spots_per_region = 10" in text and "Traceback" not in text
+    log = (tmp_path / "results/logs/check_section/train.log").read_text()
+    assert "not learnt from this training section" in log
+    assert not (tmp_path / "results/patches/centres.parquet").exists()
+    assert not (tmp_path / "results/models/reference.json").exists()
+    assert not (tmp_path / "results/report/dice.csv").exists()
+
+
+def test_a_class_sparse_in_one_training_section_is_learnt_from_the_other(tmp_path, demo_files):
+    config = make_case(tmp_path, demo_files)
+    # A second training section: the train section's image with 3 Mbp spots left.
+    shutil.copytree(tmp_path / "data/train", tmp_path / "data/train2")
+    spots_path = tmp_path / "data/train2/spots.csv"
+    spots = pd.read_csv(spots_path)
+    spots.drop(spots.index[spots["gene"] == "Mbp"][3:]).to_csv(spots_path, index=False)
+    config["sections"]["train2"] = dict(config["sections"]["train"], image="data/train2/nuclei.tif",
+                                        spots="data/train2/spots.csv")
+    target = "results/models/reference.json"
+    result = run_snakemake(tmp_path, "--cores", "1", target, "results/truth/train2.tif",
+                           config=config)
+    assert result.returncode == 0, output(result)[-3000:]
+    import json
+
+    reference = json.loads((tmp_path / target).read_text())
+    assert reference["classes"]["Mbp"]["threshold"] is not None  # learnt from `train`
+    assert reference["training_sections"] == ["train", "train2"]
+    log = (tmp_path / "results/logs/reference/reference.log").read_text()
+    assert "section train2: class Mbp too sparse for a region (3 spots" in log
+    assert not (tifffile.imread(tmp_path / "results/truth/train2.tif") == 3).any()
+    checks = json.loads((tmp_path / "results/sections/train2/checks.json").read_text())
+    assert any(f["gene"] == "Mbp" and f["severity"] == "warning" for f in checks["findings"])
+
+
+def test_saturated_training_image_is_an_error_or_a_visible_warning(tmp_path, demo_files):
+    config = make_case(tmp_path, demo_files)
+    image_path = tmp_path / "data/train/nuclei.tif"
+    image = tifffile.imread(image_path)
+    saturated = np.clip(image.astype(np.float64) * 40, 0, np.iinfo(image.dtype).max)
+    tifffile.imwrite(image_path, saturated.astype(image.dtype))
+    result = run_snakemake(tmp_path, "--cores", "1", config=config)
+    assert result.returncode != 0
+    text = output(result)
+    assert "the image is saturated" in text and "data/train/nuclei.tif" in text
+    assert "checks.on_failure: warn" in text and "Traceback" not in text
+    assert not (tmp_path / "results/patches/centres.parquet").exists()
+    # Turned into a warning: it runs, and says so in checks.json and summary.md.
+    config["checks"]["on_failure"] = "warn"
+    result = run_snakemake(tmp_path, "--cores", "2", config=config)
+    assert result.returncode == 0, output(result)[-3000:]
+    checks = (tmp_path / "results/sections/train/checks.json").read_text()
+    assert "the image is saturated" in checks and '"saturated"' in checks
+    assert "the image is saturated" in (tmp_path / "results/report/summary.md").read_text()
+
+
+def test_import_messages_name_the_config_file_that_defines_the_section(tmp_path, demo_files):
+    import yaml
+
+    config = make_case(tmp_path, demo_files)
+    spots_path = tmp_path / "data/test/spots.csv"
+    pd.read_csv(spots_path).rename(columns={"x": "col"}).to_csv(spots_path, index=False)
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(tiny_config(), sort_keys=False))
+    (tmp_path / "my.yaml").write_text(yaml.safe_dump({"sections": config["sections"]}))
+    result = run_snakemake(tmp_path, "--cores", "1", "--configfile", "my.yaml",
+                           "results/sections/test/spots.parquet")
+    assert result.returncode != 0
+    text = output(result)
+    assert "for this section in my.yaml" in text and "in config.yaml" not in text

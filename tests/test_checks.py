@@ -105,8 +105,13 @@ def test_sparse_test_gene_is_not_evaluable_clustered_one_is() -> None:
     finding = result.of_severity("not_evaluable")[0]
     assert finding.gene == "B" and "B has 5 spots" in finding.message
     assert "20 µm radius" in finding.message  # 2 x sigma_um, in µm
-    # The same count in a training section is only counted (patches has its own minimum).
-    assert not run(spots, role="train").of_severity("not_evaluable")
+    # The same count in a training section: the class is not learnt from there (a warning;
+    # rule reference stops the run when no training section supports it).
+    train = run(spots, role="train")
+    assert not train.of_severity("not_evaluable") and train.evaluable_genes == ["A"]
+    warning = [f for f in train.of_severity("warning") if f.gene == "B"][0]
+    assert "B has 5 spots" in warning.message and "not learnt from this training section" \
+        in warning.message and "truth.min_spots_per_region" in warning.message
     # Twelve spots that crowd one region make it evaluable.
     crowded = pd.concat([spot_cloud(rng, n=3000, genes=["A"]),
                          spot_cloud(rng, n=0, cluster_of=("B", 12))])
@@ -127,3 +132,62 @@ def test_helpers() -> None:
     assert np.isnan(tissue_covered_by_box(np.zeros((4, 4), bool), (0, 3, 0, 3)))
     xy = np.array([[0, 0], [1, 0], [0, 1], [50, 50]], float)
     assert densest_disk_count(xy, 2.0) == 3 and densest_disk_count(np.empty((0, 2)), 2.0) == 0
+
+
+def test_saturated_and_dark_images_are_found_on_the_tissue() -> None:
+    from txmorph.checks import SATURATION_ERROR, grey_level_findings, grey_levels
+
+    rng = np.random.default_rng(7)
+    mask = np.zeros((300, 200), bool)
+    mask[50:250, 40:160] = True
+    image = rng.integers(200, 3000, mask.shape).astype(np.uint16)
+    levels = grey_levels(image, mask)
+    assert levels["saturated"] < 0.01 and levels["dark"] < 0.01
+    assert grey_level_findings(levels, "s", "img.tif") == []
+    # x40 and clipped: a third of the tissue at the top; errors name the key that relaxes them.
+    clipped = np.clip(image.astype(np.float64) * 40, 0, 65535).astype(np.uint16)
+    levels = grey_levels(clipped, mask)
+    assert levels["saturated"] > SATURATION_ERROR and levels["top"] == 65535
+    (finding,) = grey_level_findings(levels, "section 's'", "img.tif")
+    assert finding.severity == "error" and finding.check == "saturation"
+    assert "checks.on_failure: warn" in finding.message and "img.tif" in finding.message
+    result = run(spot_cloud(rng), levels=levels)
+    assert "saturation" in checks_of(result, "error")
+    assert "saturation" in checks_of(apply_policy(result, "warn"), "warning")
+    # A few saturated nuclei: a warning only; outside the tissue: nothing.
+    some = image.copy()
+    some[60:70, 50:120] = 65535
+    some[:40] = 65535
+    (finding,) = grey_level_findings(grey_levels(some, mask), "s", "img.tif")
+    assert finding.severity == "warning"
+    # Almost every tissue pixel in the lowest grey levels: too dark.
+    dark = rng.integers(0, 3, mask.shape).astype(np.uint16)
+    dark[100:110, 60:70] = 40
+    (finding,) = grey_level_findings(grey_levels(dark, mask), "s", "img.tif")
+    assert finding.check == "dark_image" and finding.severity == "error"
+    # Row strips give the same counts as the whole image at once.
+    import txmorph.checks as checks_module
+
+    whole = grey_levels(clipped, mask)
+    old = checks_module.GREY_LEVEL_ROWS
+    try:
+        checks_module.GREY_LEVEL_ROWS = 7
+        assert grey_levels(clipped, mask) == whole
+    finally:
+        checks_module.GREY_LEVEL_ROWS = old
+
+
+def test_swapped_x_and_y_are_named_as_the_likely_cause() -> None:
+    # Tissue that is not symmetric: a wide, short band.
+    mask = np.zeros((400, 600), bool)
+    mask[20:140, 20:580] = True
+    rng = np.random.default_rng(8)
+    spots = spot_cloud(rng, box=(20, 580, 20, 140))
+    assert failure_message(run(spots, mask=mask)) is None
+    swapped = spots.rename(columns={"x": "y", "y": "x"})
+    message = failure_message(run(swapped, mask=mask))
+    assert message and "x and y columns may be swapped" in message and "'columns'" in message
+    # Spots at another scale are not mistaken for swapped columns.
+    scaled = spots.copy()
+    scaled[["x", "y"]] *= 0.3
+    assert "swapped" not in failure_message(run(scaled, mask=mask))

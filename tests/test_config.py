@@ -321,3 +321,22 @@ def test_user_config_does_not_inherit_the_demo_sections(tmp_path, replace):
     assert "section=left" in output and "section=right" in output
     assert "section=train" not in output and "section=test" not in output
     assert "demo_data" not in output
+
+
+def test_rule_messages_name_the_file_that_defines_the_section(monkeypatch):
+    import json
+
+    from txmorph.configcheck import Source, section_sources
+    from txmorph.scripting import SECTION_FILES_ENV, name_config_file
+
+    sources = [Source("config.yaml", {"sections": {"train": {}, "test": {}}}, cli=False),
+               Source("my.yaml", {"sections": {"test": {}}}, cli=True)]
+    files = section_sources(sources, {"train": {}, "test": {}})
+    assert files == {"train": "config.yaml", "test": "my.yaml"}
+    sheet = [Source("my.yaml", {"sections": "config/sections.tsv"}, cli=True)]
+    assert section_sources(sheet, {"a": {}}) == {"a": "config/sections.tsv"}
+    monkeypatch.setenv(SECTION_FILES_ENV, json.dumps(files))
+    message = "Set 'columns' (gene, x, y) for this section in config.yaml."
+    assert name_config_file(message, "test") == message.replace("config.yaml", "my.yaml")
+    assert name_config_file(message, "train") == message
+    assert name_config_file(message, None) == message

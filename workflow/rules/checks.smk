@@ -8,6 +8,8 @@ rule check_section:
     input:
         # The DAPI mask: independent of the spots, so it can reveal spots at the wrong scale.
         mask="results/masks/{section}.dapi.tif",
+        # Its grey levels on that tissue: a saturated or too dark image hides nuclear texture.
+        image="results/sections/{section}/image.tif",
         spots="results/sections/{section}/spots.parquet",
         spots_summary="results/sections/{section}/spots.json",
         code=script_code("check_section.py"),

@@ -16,6 +16,7 @@ rule reference:
         sections=[section_params(s) for s in TRAIN_SECTIONS],
         groups=GROUPS,
         settings=truth_settings(),
+        min_spots_per_region=config["truth"]["min_spots_per_region"],
     log:
         "results/logs/reference/reference.log",
     threads: 1

@@ -8,9 +8,10 @@ truth, dice and summary rules read.
 import json
 from pathlib import Path
 
-from txmorph.checks import CheckSettings, apply_policy, check_section, failure_message
+from txmorph.checks import (CheckSettings, apply_policy, check_section, failure_message,
+                            grey_levels)
 from txmorph.errors import InputError
-from txmorph.io.canonical import read_mask, read_spots
+from txmorph.io.canonical import MappedImage, read_mask, read_spots
 from txmorph.outputs import atomic_path
 from txmorph.scripting import run_rule
 
@@ -18,6 +19,7 @@ from txmorph.scripting import run_rule
 def main(smk, log):
     params = smk.params
     mask = read_mask(smk.input.mask)
+    levels = grey_levels(MappedImage(smk.input.image), mask)
     spots = read_spots(smk.input.spots)
     # Checks are per class: a marker set's spots count together ("" = no chosen gene).
     gene_class = {gene: name for name, genes in params.groups.items() for gene in genes}
@@ -38,6 +40,7 @@ def main(smk, log):
         spots_read=summary["spots_total"] + off_image + int(filtered.get("outside_region", 0)),
         settings=CheckSettings(**params.settings),
         files=params.files,
+        levels=levels,
     )
     apply_policy(checks, params.on_failure)
     record = checks.to_json()

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from txmorph.classes import class_names
+from txmorph.errors import InputError
 from txmorph.io.canonical import read_mask, read_spots, spots_by_class
 from txmorph.outputs import atomic_path
 from txmorph.reference import make_reference, write_reference
@@ -18,7 +19,7 @@ def main(smk, log):
     settings = smk.params.settings
     groups = smk.params.groups
     names = class_names(groups)
-    fitted = []
+    fitted, unsupported = [], {name: [] for name in groups}
     for index, section in enumerate(smk.params.sections):
         spots = read_spots(smk.input.spots[index])
         by_class = spots_by_class(spots, groups)
@@ -26,12 +27,25 @@ def main(smk, log):
         # evidence of where the class is: its spots are left out of the fit here.
         checks = json.loads(Path(smk.input.checks[index]).read_text())
         for name in [name for name in by_class if name not in checks["evaluable_genes"]]:
-            log.warning("section %s: class %s too sparse for a region; not used to fit it",
-                        section["name"], name)
+            facts = checks["genes"].get(name, {})
+            log.warning("section %s: class %s too sparse for a region (%s spots, at most %s in a "
+                        "2-sigma disk); not learnt from this section", section["name"], name,
+                        facts.get("spots", 0), facts.get("densest_disk_spots", 0))
+            unsupported[name].append(f"{section['name']}: {facts.get('spots', 0)} spots, at "
+                                     f"most {facts.get('densest_disk_spots', 0)} in a disk")
             by_class[name] = np.empty((0, 2))
         fitted.append((read_mask(smk.input.masks[index]), by_class,
                        spots[["x", "y"]].to_numpy(np.float64),
                        settings["sigma_um"] / section["pixel_size_um"], section["pixel_size_um"]))
+    for name, where in unsupported.items():
+        if len(where) == len(smk.params.sections):
+            raise InputError(
+                f"class '{name}' cannot be learnt: no training section holds enough of its "
+                f"spots to define a region ({'; '.join(where)}; a region needs "
+                f"truth.min_spots_per_region = {smk.params.min_spots_per_region} spots within "
+                f"a {2 * settings['sigma_um']:g} µm radius disk, 2 x truth.sigma_um). Choose "
+                "genes with more spots (see the gene_candidates target), add training "
+                "sections that express it, or lower truth.min_spots_per_region.")
     thresholds, shares = fit_thresholds(fitted, settings["rule"], settings["enrichment"],
                                         settings["quantity"])
     # The training sections' labels by these thresholds: their most frequent class is the

@@ -12,7 +12,8 @@ Severities:
   patch larger than the section, a training section without tissue). The run stops before
   any heavy work, unless ``checks.on_failure: warn`` says the user knows better.
 - ``warning``: legitimate but worth knowing (little tissue, many spots dropped off the image,
-  one gene mostly off the tissue). Logged and shown in the report.
+  one gene mostly off the tissue, a class too sparse in one training section to learn from
+  there). Logged and shown in the report.
 - ``not_evaluable``: a test section without tissue, or a test gene too sparse for the
   reference rule. It runs; its Dice is reported as not evaluable, never as a number.
 """
@@ -41,7 +42,18 @@ DROPPED_FRACTION_WARNING = 0.1
 IN_TISSUE_WARNING = 0.5
 #: Checks whose error ``checks.on_failure: warn`` may turn into a warning: judgements about
 #: scale. A training section without tissue or a patch larger than the section cannot run.
-OVERRIDABLE = ("spots_in_tissue", "spot_extent")
+OVERRIDABLE = ("spots_in_tissue", "spot_extent", "saturation", "dark_image")
+#: Shares of the DAPI tissue's pixels at the image's top grey level (saturated: their nuclei
+#: have no texture left) above which a warning, and an error, is raised. A well-exposed
+#: fluorescence image has next to none (0.0 % on both real crops and the demo).
+SATURATION_WARNING, SATURATION_ERROR = 0.02, 0.20
+#: Shares of the DAPI tissue's pixels in the lowest DARK_LEVELS grey levels above which the
+#: image is too dark to show nuclear texture (a warning; an error). 12.6 % on the MERFISH
+#: crop's left half, an 8-bit image with a dark background.
+DARK_LEVELS = 4
+DARK_WARNING, DARK_ERROR = 0.50, 0.90
+#: Image rows read at once for the grey-level counts (bounds memory on large sections).
+GREY_LEVEL_ROWS = 1024
 
 
 @dataclass(frozen=True)
@@ -82,6 +94,7 @@ class SectionChecks:
     spot_extent_px: dict[str, list[float]] | None
     genes: dict[str, dict[str, Any]] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
+    grey_levels: dict[str, float] | None = None
 
     def of_severity(self, severity: str) -> list[Finding]:
         return [f for f in self.findings if f.severity == severity]
@@ -139,6 +152,92 @@ def densest_disk_count(xy: np.ndarray, radius_px: float) -> int:
     return int(np.max(counts))
 
 
+def grey_levels(image: Any, tissue_mask: np.ndarray) -> dict[str, float]:
+    """How the image's grey levels sit on the DAPI tissue: the shares of its pixels at the
+    top level (``saturated``) and in the lowest ``DARK_LEVELS`` levels (``dark``).
+
+    Levels are the data's own: the top is the largest value on the tissue (the dtype's
+    ceiling when the camera clipped there, or e.g. 4095 for 12-bit data in uint16), the
+    bottom the smallest. Float images count 256 equal levels between the two. Read in strips
+    of ``GREY_LEVEL_ROWS`` rows (``image`` may be memory-mapped).
+
+    Parameters
+    ----------
+    image : array-like
+        2-D image of the shape of ``tissue_mask`` (supports row slicing).
+    tissue_mask : np.ndarray
+        Boolean DAPI tissue mask.
+
+    Returns
+    -------
+    dict[str, float]
+        ``saturated``, ``dark`` (shares of the tissue pixels, 0 without tissue), ``top``,
+        ``bottom`` (the levels).
+    """
+    mask = np.asarray(tissue_mask, dtype=bool)
+    strips = [(r, min(r + GREY_LEVEL_ROWS, mask.shape[0]))
+              for r in range(0, mask.shape[0], GREY_LEVEL_ROWS)]
+    low, high, count = math.inf, -math.inf, 0
+    for r0, r1 in strips:
+        values = np.asarray(image[r0:r1])[mask[r0:r1]]
+        if values.size:
+            low, high = min(low, float(values.min())), max(high, float(values.max()))
+            count += values.size
+    if not count:
+        return {"saturated": 0.0, "dark": 0.0, "top": float("nan"), "bottom": float("nan")}
+    integer = np.issubdtype(np.asarray(image[0:1]).dtype, np.integer)
+    dark_below = low + DARK_LEVELS if integer else low + DARK_LEVELS * (high - low) / 256
+    at_top = in_dark = 0
+    for r0, r1 in strips:
+        values = np.asarray(image[r0:r1])[mask[r0:r1]]
+        at_top += int(np.count_nonzero(values >= high))
+        in_dark += int(np.count_nonzero(values < dark_below))
+    if high <= low:  # one level only: no contrast at all (the tissue check speaks to that)
+        at_top = in_dark = 0
+    return {"saturated": round(at_top / count, 4), "dark": round(in_dark / count, 4),
+            "top": high, "bottom": low}
+
+
+def grey_level_findings(levels: Mapping[str, float], where: str, image_file: str
+                        ) -> list[Finding]:
+    """Warnings and errors for a saturated or too dark image (:func:`grey_levels`).
+
+    Parameters
+    ----------
+    levels : Mapping[str, float]
+        :func:`grey_levels` of the section.
+    where : str
+        The section, as named in messages.
+    image_file : str
+        The image, as named in messages.
+
+    Returns
+    -------
+    list[Finding]
+        At most one finding for saturation and one for darkness.
+    """
+    findings = []
+    fix = ("the models learn nuclear texture, which this hides; re-export or re-acquire the "
+           "image with a lower (or higher) exposure or gain, check 'channel' and 'level', or "
+           "set checks.on_failure: warn to run anyway")
+    saturated, dark = levels.get("saturated", 0.0), levels.get("dark", 0.0)
+    if saturated > SATURATION_WARNING:
+        severity = "error" if saturated > SATURATION_ERROR else "warning"
+        findings.append(Finding("saturation", severity, (
+            f"{where}: {100 * saturated:.1f}% of the tissue's pixels in {image_file} are at the "
+            f"image's top grey level ({levels['top']:g}): the image is saturated (a warning "
+            f"above {100 * SATURATION_WARNING:g}%, an error above {100 * SATURATION_ERROR:g}%); "
+            + fix)))
+    if dark > DARK_WARNING:
+        severity = "error" if dark > DARK_ERROR else "warning"
+        findings.append(Finding("dark_image", severity, (
+            f"{where}: {100 * dark:.1f}% of the tissue's pixels in {image_file} lie in its "
+            f"lowest {DARK_LEVELS} grey levels (from {levels['bottom']:g}): the image is too "
+            f"dark to show nuclei (a warning above {100 * DARK_WARNING:g}%, an error above "
+            f"{100 * DARK_ERROR:g}%); " + fix)))
+    return findings
+
+
 def check_section(
     *,
     section: str,
@@ -153,6 +252,7 @@ def check_section(
     spots_read: int | None = None,
     settings: CheckSettings = CheckSettings(),
     files: Mapping[str, str] | None = None,
+    levels: Mapping[str, float] | None = None,
 ) -> SectionChecks:
     """Measure and judge one section: its tissue, its spot cloud against the tissue, patch
     sizes against its size and, for test sections, each gene against the reference rule.
@@ -160,6 +260,7 @@ def check_section(
     ``spots`` has columns gene, x, y in pixels of the section's canonical image (the shape of
     ``tissue_mask``); ``spots_dropped_off_image`` of the ``spots_read`` spots of the table lay
     off the image. ``files`` (``image``, ``spots``) only serve to name the files in messages.
+    ``levels`` (:func:`grey_levels`) adds the saturation and darkness checks.
     """
     files = dict(files or {})
     image_file, spots_file = files.get("image", "the image"), files.get("spots", "the spot table")
@@ -186,6 +287,9 @@ def check_section(
         findings.append(Finding("tissue", "warning", (
             f"{where}: tissue covers only {100 * tissue_fraction:.2f}% of {image_file}; check "
             "the image and the tissue_mask settings if the section is larger.")))
+
+    if levels is not None and tissue_fraction > 0:
+        findings += grey_level_findings(levels, where, image_file)
 
     # Patch sizes against the section.
     short_side = min(height, width)
@@ -225,6 +329,19 @@ def check_section(
         extent = {"x": [round(float(x0), 1), round(float(x1), 1)],
                   "y": [round(float(y0), 1), round(float(y1), 1)]}
         covered = tissue_covered_by_box(mask, (x0, x1, y0, y1))
+        # Read the other way round, (y, x), would the spots fit the tissue? Then say so first.
+        if (fraction_in_tissue < settings.min_fraction_in_tissue
+                or covered < settings.min_tissue_covered):
+            swapped_in = float(spots_in_mask(y, x, mask).mean())
+            swapped_covered = tissue_covered_by_box(mask, (y0, y1, x0, x1))
+            if (swapped_in >= settings.min_fraction_in_tissue
+                    and swapped_covered >= settings.min_tissue_covered
+                    and swapped_covered > covered):
+                scale_hint = (
+                    f"The x and y columns may be swapped: read as (y, x), {100 * swapped_in:.0f}% "
+                    f"of the spots lie on the tissue and their extent holds "
+                    f"{100 * swapped_covered:.0f}% of it; swap the names of x and y in "
+                    "'columns' for this section (x = column, y = row). Otherwise: " + scale_hint)
         if fraction_in_tissue < settings.min_fraction_in_tissue:
             findings.append(Finding("spots_in_tissue", "error", (
                 f"{where}: only {100 * fraction_in_tissue:.0f}% of the spots in {spots_file} lie "
@@ -260,17 +377,28 @@ def check_section(
                 findings.append(Finding("gene_in_tissue", "warning", (
                     f"{where}: only {100 * facts['fraction_in_tissue']:.0f}% of {gene}'s {n} "
                     "spots lie on the DAPI tissue."), gene))
-        if role == "test":
+        if role in ("test", "train"):
+            # The evidence rule of the reference regions: a class needs some 2-sigma disk of
+            # the tissue to hold min_spots_per_region of its spots. A test class without it
+            # is not scored; a training class is not learnt from this section (rule
+            # reference stops the run when no training section supports it).
             xy = np.column_stack([x[of_gene & in_tissue], y[of_gene & in_tissue]])
             densest = densest_disk_count(xy, radius_px)
             facts["densest_disk_spots"] = densest
             facts["evaluable"] = densest >= settings.min_spots_per_region and tissue_fraction > 0
             if tissue_fraction > 0 and not facts["evaluable"]:
-                findings.append(Finding("gene_spots", "not_evaluable", (
-                    f"{where}: {gene} has {n} spots, at most {densest} of them on tissue within any "
-                    f"{radius_um:.0f} µm radius disk (2 x truth.sigma_um); a reference region needs "
-                    f"at least {settings.min_spots_per_region} (truth.min_spots_per_region), so "
-                    f"{gene} is not evaluable on this section and its Dice is not reported."), gene))
+                evidence = (f"{where}: {gene} has {n} spots, at most {densest} of them on tissue "
+                            f"within any {radius_um:.0f} µm radius disk (2 x truth.sigma_um); a "
+                            f"reference region needs at least {settings.min_spots_per_region} "
+                            "(truth.min_spots_per_region), so ")
+                if role == "test":
+                    findings.append(Finding("gene_spots", "not_evaluable", evidence + (
+                        f"{gene} is not evaluable on this section and its Dice is not "
+                        "reported."), gene))
+                else:
+                    findings.append(Finding("gene_spots", "warning", evidence + (
+                        f"{gene} is not learnt from this training section (no region, no "
+                        "patches)."), gene))
         gene_facts[gene] = facts
 
     return SectionChecks(
@@ -285,6 +413,7 @@ def check_section(
         spot_extent_px=extent,
         genes=gene_facts,
         findings=findings,
+        grey_levels=None if levels is None else dict(levels),
     )
 
 

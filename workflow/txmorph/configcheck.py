@@ -565,6 +565,34 @@ def _placeholder_path(path: KeyPath) -> str:
     return ".".join(parts)
 
 
+def section_sources(sources: Sequence[Source], sections: Any) -> dict[str, str]:
+    """Which config file each section comes from, to name it in the rules' messages.
+
+    Parameters
+    ----------
+    sources : Sequence[Source]
+        The config files in effect.
+    sections : Any
+        The config's ``sections`` as written: a mapping, or a sample sheet's path.
+
+    Returns
+    -------
+    dict[str, str]
+        Per section name, the file that defines it (the sample sheet for its rows).
+    """
+    sheets = [source for source in sources if isinstance(source.data.get("sections"), str)]
+    result = {}
+    for name in (sections if isinstance(sections, Mapping) else {}):
+        defining = [source for source in sources
+                    if isinstance(source.data.get("sections"), Mapping)
+                    and name in source.data["sections"]]
+        if defining:
+            result[str(name)] = defining[-1].name
+        elif sheets:
+            result[str(name)] = str(sheets[-1].data["sections"])
+    return result
+
+
 def _naming(sources: Sequence[Source], path: KeyPath) -> str:
     """The config file(s) that set ``path`` (the deepest part of it that any file sets)."""
     for depth in range(len(path), 0, -1):

@@ -13,6 +13,7 @@ exception is a bug: its traceback goes to the log.
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import os
 import sys
@@ -127,6 +128,37 @@ def _input_problem(error: BaseException, smk: Any) -> str | None:
                                     key=key, is_input=is_input)
 
 
+#: Environment variable (set by the Snakefile): JSON, section name -> the config file or sample
+#: sheet that defines it, so that messages about a section's settings name the right file.
+SECTION_FILES_ENV = "TXMORPH_SECTION_FILES"
+DEFAULT_CONFIG = "config.yaml"
+
+
+def name_config_file(message: str, section: str | None) -> str:
+    """``message`` with "config.yaml" replaced by the file that defines ``section``.
+
+    Parameters
+    ----------
+    message : str
+        A message for the user; input messages say "config.yaml" for "your config".
+    section : str or None
+        The job's section (its ``section`` wildcard).
+
+    Returns
+    -------
+    str
+        The message, naming the section's own file where it is known and not config.yaml.
+    """
+    if section is None or DEFAULT_CONFIG not in message:
+        return message
+    try:
+        files = json.loads(os.environ.get(SECTION_FILES_ENV, "{}"))
+    except ValueError:
+        return message
+    source = files.get(section)
+    return message.replace(DEFAULT_CONFIG, source) if source else message
+
+
 def run_rule(main: Callable[[Any, logging.Logger], None], smk: Any) -> None:
     """Run ``main(smk, logger)`` for a Snakemake job; see the module docstring.
 
@@ -148,7 +180,8 @@ def run_rule(main: Callable[[Any, logging.Logger], None], smk: Any) -> None:
             logger.exception("rule %s failed with an unexpected error (a bug: please report it)",
                              smk.rule)
             raise
-        logger.error("%s", message or error)
+        section = getattr(getattr(smk, "wildcards", None), "section", None)
+        logger.error("%s", name_config_file(str(message or error), section))
         sys.exit(1)
     except Exception:
         logger.exception("rule %s failed with an unexpected error (a bug: please report it)", smk.rule)
