@@ -179,17 +179,17 @@ def grey_levels(image: Any, tissue_mask: np.ndarray) -> dict[str, float]:
               for r in range(0, mask.shape[0], GREY_LEVEL_ROWS)]
     low, high, count = math.inf, -math.inf, 0
     for r0, r1 in strips:
-        values = np.asarray(image[r0:r1])[mask[r0:r1]]
+        values = np.asarray(image[r0:r1, :])[mask[r0:r1]]
         if values.size:
             low, high = min(low, float(values.min())), max(high, float(values.max()))
             count += values.size
     if not count:
         return {"saturated": 0.0, "dark": 0.0, "top": float("nan"), "bottom": float("nan")}
-    integer = np.issubdtype(np.asarray(image[0:1]).dtype, np.integer)
+    integer = np.issubdtype(np.dtype(image.dtype), np.integer)
     dark_below = low + DARK_LEVELS if integer else low + DARK_LEVELS * (high - low) / 256
     at_top = in_dark = 0
     for r0, r1 in strips:
-        values = np.asarray(image[r0:r1])[mask[r0:r1]]
+        values = np.asarray(image[r0:r1, :])[mask[r0:r1]]
         at_top += int(np.count_nonzero(values >= high))
         in_dark += int(np.count_nonzero(values < dark_below))
     if high <= low:  # one level only: no contrast at all (the tissue check speaks to that)
