@@ -317,3 +317,23 @@ def test_rule_script_without_usable_pair_succeeds(sections, tmp_path) -> None:
     assert (out / "gene_candidates.png").stat().st_size > 1000
     log = (tmp_path / "gene_candidates.log").read_text()
     assert "WARNING No usable pair among the" in log and "finished in" in log
+
+
+def test_a_pair_must_run_the_other_way_round_too(sections) -> None:
+    # "Shrinks": a wide region in the training section, a small one in the test section. The
+    # training thresholds find it in both, so it runs as configured; with the roles swapped the
+    # test section's own region is too small for min_per_class candidates, so it is not usable.
+    rng = np.random.default_rng(21)
+    wide = _disk(rng, "Shrinks", 400, (120, 180), 45)
+    small = _disk(rng, "Shrinks", 60, (120, 180), 12)
+    keep = ["T1a", "T2a", "Everywhere"]
+    both = [replace(s, spots=pd.concat([s.spots[s.spots.gene.isin(keep)],
+                                        wide if s.role == "train" else small]))
+            for s in sections]
+    settings = replace(SETTINGS, labels="regions", min_per_class=40)
+    table = choose_genes(both, settings).table
+    shrinks = _row(table, "Shrinks", "T2a")
+    assert not shrinks.usable
+    assert "the other way round (test sections training): class 'Shrinks' has only" \
+        in shrinks.why_not
+    assert _row(table, "T1a", "T2a").usable

@@ -16,8 +16,8 @@ it:
    (``Gfap_set``), besides the ``max_genes`` single genes with the most spots (fewest over
    the sections), those that pass the checks below first.
 2. **Reference regions** are the pipeline's (``txmorph.truth``): each candidate's threshold on
-   its share of local transcripts is fitted once on the pooled training sections (as rule
-   ``reference`` does; every gene counts there, the training sections' checks leave none out)
+   its ``truth.quantity`` (spots per µm², or share of local transcripts) is fitted once on the
+   pooled training sections (as rule ``reference`` does)
    and applied unchanged to every section, training and test: a test section holds as much of
    a class as passes the training threshold, never a region re-drawn on its own statistics.
    A class's threshold depends on its own spots alone, so the candidates are fitted together
@@ -28,7 +28,10 @@ it:
    reference regions: spots in tissue, or region area / ``AREA_PER_CANDIDATE_UM2``), and in
    every test section evaluable (``txmorph.checks``: some disk of radius 2 sigma holds
    ``truth.min_spots_per_region`` of the class's spots on the DAPI tissue) with a non-empty
-   reference region. What depends on one class alone is checked for every pair; the
+   reference region; and the same **the other way round** (thresholds fitted on the test
+   sections, centres counted there, regions non-empty in the training ones: a pair must be
+   learnable in either direction; spots only, no test image is looked at). What depends on
+   one class alone is checked for every pair; the
    reference regions of a pair together (the class furthest above its threshold wins a pixel)
    only for the ``max_probed`` least overlapping pairs: the others are "not checked", never
    "usable".
@@ -57,6 +60,7 @@ code): the five steps above share their sections, settings and reference regions
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -151,6 +155,10 @@ class Section:
         """
         parts = [self._by_gene[g] for g in genes if g in self._by_gene]
         return np.concatenate(parts) if parts else np.zeros((0, 2))
+
+
+#: The roles of the other direction (rule gene_candidates checks a pair both ways round).
+SWAP_ROLES = {"train": "test", "test": "train"}
 
 
 @dataclass(frozen=True)
@@ -543,6 +551,12 @@ def choose_genes(sections: Sequence[Section], settings: Settings = Settings(),
     # One definition per class, fitted on the training sections only and applied unchanged to
     # every section (as rules reference and truth do).
     thresholds = fit_candidate_thresholds(sections, candidates, settings)
+    # The other way round (the test sections training, the training ones tested): a pair must
+    # run in either direction, so its classes must be learnable from the test sections' spots
+    # too. Only spots: no test image is looked at, and the probe stays on the training ones.
+    swapped = [dataclasses.replace(s, role=SWAP_ROLES.get(s.role, s.role)) for s in sections]
+    reverse = (fit_candidate_thresholds(swapped, candidates, settings)
+               if any(s.role == "train" for s in swapped) else None)
     # Each candidate's own region per section: tissue fraction, and a sigma/4 grid for overlaps.
     fraction, grids, empty_in_test = {}, [], {n: [] for n in candidates}
     for s in sections:
@@ -597,6 +611,10 @@ def choose_genes(sections: Sequence[Section], settings: Settings = Settings(),
         pair = {table.at[index, c]: candidates[table.at[index, c]] for c in ("gene_a", "gene_b")}
         references = pair_references(sections, pair, thresholds, settings)
         problems = pair_problems(sections, pair, references, settings)
+        if reverse is not None and not problems:
+            problems = [f"the other way round (test sections training): {problem}" for problem in
+                        pair_problems(swapped, pair,
+                                      pair_references(swapped, pair, reverse, settings), settings)]
         if problems:
             table.at[index, "why_not"] = "; ".join(problems)
             continue
