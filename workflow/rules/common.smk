@@ -99,6 +99,16 @@ def check_config():
 check_config()
 
 
+# The class definitions (thresholds fitted on the training sections, rule reference; with
+# `models:` the reused models' own, copied in): every section's reference regions apply them.
+REFERENCE = "results/models/reference.json"
+
+
+def truth_settings():
+    """The settings a class definition is fitted with (txmorph.reference.SETTING_KEYS)."""
+    return {key: config["truth"][key] for key in ("quantity", "sigma_um", "rule", "enrichment")}
+
+
 def reused_model_set():
     """The models of `models:` checked against this config before any job (txmorph.models):
     one line naming what differs, the model file and what to do."""
@@ -121,16 +131,6 @@ def reused_model_set():
 MODEL_SET = reused_model_set() if REUSED_MODELS else None
 if MODEL_SET is not None and MODEL_SET.baseline is None:
     SCORED_MODELS.remove(BASELINE)  # the reused folder has no baseline that fits
-# The class definitions (share thresholds fitted on the training sections, rule reference; with
-# `models:` the reused models' own, copied in): every section's reference regions apply them.
-REFERENCE = "results/models/reference.json"
-
-
-def truth_settings():
-    """The settings a class definition is fitted with (txmorph.reference.SETTING_KEYS)."""
-    return {key: config["truth"][key] for key in ("quantity", "sigma_um", "rule", "enrichment")}
-
-
 # What the models learned (classes, those left out and why): from rule centres when training,
 # from the reused models' metadata otherwise (workflow/rules/models.smk).
 LEARNED_CLASSES = "results/patches/classes.json" if TRAINING else "results/models/classes.json"
