@@ -259,3 +259,47 @@ def test_map_files_written_before_the_model_marker_still_read(tmp_path, name, pa
         f.attrs["classes"], f.attrs["stride"], f.attrs["patch_size"] = ["a", "b"], 4, patch_size
     prob_map = read_probability_map(path)
     assert (prob_map.model, prob_map.patch_size, prob_map.stride) == (model, read_size, 4)
+
+
+def test_adapted_batchnorm_statistics_are_the_target_sections() -> None:
+    from txmorph.probmap.adapt import adapt_batchnorm, sample_patches
+
+    model = _model(32, trained=True)
+    before = [m.running_mean.clone() for m in model.modules()
+              if isinstance(m, torch.nn.BatchNorm2d)]
+    rng = np.random.default_rng(5)
+    # A target section brighter and with another texture than anything trained on.
+    image = (rng.random((120, 140)) * 2000 + 1500).astype(np.uint16)
+    mask = np.zeros(image.shape, bool)
+    mask[20:100, 30:120] = True
+    low, high = intensity_range(image)
+    patches = sample_patches(image, mask, 32, 300, low, high, np.random.default_rng(0))
+    assert patches.shape == (300, 32, 32) and patches.dtype == np.float32
+    adapted = adapt_batchnorm(model, patches, batch_size=300)  # one batch: exact statistics
+    norms = [m for m in adapted.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    # The first BatchNorm's statistics: those of its input over the target's patches.
+    first_norm = next(i for i, m in enumerate(adapted.features)
+                      if isinstance(m, torch.nn.BatchNorm2d))
+    with torch.no_grad():
+        z = adapted.pool(torch.from_numpy(patches)[:, None])
+        z = (z - adapted.input_mean) / adapted.input_std
+        feature = adapted.features[:first_norm](z)
+    np.testing.assert_allclose(norms[0].running_mean.numpy(),
+                               feature.mean(dim=(0, 2, 3)).numpy(), atol=1e-5)
+    np.testing.assert_allclose(norms[0].running_var.numpy(),
+                               feature.var(dim=(0, 2, 3), unbiased=True).numpy(), rtol=1e-4)
+    # The trained model is untouched and the adapted one is another network.
+    after = [m.running_mean for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert all(torch.equal(a, b) for a, b in zip(before, after))
+    assert not torch.allclose(norms[0].running_mean, before[0])
+    # Painting with the adapted network equals patch-by-patch inference with it.
+    grid = probability_grid_shape(image.shape, adapted.stride)
+    out = np.full((4, *grid), np.nan, dtype=np.float32)
+    paint_probabilities(image, adapted, METADATA, (low, high), out, tile_size=40)
+    points = _check_locations(grid, rng, 40)
+    expected = _per_patch(adapted, image, low, high, points)
+    assert np.abs(out[:, points[:, 0], points[:, 1]].T - expected).max() <= 1e-5
+    # Same seed, same patches; no tissue, no patches.
+    again = sample_patches(image, mask, 32, 300, low, high, np.random.default_rng(0))
+    assert np.array_equal(again, patches)
+    assert len(sample_patches(image, np.zeros_like(mask), 32, 10, low, high, rng)) == 0

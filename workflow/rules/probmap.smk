@@ -8,10 +8,18 @@ rule probmap:
     input:
         image="results/sections/{section}/image.tif",
         model="results/models/size{size}.pt",
+        # probmap.adapt_batchnorm: the section's own DAPI tissue (no spots) to adapt to.
+        dapi_mask=lambda wildcards: (f"results/masks/{wildcards.section}.dapi.tif"
+                                     if config["probmap"]["adapt_batchnorm"] else []),
         code=script_code("probmap.py"),
     output:
         "results/probmaps/{section}/size{size}.h5",
     params:
+        adapt_batchnorm=config["probmap"]["adapt_batchnorm"],
+        # The patches adapted to (none without adaptation: the seed does not touch the map).
+        seed=lambda wildcards: ([config["seed"], zlib.crc32(wildcards.section.encode()),
+                                 int(wildcards.size)] if config["probmap"]["adapt_batchnorm"]
+                                else None),
         tile_size=config["probmap"]["tile_size"],
         device=config["probmap"]["device"],
         output_stride=config["probmap"]["output_stride"],
