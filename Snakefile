@@ -23,7 +23,6 @@ CONFIG_SOURCES = configcheck.config_sources(workflow)
 CONFIG_FILES = configcheck.describe_files(CONFIG_SOURCES)
 if (user_sections := configcheck.cli_sections(CONFIG_SOURCES)) is not None:
     config["sections"] = user_sections
-SECTIONS_AS_WRITTEN = config.get("sections")
 CONFIG_SCHEMA = yaml.safe_load(Path(workflow.basedir, configcheck.SCHEMA_FILE).read_text())
 # `sections: config/sections.tsv`: a sample sheet, one row per section, each row checked
 # against the schema's section entry (file, row and column named on error).
@@ -43,9 +42,7 @@ if config_error:
 validate(config, schema=configcheck.SCHEMA_FILE)  # fills in the schema's defaults
 # Rule messages name the file a section comes from (txmorph.scripting), not always config.yaml.
 os.environ[scripting.SECTION_FILES_ENV] = json.dumps(
-    configcheck.section_sources(CONFIG_SOURCES, config["sections"])
-    if not isinstance(SECTIONS_AS_WRITTEN, str)
-    else dict.fromkeys(config["sections"], SECTIONS_AS_WRITTEN))
+    configcheck.section_sources(CONFIG_SOURCES, config["sections"]))
 
 
 # The image built from ./Dockerfile (`snakemake --containerize > Dockerfile`); used with

@@ -329,14 +329,20 @@ def test_rule_messages_name_the_file_that_defines_the_section(monkeypatch):
     from txmorph.configcheck import Source, section_sources
     from txmorph.scripting import SECTION_FILES_ENV, name_config_file
 
-    sources = [Source("config.yaml", {"sections": {"train": {}, "test": {}}}, cli=False),
+    workflow = Source("config.yaml", {"sections": {"train": {}, "test": {}}}, cli=False)
+    assert section_sources([workflow], ["train", "test"]) == {"train": "config.yaml",
+                                                              "test": "config.yaml"}
+    # Command-line configs with sections replace the workflow's (later files win).
+    sources = [workflow, Source("a.yaml", {"sections": {"train": {}, "test": {}}}, cli=True),
                Source("my.yaml", {"sections": {"test": {}}}, cli=True)]
-    files = section_sources(sources, {"train": {}, "test": {}})
-    assert files == {"train": "config.yaml", "test": "my.yaml"}
-    sheet = [Source("my.yaml", {"sections": "config/sections.tsv"}, cli=True)]
-    assert section_sources(sheet, {"a": {}}) == {"a": "config/sections.tsv"}
+    files = section_sources(sources, ["train", "test"])
+    assert files == {"train": "a.yaml", "test": "my.yaml"}
+    sheet = [workflow, Source("my.yaml", {"sections": "config/sections.tsv"}, cli=True)]
+    assert section_sources(sheet, ["train", "a"]) == {"train": "config/sections.tsv",
+                                                      "a": "config/sections.tsv"}
     monkeypatch.setenv(SECTION_FILES_ENV, json.dumps(files))
     message = "Set 'columns' (gene, x, y) for this section in config.yaml."
     assert name_config_file(message, "test") == message.replace("config.yaml", "my.yaml")
-    assert name_config_file(message, "train") == message
+    assert name_config_file(message, "train") == message.replace("config.yaml", "a.yaml")
+    assert name_config_file(message, "other") == message
     assert name_config_file(message, None) == message

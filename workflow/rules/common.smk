@@ -105,8 +105,10 @@ REFERENCE = "results/models/reference.json"
 
 
 def truth_settings():
-    """The settings a class definition is fitted with (txmorph.reference.SETTING_KEYS)."""
-    return {key: config["truth"][key] for key in ("quantity", "sigma_um", "rule", "enrichment")}
+    """The settings a class definition is fitted with, and a reused one must share."""
+    from txmorph.reference import SETTING_KEYS
+
+    return {key: config["truth"][key] for key in SETTING_KEYS}
 
 
 def reused_model_set():

@@ -30,7 +30,7 @@ def main(smk, log):
         patches = sample_patches(image, read_mask(smk.input.dapi_mask), model.patch_size,
                                  ADAPT_PATCHES, low, high, np.random.default_rng(smk.params.seed))
         if len(patches):
-            model = adapt_batchnorm(model.to(device), patches)
+            model = adapt_batchnorm(model, patches)
             log.info("BatchNorm statistics adapted to %d patches of this section", len(patches))
         else:
             log.warning("no DAPI tissue to adapt the BatchNorm statistics to: trained ones kept")

@@ -1,5 +1,6 @@
-"""Rule reference: each class's threshold on its share of local transcripts, fitted once on the
-pooled training sections (txmorph.truth.fit_thresholds), and the training pixels per class."""
+"""Rule reference: each class's threshold on its truth.quantity (spots per µm², or share of local
+transcripts), fitted once on the pooled training sections (txmorph.truth.fit_thresholds), and
+the training pixels per class."""
 
 import json
 from pathlib import Path
@@ -10,7 +11,7 @@ from txmorph.classes import class_names
 from txmorph.errors import InputError
 from txmorph.io.canonical import read_mask, read_spots, spots_by_class
 from txmorph.outputs import atomic_path
-from txmorph.reference import make_reference, write_reference
+from txmorph.reference import make_reference, without_sparse_classes, write_reference
 from txmorph.scripting import run_rule
 from txmorph.truth import fit_thresholds, truth_labels
 
@@ -22,18 +23,17 @@ def main(smk, log):
     fitted, unsupported = [], {name: [] for name in groups}
     for index, section in enumerate(smk.params.sections):
         spots = read_spots(smk.input.spots[index])
-        by_class = spots_by_class(spots, groups)
         # A class too sparse in this section for the reference rule (its checks) adds no
         # evidence of where the class is: its spots are left out of the fit here.
         checks = json.loads(Path(smk.input.checks[index]).read_text())
-        for name in [name for name in by_class if name not in checks["evaluable_genes"]]:
+        by_class, sparse = without_sparse_classes(spots_by_class(spots, groups), checks)
+        for name in sparse:
             facts = checks["genes"].get(name, {})
             log.warning("section %s: class %s too sparse for a region (%s spots, at most %s in a "
                         "2-sigma disk); not learnt from this section", section["name"], name,
                         facts.get("spots", 0), facts.get("densest_disk_spots", 0))
             unsupported[name].append(f"{section['name']}: {facts.get('spots', 0)} spots, at "
                                      f"most {facts.get('densest_disk_spots', 0)} in a disk")
-            by_class[name] = np.empty((0, 2))
         fitted.append((read_mask(smk.input.masks[index]), by_class,
                        spots[["x", "y"]].to_numpy(np.float64),
                        settings["sigma_um"] / section["pixel_size_um"], section["pixel_size_um"]))

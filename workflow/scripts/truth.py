@@ -9,7 +9,7 @@ import numpy as np
 from txmorph.classes import class_names
 from txmorph.io.canonical import read_mask, read_spots, spots_by_class
 from txmorph.outputs import write_label_tiff
-from txmorph.reference import read_reference, thresholds_of
+from txmorph.reference import read_reference, thresholds_of, without_sparse_classes
 from txmorph.scripting import run_rule
 from txmorph.truth import truth_labels
 
@@ -20,16 +20,15 @@ def main(smk, log):
     reference = read_reference(smk.input.reference)
     # Checked on import against the image (same grid as the mask) and the configured genes.
     spots = read_spots(smk.input.spots)
-    sigma_px = reference["settings"]["sigma_um"] / params["pixel_size_um"]
-    by_class = spots_by_class(spots, smk.params.groups)
+    settings = reference["settings"]
+    sigma_px = settings["sigma_um"] / params["pixel_size_um"]
     # A class too sparse for the reference rule (checks.json) gets no region: it is reported
     # as not evaluable rather than scored against a region drawn around a handful of spots.
-    checks = json.loads(Path(smk.input.checks).read_text())
-    for name in [name for name in by_class if name not in checks["evaluable_genes"]]:
+    by_class, sparse = without_sparse_classes(spots_by_class(spots, smk.params.groups),
+                                              json.loads(Path(smk.input.checks).read_text()))
+    for name in sparse:
         log.warning("%s: no reference region (too sparse, see the section's checks)", name)
-        by_class[name] = np.empty((0, 2))
     thresholds = thresholds_of(reference)
-    settings = reference["settings"]
     labels = truth_labels(mask, by_class, spots[["x", "y"]].to_numpy(np.float64), sigma_px,
                           thresholds, quantity=settings["quantity"],
                           pixel_size_um=params["pixel_size_um"])
@@ -38,8 +37,9 @@ def main(smk, log):
         for index, name in enumerate(class_names(smk.params.groups))
     }
     log.info("reference regions (sigma %.1f px; %s thresholds %s fitted on %s): area "
-             "fractions %s", sigma_px, settings["quantity"], {k: round(v, 5) for k, v in thresholds.items()},
-             ", ".join(reference["training_sections"]) or "reused models", fractions)
+             "fractions %s", sigma_px, settings["quantity"],
+             {name: round(value, 5) for name, value in thresholds.items()},
+             ", ".join(reference["training_sections"]), fractions)
     write_label_tiff(smk.output[0], labels)
 
 

@@ -23,7 +23,7 @@ import copy
 import difflib
 import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -565,31 +565,38 @@ def _placeholder_path(path: KeyPath) -> str:
     return ".".join(parts)
 
 
-def section_sources(sources: Sequence[Source], sections: Any) -> dict[str, str]:
+def section_sources(sources: Sequence[Source], names: Iterable[str]) -> dict[str, str]:
     """Which config file each section comes from, to name it in the rules' messages.
+
+    As :func:`cli_sections` decides: the command-line configs that define ``sections`` replace
+    the workflow's own, later files winning; a sample sheet (``sections:`` a path) defines all
+    of its file's sections.
 
     Parameters
     ----------
     sources : Sequence[Source]
         The config files in effect.
-    sections : Any
-        The config's ``sections`` as written: a mapping, or a sample sheet's path.
+    names : Iterable[str]
+        The sections of the config in effect.
 
     Returns
     -------
     dict[str, str]
         Per section name, the file that defines it (the sample sheet for its rows).
     """
-    sheets = [source for source in sources if isinstance(source.data.get("sections"), str)]
+    defining = [source for source in sources
+                if isinstance(source.data, Mapping) and "sections" in source.data]
+    defining = [source for source in defining if source.cli] or defining
     result = {}
-    for name in (sections if isinstance(sections, Mapping) else {}):
-        defining = [source for source in sources
-                    if isinstance(source.data.get("sections"), Mapping)
-                    and name in source.data["sections"]]
-        if defining:
-            result[str(name)] = defining[-1].name
-        elif sheets:
-            result[str(name)] = str(sheets[-1].data["sections"])
+    for name in names:
+        for source in reversed(defining):
+            sections = source.data["sections"]
+            if isinstance(sections, str):
+                result[str(name)] = sections
+                break
+            if isinstance(sections, Mapping) and name in sections:
+                result[str(name)] = source.name
+                break
     return result
 
 

@@ -146,7 +146,7 @@ class Expected:
     network_input: int
     intensity_method: str = INTENSITY_METHOD
     groups: Mapping[str, Sequence[str]] | None = None  # {class: genes}; None: not checked
-    truth: Mapping[str, Any] | None = None  # truth.sigma_um, rule, enrichment
+    truth: Mapping[str, Any] | None = None  # truth.quantity, sigma_um, rule, enrichment
 
 
 @dataclass(frozen=True)

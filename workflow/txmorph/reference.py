@@ -29,6 +29,29 @@ REFERENCE_FILE = "reference.json"
 SETTING_KEYS = ("quantity", "sigma_um", "rule", "enrichment")
 
 
+def without_sparse_classes(spots_by_class: Mapping[str, Any], checks: Mapping[str, Any]
+                           ) -> tuple[dict[str, Any], list[str]]:
+    """A section's class spots with those of every class its input checks found too sparse for
+    a region (not in ``evaluable_genes``) emptied: such a class gets no region there, is not
+    scored on a test section and adds no evidence to a fit on a training one.
+
+    Parameters
+    ----------
+    spots_by_class : Mapping[str, Any]
+        Per class, its (N, 2) spot array.
+    checks : Mapping[str, Any]
+        The section's ``checks.json`` record.
+
+    Returns
+    -------
+    tuple[dict[str, Any], list[str]]
+        The spots (sparse classes with an empty (0, 2) array), and the sparse classes.
+    """
+    sparse = [name for name in spots_by_class if name not in checks["evaluable_genes"]]
+    kept = {name: xy[:0] if name in sparse else xy for name, xy in spots_by_class.items()}
+    return kept, sparse
+
+
 def make_reference(
     groups: Mapping[str, Sequence[str]],
     thresholds: Mapping[str, float],
@@ -44,7 +67,7 @@ def make_reference(
     groups : Mapping[str, Sequence[str]]
         Gene classes, ``{class: genes}``.
     thresholds : Mapping[str, float]
-        Per class, its fitted share threshold (``inf``: no region anywhere).
+        Per class, its fitted threshold (``inf``: no region anywhere).
     training_shares : Mapping[str, float]
         Per class, its share of all transcripts in the pooled training tissue.
     settings : Mapping[str, Any]
@@ -121,7 +144,7 @@ def read_reference(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def thresholds_of(reference: Mapping[str, Any]) -> dict[str, float]:
-    """Per class, its share threshold (``inf`` where the file has null).
+    """Per class, its threshold (``inf`` where the file has null).
 
     Parameters
     ----------

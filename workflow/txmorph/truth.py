@@ -51,9 +51,6 @@ from scipy import ndimage
 from skimage.filters import threshold_otsu
 
 RULES = ("otsu", "enrichment")
-#: Format name of the fitted class definitions (``results/models/reference.json``).
-REFERENCE_FORMAT = "txmorph.reference"
-REFERENCE_VERSION = 1
 #: Otsu's histogram ignores the top 0.1 % of enrichment values (clipped, see docstring).
 OTSU_CLIP_PERCENTILE = 99.9
 #: Otsu's histogram uses at most this many tissue pixels (an even stride through them).
@@ -245,7 +242,7 @@ def _remove_specks(region: np.ndarray, min_area_px: float) -> np.ndarray:
     return region
 
 
-def _coarse_shares(
+def _coarse_values(
     tissue_mask: np.ndarray,
     spots_by_class: Mapping[str, np.ndarray],
     all_xy: np.ndarray,
@@ -305,7 +302,7 @@ def local_shares(
         Per class, its share (0..1) of the kernel density of all spots.
     """
     mask = _check(tissue_mask, sigma_px)
-    b, shares = _coarse_shares(mask, spots_by_class, all_xy, sigma_px)
+    b, shares = _coarse_values(mask, spots_by_class, all_xy, sigma_px)
     return {name: _upsample(share, b, mask.shape) for name, share in shares.items()}
 
 
@@ -324,7 +321,7 @@ def fit_thresholds(
     enrichment: float = 2.0,
     quantity: str = "share",
 ) -> tuple[dict[str, float], dict[str, float]]:
-    """Each class's share threshold, fitted once on the pooled training sections.
+    """Each class's threshold on its quantity, fitted once on the pooled training sections.
 
     Parameters
     ----------
@@ -333,8 +330,9 @@ def fit_thresholds(
         ``(..., pixel_size_um)`` (needed for ``quantity="density"``); every section names
         the same classes in the same order.
     rule : str
-        ``"otsu"`` (Otsu on the pooled shares over the tissue) or ``"enrichment"``
-        (``enrichment`` x the class's pooled share of all tissue transcripts).
+        ``"otsu"`` (Otsu on the pooled values over the tissue) or ``"enrichment"``
+        (``enrichment`` x the class's pooled mean: its share of all tissue transcripts, or
+        its spots per µm² of tissue).
     enrichment : float
         The multiple of the ``"enrichment"`` rule (> 0).
     quantity : str
@@ -343,8 +341,8 @@ def fit_thresholds(
     Returns
     -------
     tuple[dict[str, float], dict[str, float]]
-        Per class, its threshold on the share (``inf`` where the training sections give no
-        contrast: no spots, or a flat share; such a class has no region anywhere), and its
+        Per class, its threshold on ``quantity`` (``inf`` where the training sections give
+        no contrast: no spots, or flat values; such a class has no region anywhere), and its
         share of all transcripts in the pooled training tissue.
 
     Raises
@@ -369,12 +367,12 @@ def fit_thresholds(
             continue
         pixel_size_um = float(pixel_size[0]) if pixel_size else 1.0
         tissue_area_um2 += float(mask.sum()) * pixel_size_um**2
-        b, shares = _coarse_shares(mask, spots_by_class, all_xy, sigma_px, quantity,
+        b, values = _coarse_values(mask, spots_by_class, all_xy, sigma_px, quantity,
                                    pixel_size_um)
         inside = _coarse_fraction(mask, b) >= MIN_BIN_TISSUE
         all_spots += len(_in_mask(all_xy, mask))
         for name in names:
-            pooled[name].append(shares[name][inside])
+            pooled[name].append(values[name][inside])
             own_spots[name] += len(_in_mask(spots_by_class[name], mask))
     thresholds, training_shares = {}, {}
     for name in names:
@@ -404,7 +402,7 @@ def gene_regions(
 ) -> dict[str, np.ndarray]:
     """Each class's region inside the tissue (bool ``(H, W)`` per class, same order).
 
-    See the module docstring: share of local transcripts >= the class's fitted threshold,
+    See the module docstring: the class's quantity >= its fitted threshold,
     overlaps to the class furthest above its threshold, pieces below ``min_area_px`` (default
     ``pi (2 sigma)^2``) removed. Regions are disjoint and lie inside ``tissue_mask``.
 
@@ -448,16 +446,16 @@ def gene_regions(
     regions = {name: np.zeros(mask.shape, dtype=bool) for name in names}
     if not mask.any() or not names:
         return regions
-    b, shares = _coarse_shares(mask, spots_by_class, all_xy, sigma_px, quantity,
+    b, values = _coarse_values(mask, spots_by_class, all_xy, sigma_px, quantity,
                                pixel_size_um)
     # Running winner: the class furthest above its threshold per pixel (-1: none).
     best = np.full(mask.shape, -np.inf, dtype=np.float32)
     winner = np.full(mask.shape, -1, dtype=np.int16)
     for k, name in enumerate(names):
         threshold = float(thresholds[name])
-        if not math.isfinite(threshold) or not shares[name].any():
+        if not math.isfinite(threshold) or not values[name].any():
             continue
-        ratio = _upsample(shares[name] / np.float32(max(threshold, 1e-12)), b, mask.shape)
+        ratio = _upsample(values[name] / np.float32(max(threshold, 1e-12)), b, mask.shape)
         above = (ratio >= 1.0) & (ratio > best) & mask
         best[above] = ratio[above]
         winner[above] = k

@@ -167,7 +167,7 @@ class Settings:
 
     Parameters
     ----------
-    sigma_um, rule, enrichment, min_spots_per_region
+    quantity, sigma_um, rule, enrichment, min_spots_per_region
         ``truth.*``: how reference regions are drawn.
     labels, per_class, min_per_class
         ``patches.*``: how patch centres are placed and how many a class needs.
@@ -214,7 +214,7 @@ class Choice:
     references : dict[str, np.ndarray]
         The best pair's reference labels, per section.
     thresholds : dict[str, float]
-        Each candidate's share threshold, fitted on the training sections (``inf``: no region).
+        Each candidate's threshold, fitted on the training sections (``inf``: no region).
     """
     table: pd.DataFrame  # one row per pair, best first
     candidates: dict[str, list[str]]  # class name -> genes
@@ -340,7 +340,7 @@ def class_facts(sections: Sequence[Section], genes: Sequence[str], settings: Set
 
 def fit_candidate_thresholds(sections: Sequence[Section], candidates: Mapping[str, Sequence[str]],
                              settings: Settings) -> dict[str, float]:
-    """Each candidate's share threshold, fitted on the pooled training sections only, as rule
+    """Each candidate's threshold, fitted on the pooled training sections only, as rule
     ``reference`` fits a config's classes (``txmorph.truth.fit_thresholds``).
 
     Parameters
@@ -350,7 +350,7 @@ def fit_candidate_thresholds(sections: Sequence[Section], candidates: Mapping[st
     candidates : Mapping[str, Sequence[str]]
         Class name -> genes.
     settings : Settings
-        ``sigma_um``, ``rule`` and ``enrichment``.
+        ``quantity``, ``sigma_um``, ``rule`` and ``enrichment``.
 
     Returns
     -------
