@@ -53,6 +53,9 @@ MAPPED_SECTIONS = TEST_SECTIONS + PREDICT_SECTIONS
 # `models:` (workflow/rules/models.smk): trained models of another run replace training.
 REUSED_MODELS = config["models"]
 TRAINING = not REUSED_MODELS
+# training.pretrain: one self-supervised encoder from every section's DAPI (rule pretrain).
+PRETRAIN = TRAINING and config["training"]["pretrain"]["method"] != "none"
+ENCODER = "results/models/encoder.pt"
 # Sections whose spots are imported and checked (check_section): train sections only when
 # this run trains.
 CHECKED_SECTIONS = (TRAIN_SECTIONS if TRAINING else []) + TEST_SECTIONS
@@ -89,6 +92,13 @@ def check_config():
             problems.append(
                 f"training.per_size: {key!r} is not one of patches.sizes {PATCH_SIZES}"
             )
+    if PRETRAIN:
+        for key, overrides in config["training"]["per_size"].items():
+            if "widths" in overrides and list(overrides["widths"]) != list(config["training"]["widths"]):
+                problems.append(
+                    f"training.per_size: {key}: widths {overrides['widths']} differ from "
+                    f"training.widths, but training.pretrain trains one encoder for every size; "
+                    f"drop the override or set training.pretrain.method: none")
     if problems:
         raise WorkflowError(
             # CONFIG_FILES (Snakefile): the config files in effect, e.g. config.yaml + my.yaml
@@ -315,7 +325,7 @@ def training_params(size):
     base = {
         key: value
         for key, value in config["training"].items()
-        if key not in ("per_size", "device", "threads", "network_input")
+        if key not in ("per_size", "device", "threads", "network_input", "pretrain")
     }
     overrides = config["training"]["per_size"]
     base.update(overrides.get(str(size), overrides.get(int(size), {})))

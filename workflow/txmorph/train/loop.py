@@ -165,6 +165,7 @@ def prepare_data(
     split: Split,
     n_classes: int,
     device: torch.device,
+    standardisation: tuple[float, float] | None = None,
 ) -> PreparedData:
     """Pool the patches, set the model's input standardisation and move both to ``device``.
 
@@ -183,6 +184,9 @@ def prepare_data(
         Number of classes.
     device : torch.device
         Training device.
+    standardisation : tuple[float, float] or None
+        (mean, std) to standardise the input with (a pretrained encoder's); None: those of
+        the pooled training patches.
 
     Returns
     -------
@@ -194,9 +198,10 @@ def prepare_data(
     x_train, x_val = pooled[train_idx], pooled[val_idx]
     y_all = torch.from_numpy(labels)
     y_train, y_val = y_all[train_idx], y_all[val_idx]
-    mean = float(x_train.double().mean())
-    std = float(x_train.double().std())
-    model.set_standardisation(mean, std if std > 1e-6 else 1.0)
+    if standardisation is None:
+        mean, std = float(x_train.double().mean()), float(x_train.double().std())
+        standardisation = (mean, std if std > 1e-6 else 1.0)
+    model.set_standardisation(*standardisation)
     model.to(device)
     # Everything the loop indexes lives on the training device; the shuffling generator
     # stays on the CPU so the sample order does not depend on the device.

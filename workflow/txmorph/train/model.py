@@ -45,6 +45,36 @@ FORMAT_NAME = "txmorph.patch_classifier"
 FORMAT_VERSION = 2  # 2: pooled head (global average over the extent)
 
 
+def conv_blocks(widths: tuple[int, ...]) -> nn.Sequential:
+    """The convolutional feature extractor: per width, two valid 3x3 conv+BN+ReLU and a 2x2 pool.
+
+    Shared by the classifier and the self-supervised encoder (``txmorph.train.pretrain``), so
+    pretrained weights load into a classifier's ``features`` one to one.
+
+    Parameters
+    ----------
+    widths : tuple[int, ...]
+        Channels of each conv block; the input has one channel.
+
+    Returns
+    -------
+    nn.Sequential
+        The blocks, freshly initialised (from torch's global generator).
+    """
+    layers: list[nn.Module] = []
+    in_ch = 1
+    for width in widths:
+        for _ in range(2):
+            layers += [
+                nn.Conv2d(in_ch, int(width), 3, bias=False),
+                nn.BatchNorm2d(int(width)),
+                nn.ReLU(inplace=True),
+            ]
+            in_ch = int(width)
+        layers.append(nn.MaxPool2d(2))
+    return nn.Sequential(*layers)
+
+
 class PatchClassifier(nn.Module):
     """CNN classifying an S x S patch; ``forward_dense`` evaluates it on a strided grid.
 
@@ -100,21 +130,10 @@ class PatchClassifier(nn.Module):
         self.stride = native_stride(patch_size, network_input, len(widths))
 
         self.pool = nn.AvgPool2d(self.downsample) if self.downsample > 1 else nn.Identity()
-        layers: list[nn.Module] = []
-        in_ch = 1
-        for width in widths:
-            for _ in range(2):
-                layers += [
-                    nn.Conv2d(in_ch, width, 3, bias=False),
-                    nn.BatchNorm2d(width),
-                    nn.ReLU(inplace=True),
-                ]
-                in_ch = width
-            layers.append(nn.MaxPool2d(2))
-        self.features = nn.Sequential(*layers)
+        self.features = conv_blocks(widths)
         self.extent = extent
         self.head = nn.Sequential(
-            nn.Conv2d(in_ch, self.hidden, 1),
+            nn.Conv2d(widths[-1], self.hidden, 1),
             nn.ReLU(inplace=True),
             nn.AvgPool2d(extent, stride=1),
             nn.Dropout(self.dropout),

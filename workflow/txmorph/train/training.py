@@ -27,6 +27,7 @@ import torch
 from txmorph.errors import InputError
 from txmorph.train.augment import Augmentation, dihedral_permutations
 from txmorph.train.model import PatchClassifier
+from txmorph.train.pretrain import PretrainedEncoder
 from txmorph.train.splits import (  # noqa: F401 (stratified_split: re-exported)
     Split,
     class_weights,
@@ -219,6 +220,7 @@ def train_classifier(
     log: Callable[[str], None] | None = None,
     centres: np.ndarray | None = None,
     largest_patch_size: int | None = None,
+    encoder: PretrainedEncoder | None = None,
 ) -> tuple[PatchClassifier, list[dict[str, Any]], dict[str, Any]]:
     """Train a ``PatchClassifier`` on (N, S, S) raw patches with integer labels.
 
@@ -254,6 +256,9 @@ def train_classifier(
     largest_patch_size : int or None
         Largest patch size trained: the spatial blocks are ``BLOCK_FACTOR`` x it unless
         ``params.validation_block_px`` is set.
+    encoder : PretrainedEncoder or None
+        Self-supervised conv blocks (``txmorph.train.pretrain``) to start from, with their
+        input standardisation; None: a fresh initialisation.
 
     Returns
     -------
@@ -300,7 +305,7 @@ def train_classifier(
             torch.manual_seed(params.seed)
             patches = _Patches(images, labels, section_ids, section_ranges, classes,
                                patch_size)
-            return _train(patches, params, network_input, dev, split, say)
+            return _train(patches, params, network_input, dev, split, say, encoder)
     finally:
         torch.use_deterministic_algorithms(previous_deterministic, warn_only=previous_warn_only)
         torch.set_num_threads(previous_threads)
@@ -325,6 +330,7 @@ def _train(
     dev: torch.device,
     split: Split,
     say: Callable[[str], None],
+    encoder: PretrainedEncoder | None = None,
 ) -> tuple[PatchClassifier, list[dict[str, Any]], dict[str, Any]]:
     """The training run proper; runs inside the seeded, deterministic context.
 
@@ -336,8 +342,18 @@ def _train(
         patches.patch_size, n_classes, network_input, params.widths, params.hidden,
         params.dropout,
     )
+    standardisation = None
+    if encoder is not None:
+        if tuple(encoder.widths) != tuple(model.widths) or encoder.network_input != network_input:
+            raise ValueError(
+                f"the pretrained encoder has widths {list(encoder.widths)} and network input "
+                f"{encoder.network_input}; this model {list(model.widths)} and {network_input}: "
+                f"rerun the pretrain rule with the same training settings")
+        model.features.load_state_dict(encoder.features)
+        standardisation = (encoder.input_mean, encoder.input_std)
+        say(f"patch {patches.patch_size}: conv blocks start from the self-supervised encoder")
     data = prepare_data(model, patches.images, patches.labels, patches.section_ids,
-                        patches.section_ranges, split, n_classes, dev)
+                        patches.section_ranges, split, n_classes, dev, standardisation)
     generator = torch.Generator().manual_seed(params.seed)
     permutations = dihedral_permutations(data.side).to(dev)
     optimiser = torch.optim.Adam(
