@@ -303,3 +303,24 @@ def test_adapted_batchnorm_statistics_are_the_target_sections() -> None:
     again = sample_patches(image, mask, 32, 300, low, high, np.random.default_rng(0))
     assert np.array_equal(again, patches)
     assert len(sample_patches(image, np.zeros_like(mask), 32, 10, low, high, rng)) == 0
+
+
+def test_weighted_ensemble_is_the_weighted_mean_and_skips_zero_weights() -> None:
+    rng = np.random.default_rng(8)
+    fine, coarse = rng.random((3, 26, 21)).astype(np.float32), rng.random((3, 6, 5)).astype(np.float32)
+    alone_fine = ensemble([(fine, 4)], 4, (26, 21))
+    alone_coarse = ensemble([(coarse, 20)], 4, (26, 21))
+    out = np.zeros((3, 26, 21), np.float32)
+    ensemble_streamed([(fine, 4), (coarse, 20)], out, 4, map_weights=[0.25, 0.75])
+    np.testing.assert_allclose(out, 0.25 * alone_fine + 0.75 * alone_coarse, atol=1e-6)
+
+    class Unreadable:  # a weight-0 map is never read
+        shape = coarse.shape
+
+        def __getitem__(self, item):
+            raise AssertionError("a map of weight 0 was read")
+
+    ensemble_streamed([(fine, 4), (Unreadable(), 20)], out, 4, map_weights=[1.0, 0.0])
+    np.testing.assert_allclose(out, alone_fine, atol=1e-6)
+    with pytest.raises(ValueError, match="summing to 1"):
+        ensemble_streamed([(fine, 4), (coarse, 20)], out, 4, map_weights=[0.5, 0.6])

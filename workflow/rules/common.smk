@@ -1,6 +1,7 @@
 # Helpers shared by the rules: config look-ups, cross-field checks, target lists.
 import ast
 import functools
+import json
 import math
 import os
 import zlib
@@ -56,6 +57,8 @@ TRAINING = not REUSED_MODELS
 # training.pretrain: one self-supervised encoder from every section's DAPI (rule pretrain).
 PRETRAIN = TRAINING and config["training"]["pretrain"]["method"] != "none"
 ENCODER = "results/models/encoder.pt"
+# probmap.ensemble weighted | best: the sizes' weights, fitted on validation patches.
+ENSEMBLE_WEIGHTS = "results/models/ensemble.json"
 # Sections whose spots are imported and checked (check_section): train sections only when
 # this run trains.
 CHECKED_SECTIONS = (TRAIN_SECTIONS if TRAINING else []) + TEST_SECTIONS
@@ -99,6 +102,15 @@ def check_config():
                     f"training.per_size: {key}: widths {overrides['widths']} differ from "
                     f"training.widths, but training.pretrain trains one encoder for every size; "
                     f"drop the override or set training.pretrain.method: none")
+    if REUSED_MODELS and config["probmap"]["ensemble"] != "mean":
+        weights = Path(REUSED_MODELS) / "ensemble.json"
+        method = json.loads(weights.read_text())["method"] if weights.is_file() else None
+        if method != config["probmap"]["ensemble"]:
+            problems.append(
+                f"probmap.ensemble: {config['probmap']['ensemble']} needs the weights fitted "
+                f"where the models were trained, but {weights} "
+                + ("does not exist" if method is None else f"was fitted as {method!r}")
+                + "; set probmap.ensemble to what the models were run with, or mean")
     if problems:
         raise WorkflowError(
             # CONFIG_FILES (Snakefile): the config files in effect, e.g. config.yaml + my.yaml

@@ -60,6 +60,25 @@ if REUSED_MODELS:
         shell:
             "cp {input:q} {output:q} 2> {log:q}"
 
+    rule reuse_ensemble_weights:
+        # probmap.ensemble weighted | best: the weights fitted where the models were trained.
+        input:
+            str(Path(REUSED_MODELS) / "ensemble.json"),
+        output:
+            ENSEMBLE_WEIGHTS,
+        log:
+            "results/logs/reuse_ensemble_weights/ensemble.log",
+        threads: 1
+        resources:
+            mem_mb=500,
+            runtime=5,
+        conda:
+            "../../envs/data.yaml"
+        shell:
+            "cp {input:q} {output:q} 2> {log:q}"
+
+    ruleorder: reuse_ensemble_weights > ensemble_weights
+
     rule reused_classes:
         # What the reused models learned, in the form of rule centres' classes.json, for the
         # Dice and summary rules.

@@ -35,12 +35,39 @@ rule probmap:
         "../scripts/probmap.py"
 
 
+rule ensemble_weights:
+    # probmap.ensemble weighted | best: fitted on the spots every size held out for
+    # validation in the training sections (txmorph.train.ensemble); never on a test section.
+    input:
+        patches=expand("results/patches/size{size}.h5", size=PATCH_SIZES),
+        models=expand("results/models/size{size}.pt", size=PATCH_SIZES),
+        code=script_code("ensemble_weights.py"),
+    output:
+        ENSEMBLE_WEIGHTS,
+    params:
+        sizes=PATCH_SIZES,
+        method=config["probmap"]["ensemble"],
+    log:
+        "results/logs/ensemble_weights/ensemble_weights.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../scripts/ensemble_weights.py"
+
+
 rule ensemble:
     input:
         maps=expand("results/probmaps/{{section}}/size{size}.h5", size=PATCH_SIZES),
+        weights=ENSEMBLE_WEIGHTS if config["probmap"]["ensemble"] != "mean" else [],
         code=script_code("ensemble.py"),
     output:
         "results/probmaps/{section}/ensemble.h5",
+    params:
+        sizes=PATCH_SIZES,
     log:
         "results/logs/ensemble/{section}.log",
     threads: 1

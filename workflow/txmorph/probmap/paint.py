@@ -174,10 +174,11 @@ def _linear_weights(n_to: int, stride_to: int, n_from: int, stride_from: int
 
 def ensemble_streamed(
     maps: Sequence[tuple[Any, int]], out: Any, stride_to: int, rows_per_band: int = 256,
-    cols_per_block: int = 1024,
+    cols_per_block: int = 1024, map_weights: Sequence[float] | None = None,
 ) -> None:
     """Mean of (prob, stride) maps, each bilinearly resampled onto ``out``'s grid, written
-    block by block: memory is one block, not the section.
+    block by block: memory is one block, not the section. With ``map_weights`` (one per map,
+    >= 0, summing to 1) the weighted mean; maps of weight 0 are not read.
 
     Output pixel (i, j) takes each map's value at its patch centre ``(i*t + t//2, j*t + t//2)``
     interpolated between the source centres ``k*s + s//2``; beyond the outermost source
@@ -194,9 +195,19 @@ def ensemble_streamed(
         The stride t of ``out``'s grid.
     rows_per_band, cols_per_block : int
         Output block size written at a time.
+    map_weights : Sequence[float] or None
+        Weight of each map; None: the plain mean.
     """
     if not maps:
         raise ValueError("ensemble needs at least one map")
+    if map_weights is not None:
+        map_weights = [float(w) for w in map_weights]
+        if (len(map_weights) != len(maps) or min(map_weights) < 0
+                or abs(sum(map_weights) - 1) > 1e-6):
+            raise ValueError(f"map_weights must be {len(maps)} numbers >= 0 summing to 1, "
+                             f"got {map_weights}")
+        kept = [(m, w) for m, w in zip(maps, map_weights) if w > 0]
+        maps, map_weights = [m for m, _ in kept], [w for _, w in kept]
     n_classes, n_rows, n_cols = (int(n) for n in out.shape)
     for prob, _ in maps:
         if int(prob.shape[0]) != n_classes:
@@ -209,9 +220,10 @@ def ensemble_streamed(
         for c0 in range(0, n_cols, cols_per_block):
             c1 = min(n_cols, c0 + cols_per_block)
             total = np.zeros((n_classes, r1 - r0, c1 - c0), np.float32)
-            for (prob, _), (row_w, col_w) in zip(maps, weights):
-                total += _resampled_block(prob, row_w, col_w, (r0, r1), (c0, c1))
-            out[:, r0:r1, c0:c1] = total / np.float32(len(maps))
+            for k, ((prob, _), (row_w, col_w)) in enumerate(zip(maps, weights)):
+                block = _resampled_block(prob, row_w, col_w, (r0, r1), (c0, c1))
+                total += block if map_weights is None else np.float32(map_weights[k]) * block
+            out[:, r0:r1, c0:c1] = total / np.float32(len(maps)) if map_weights is None else total
 
 
 def _resampled_block(prob: Any, row_w: tuple, col_w: tuple, rows: tuple[int, int],

@@ -331,6 +331,46 @@ def evaluate(
     return loss, accuracy
 
 
+def predict_patches(
+    model: PatchClassifier,
+    images: np.ndarray,
+    section_ids: np.ndarray,
+    section_ranges: dict[int, tuple[float, float]],
+    device: torch.device | str = "cpu",
+) -> np.ndarray:
+    """Class probabilities of raw patches, normalised and pooled as in training.
+
+    Parameters
+    ----------
+    model : PatchClassifier
+        The trained model (switched to eval mode).
+    images : np.ndarray
+        (N, S, S) raw patches of the model's size.
+    section_ids : np.ndarray
+        (N,) section of each patch.
+    section_ranges : dict[int, tuple[float, float]]
+        Per section, the (low, high) intensities that map to 0 and 1.
+    device : torch.device or str
+        Where to run.
+
+    Returns
+    -------
+    np.ndarray
+        float64 (N, C) probabilities.
+    """
+    model.eval()
+    pooled = prepare_patches(np.asarray(images), np.asarray(section_ids), section_ranges,
+                             model.downsample)
+    out = []
+    with torch.no_grad():
+        for start in range(0, pooled.shape[0], _EVAL_BATCH):
+            logits = model.forward_pooled(pooled[start:start + _EVAL_BATCH].to(device))
+            out.append(torch.softmax(logits[:, :, 0, 0].double(), 1).cpu())
+    if not out:
+        return np.zeros((0, model.n_classes))
+    return torch.cat(out).numpy()
+
+
 @dataclass
 class EarlyStopping:
     """The best validation loss so far, its epoch and weights, and when to stop.

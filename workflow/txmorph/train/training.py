@@ -397,6 +397,10 @@ def _train(
         )
     model.load_state_dict(stopping.best_state)
     model.eval()
-    return model, rows, training_metadata(
+    metadata = training_metadata(
         model, patches.classes, patches.labels, params, data, split, stopping, len(rows), dev
     )
+    # Which patches were held out: the validated ensemble (rule ensemble_weights) scores
+    # every size on them.
+    metadata["validation_patches"] = split.val.tolist()
+    return model, rows, metadata
