@@ -10,7 +10,16 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
-sys.path.insert(0, f"{workflow.basedir}/workflow")
+# This workflow's own folder: its schema, package, scripts and envs are read from here, also
+# when it is used as a module from another folder (the user's config and data paths stay
+# relative to the working directory).
+TXMORPH_ROOT = Path(str(workflow.current_basedir))
+if not (TXMORPH_ROOT / "workflow" / "txmorph").is_dir():
+    raise WorkflowError(
+        f"txmorph must run from a local copy of its repository (its rule scripts import the "
+        f"txmorph package beside the Snakefile), not from {TXMORPH_ROOT}: git clone it and "
+        f"point the module's snakefile: at the clone's Snakefile (docs/usage.md, 'Deploy')")
+sys.path.insert(0, str(TXMORPH_ROOT / "workflow"))
 from txmorph import configcheck, samplesheet, scripting
 
 
@@ -23,7 +32,7 @@ CONFIG_SOURCES = configcheck.config_sources(workflow)
 CONFIG_FILES = configcheck.describe_files(CONFIG_SOURCES)
 if (user_sections := configcheck.cli_sections(CONFIG_SOURCES)) is not None:
     config["sections"] = user_sections
-CONFIG_SCHEMA = yaml.safe_load(Path(workflow.basedir, configcheck.SCHEMA_FILE).read_text())
+CONFIG_SCHEMA = yaml.safe_load((TXMORPH_ROOT / configcheck.SCHEMA_FILE).read_text())
 # `sections: config/sections.tsv`: a sample sheet, one row per section, each row checked
 # against the schema's section entry (file, row and column named on error).
 if isinstance(config.get("sections"), str):
@@ -39,7 +48,7 @@ config_error = configcheck.config_problem(
 )
 if config_error:
     raise WorkflowError(config_error)
-validate(config, schema=configcheck.SCHEMA_FILE)  # fills in the schema's defaults
+validate(config, schema=str(TXMORPH_ROOT / configcheck.SCHEMA_FILE))  # fills in defaults
 # Rule messages name the file a section comes from (txmorph.scripting), not always config.yaml.
 os.environ[scripting.SECTION_FILES_ENV] = json.dumps(
     configcheck.section_sources(CONFIG_SOURCES, config["sections"]))
@@ -47,7 +56,9 @@ os.environ[scripting.SECTION_FILES_ENV] = json.dumps(
 
 # The image built from ./Dockerfile (`snakemake --containerize > Dockerfile`); used with
 # `--sdm apptainer` (or `--sdm conda apptainer`). See README.md, "Reproducibility".
-containerized: config["container"]
+if config["container"]:
+
+    containerized: config["container"]
 
 
 # One rule file per stage, in the order data flows; each pairs with the txmorph module or

@@ -13,7 +13,7 @@ from txmorph.classes import class_names
 
 # Rule scripts import the txmorph package from this checkout, also inside conda envs and
 # containers where it is not pip-installed.
-PACKAGE_ROOT = str(Path(workflow.basedir) / "workflow")
+PACKAGE_ROOT = str(TXMORPH_ROOT / "workflow")
 os.environ["PYTHONPATH"] = os.pathsep.join(
     [PACKAGE_ROOT] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
 )
