@@ -194,7 +194,7 @@ def test_baseline_is_reused_only_when_it_fits(models_dir):
 
 
 def test_the_readme_example_sheet_reads(tmp_path):
-    text = (REPO / "README.md").read_text().split("### Many sections: a sample sheet")[1]
+    text = (REPO / "docs/usage.md").read_text().split("## Many sections: a sample sheet")[1]
     example = text.split("```text\n")[1].split("```")[0]
     sections = read(tmp_path, *example.splitlines())
     assert [s["role"] for s in sections.values()] == ["train", "test", "predict", "predict"]
