@@ -8,10 +8,9 @@ import pytest
 
 from txmorph.baseline import (FeatureSettings, STATISTICS, feature_maps, feature_names,
                               features_at, fit_logistic, load_model, nuclei_centres,
-                              paint_baseline, read_patch_centres, save_model, section_threshold,
+                              paint_baseline, save_model, section_threshold,
                               window_sizes)
 from txmorph.patches.intensity import intensity_range, normalise
-from txmorph.patches.patchdata import PatchSet, write_patch_set
 from txmorph.probmap.mapsio import BASELINE, create_probability_dataset, read_probability_map
 from txmorph.probmap.paint import probability_grid_shape
 
@@ -155,20 +154,3 @@ def test_save_load_and_probability_map_format(tmp_path):
     assert prob_map.probabilities.shape == (2, 10, 13) and prob_map.stride == 4
     assert prob_map.model == BASELINE and prob_map.patch_size is None
     assert np.allclose(prob_map.probabilities.sum(axis=0), 1, atol=1e-5)
-
-
-def test_read_patch_centres(tmp_path):
-    n = 6
-    patches = PatchSet(
-        images=np.zeros((n, 32, 32), np.uint16), labels=np.arange(n) % 3,
-        centres=np.arange(2 * n).reshape(n, 2), section=np.array([0, 0, 0, 1, 1, 1]),
-        classes=["background", "tissue", "A"], sections=["s1", "s2"],
-        section_intensity=np.array([[0, 1], [0, 1]]), pixel_size=np.array([1.0, 1.0]),
-        patch_size=32, config={},
-    )
-    write_patch_set(tmp_path / "size32.h5", patches)
-    got = read_patch_centres(tmp_path / "size32.h5")
-    assert got.sections == ["s1", "s2"] and got.classes == ["background", "tissue", "A"]
-    assert np.array_equal(got.centres, patches.centres)
-    assert np.array_equal(got.labels, patches.labels)
-    assert np.array_equal(got.section, patches.section)

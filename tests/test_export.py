@@ -1,7 +1,7 @@
 import numpy as np
 import tifffile
 
-from txmorph.export import pyramid_levels, write_ome_tiff
+from txmorph.export.ometiff import pyramid_levels, write_ome_tiff
 
 
 def test_pyramidal_ome_tiff_with_class_channels(tmp_path):

@@ -306,7 +306,8 @@ def test_rule_script_without_usable_pair_succeeds(sections, tmp_path) -> None:
                                figure=str(out / "gene_candidates.png")),
         params=SimpleNamespace(sections=[{"name": s.name} for s in sections],
                                roles=[s.role for s in sections],
-                               tissue={"source": "dapi"}, settings=fields),
+                               tissue={"source": "dapi", "gap_um": 100.0,
+                                       "min_area_um2": 10000.0}, settings=fields),
         log=[str(tmp_path / "gene_candidates.log")], rule="gene_candidates")
     runpy.run_path(str(REPO / "workflow/scripts/gene_candidates.py"),
                    init_globals={"snakemake": smk})

@@ -3,7 +3,8 @@ import json
 import h5py
 import numpy as np
 
-from txmorph.patches.patchdata import PatchSet, concatenate, read_patch_set, write_patch_set
+from txmorph.patches.patchdata import (PatchSet, concatenate, read_patch_labels, read_patch_set,
+                                      write_patch_set)
 
 
 def _patch_set(n=6, size=16, section="s1"):
@@ -49,3 +50,15 @@ def test_round_trip_and_concatenate(tmp_path):
     assert np.array_equal(back.section, joined.section)
     assert back.section_intensity.shape == (2, 2)
     assert back.config == joined.config
+
+
+def test_patch_labels_without_the_images(tmp_path):
+    # The baseline reads centres and labels only (read_patch_labels), the same as a whole read.
+    joined = concatenate([_patch_set(section="a"), _patch_set(n=4, section="b")])
+    write_patch_set(tmp_path / "p.h5", joined)
+    got, whole = read_patch_labels(tmp_path / "p.h5"), read_patch_set(tmp_path / "p.h5")
+    assert got.sections == ["a", "b"] and got.classes == ["background", "tissue", "A", "B"]
+    for name in ("centres", "labels", "section"):
+        assert np.array_equal(getattr(got, name), getattr(joined, name)), name
+        assert np.array_equal(getattr(whole, name), getattr(joined, name)), name
+    assert not hasattr(got, "images")

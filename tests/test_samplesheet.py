@@ -11,12 +11,12 @@ import pytest
 import torch
 import yaml
 
-from txmorph.train import model as model_module
-from txmorph.models import (INTENSITY_METHOD, MODEL_FORMAT, MODEL_FORMAT_VERSION, Expected,
-                              ModelSetError, check_model_set, learned_classes_summary,
-                              read_checkpoint_metadata)
+from txmorph.reuse import (INTENSITY_METHOD, MODEL_FORMAT, MODEL_FORMAT_VERSION, Expected,
+                           ModelSetError, check_model_set, learned_classes_summary,
+                           read_checkpoint_metadata)
 from txmorph.roles import spots_problem
 from txmorph.samplesheet import SheetError, read_section_sheet
+from txmorph.train import model as model_module
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())

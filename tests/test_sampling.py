@@ -2,11 +2,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from txmorph.classes import class_names
 from txmorph.errors import InputError
 from txmorph.patches.sampling import (
     AREA_PER_CANDIDATE_UM2,
     choose_classes,
-    class_names,
     extract_patches,
     sample_centres,
 )

@@ -43,3 +43,12 @@ def test_rules_after_import_depend_on_the_canonical_reader_only():
         listed = code(script)
         assert "io/canonical.py" in listed, script
         assert not [m for m in listed if m.startswith("io/") and m != "io/canonical.py"], script
+
+
+def test_model_running_rules_do_not_depend_on_the_training_code():
+    # Editing the augmentation or the training loop must not re-run every cached map.
+    code = script_code()
+    for script in ("probmap.py", "ensemble.py"):
+        listed = code(script)
+        assert [m for m in listed if m.startswith("train/")] == ["train/model.py"], script
+    assert "train/training.py" not in code("pretrain.py")

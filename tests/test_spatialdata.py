@@ -27,11 +27,8 @@ else:
 from txmorph.errors import InputError  # noqa: E402
 from txmorph.evaluate.metrics import grid_positions, label_map  # noqa: E402
 from txmorph.probmap.mapsio import read_label_map  # noqa: E402
-from txmorph.spatialdata import (  # noqa: E402
-    check_store_elements,
-    map_transform,
-    probabilities_element,
-)
+from txmorph.export.spatialdata import map_transform, probabilities_element  # noqa: E402
+from txmorph.io.spatialdata import check_store_elements  # noqa: E402
 
 
 def _level0(element):
@@ -62,7 +59,7 @@ def test_map_transform_puts_each_map_pixel_on_its_patch_centre(stride):
 def test_large_maps_and_image_are_multiscale_with_the_classes_at_every_level(tmp_path):
     from spatialdata.transformations import get_transformation
 
-    from txmorph.spatialdata import SectionResults, build_spatialdata, write_spatialdata
+    from txmorph.export.spatialdata import SectionResults, build_spatialdata, write_spatialdata
 
     rng = np.random.default_rng(1)
     image = rng.integers(0, 255, (1100, 700), dtype=np.uint8)
@@ -130,7 +127,7 @@ def test_image_element_level_channel_and_points_on_that_level(tmp_path):
     from spatialdata.models import Image2DModel, PointsModel
     from spatialdata.transformations import Identity, Scale
 
-    from txmorph.spatialdata import open_spatialdata_image, read_points_on_image
+    from txmorph.io.spatialdata import open_spatialdata_image, read_points_on_image
 
     rng = np.random.default_rng(0)
     pixels = rng.integers(0, 4000, (2, 600, 520), dtype=np.uint16)
@@ -297,10 +294,11 @@ def test_spatialdata_section_gives_the_same_inputs_and_maps_as_tiff_and_csv(tiny
 
 
 def test_core_modules_do_not_import_spatialdata():
-    # The TIFF/CSV route and the workflow's parsing (which imports txmorph.spatialdata to
-    # check element names) must run where spatialdata is not installed.
+    # The TIFF/CSV route and the workflow's parsing (which imports txmorph.io.spatialdata to
+    # check element names) must run where spatialdata is not installed, and importing the
+    # export module does not import it either.
     code = ("import sys; import txmorph.io.spots, txmorph.io.images, txmorph.io.imagewrite, "
-            "txmorph.io.canonical, txmorph.spatialdata, "
+            "txmorph.io.canonical, txmorph.io.spatialdata, txmorph.export.spatialdata, "
             "txmorph.evaluate.metrics, txmorph.probmap.mapsio; print('spatialdata' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             env={**os.environ, "PYTHONPATH": str(REPO / "workflow")})

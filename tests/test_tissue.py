@@ -203,3 +203,23 @@ def test_tissue_from_spots_without_spots_and_bad_settings() -> None:
     assert not tissue.tissue_from_spots(outside, (50, 60), 1.0).any()
     with pytest.raises(InputError, match="gap_um"):
         tissue.tissue_from_spots(np.zeros((3, 2)), (50, 60), 1.0, gap_um=0)
+
+
+def test_section_tissue_follows_the_source() -> None:
+    # tissue_mask.source, as rules tissue_mask and gene_candidates apply it.
+    rng = np.random.default_rng(3)
+    spots = _cells(rng, 8000, (0, 250, 0, 300))  # tissue: x < 250
+    dapi = np.zeros((300, 500), dtype=bool)
+    dapi[:, 100:400] = True
+    from_spots = tissue.tissue_from_spots(spots, dapi.shape, 1.0, min_area_um2=2000.0)
+    lines: list[str] = []
+    for source, expected in (("spots", from_spots), ("dapi", dapi),
+                             ("spots_and_dapi", from_spots & dapi)):
+        got = tissue.section_tissue(source, dapi, spots, 1.0, min_area_um2=2000.0,
+                                    log=lines.append)
+        assert got.dtype == bool and np.array_equal(got, expected), source
+    # A section without spots takes DAPI whatever the source.
+    assert tissue.section_tissue("spots", dapi, None, 1.0) is dapi
+    assert lines[0].startswith("tissue from 8000 spots covers ") and "DAPI: 60.0%" in lines[0]
+    assert lines[1] == "tissue from DAPI: 60.0% of the image"
+    assert lines[-1].startswith("where DAPI agrees: ")

@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from txmorph.device import resolve_device
 from txmorph.errors import InputError
 from txmorph.train.model import INTENSITY_METHOD
 from txmorph.train.splits import balanced_order, class_weights, spatial_split
@@ -16,7 +17,6 @@ from txmorph.train.training import (
     _dihedral_permutations,
     _evaluate,
     prepare_patches,
-    resolve_device,
     stratified_split,
     train_classifier,
 )

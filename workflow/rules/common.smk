@@ -138,7 +138,7 @@ def reused_model_set():
     one line naming what differs, the model file and what to do."""
     from snakemake.logging import logger
     from txmorph.baseline import window_sizes
-    from txmorph.models import Expected, ModelSetError, check_model_set
+    from txmorph.reuse import Expected, ModelSetError, check_model_set
 
     expected = Expected(CLASSES, PATCH_SIZES, config["training"]["network_input"],
                         groups=GROUPS, truth=truth_settings())

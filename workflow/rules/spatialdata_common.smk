@@ -3,7 +3,7 @@
 import re
 
 from txmorph.errors import InputError
-from txmorph.spatialdata import check_store_elements, is_spatialdata_store
+from txmorph.io.spatialdata import check_store_elements, is_spatialdata_store
 
 
 def _alternation(names):

@@ -5,15 +5,16 @@ from pathlib import Path
 
 import numpy as np
 
-from txmorph.baseline import (FeatureSettings, features_at, fit_logistic, read_patch_centres,
-                              save_model, section_threshold)
+from txmorph.baseline import (FeatureSettings, features_at, fit_logistic, save_model,
+                              section_threshold)
 from txmorph.io.canonical import MappedImage
 from txmorph.patches.intensity import intensity_range
+from txmorph.patches.patchdata import read_patch_labels
 from txmorph.scripting import run_rule
 
 
 def main(smk, log):
-    patches = read_patch_centres(smk.input.patches)
+    patches = read_patch_labels(smk.input.patches)
     images = {Path(path).parent.name: path for path in smk.input.images}
     windows = tuple(smk.params.windows)
     features = np.empty((len(patches.labels), 4 * len(windows)), np.float32)

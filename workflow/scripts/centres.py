@@ -10,9 +10,10 @@ import json
 import numpy as np
 import pandas as pd
 
+from txmorph.classes import class_names
 from txmorph.io.canonical import read_labels, read_spots, spots_by_class
 from txmorph.outputs import atomic_path
-from txmorph.patches.sampling import choose_classes, class_names, sample_centres
+from txmorph.patches.sampling import choose_classes, sample_centres
 from txmorph.scripting import run_rule
 
 

@@ -1,6 +1,6 @@
 """Rule export_ometiff: one probability map as pyramidal OME-TIFF (class names as channels)."""
 
-from txmorph.export import write_ome_tiff
+from txmorph.export.ometiff import write_ome_tiff
 from txmorph.probmap.mapsio import read_probability_map
 from txmorph.scripting import run_rule
 

@@ -1,5 +1,5 @@
 """Rule export_spatialdata: one section's image, maps, labels, reference and Dice as a
-SpatialData .zarr (``txmorph.spatialdata.build_spatialdata``), for napari-spatialdata and
+SpatialData .zarr (``txmorph.export.spatialdata.build_spatialdata``), for napari-spatialdata and
 the scverse tools."""
 
 import dask
@@ -8,7 +8,7 @@ import pandas as pd
 from txmorph.io.canonical import lazy_image, read_labels
 from txmorph.probmap.mapsio import read_label_map, read_probability_map
 from txmorph.scripting import run_rule
-from txmorph.spatialdata import SectionResults, build_spatialdata, write_spatialdata
+from txmorph.export.spatialdata import SectionResults, build_spatialdata, write_spatialdata
 
 
 def main(smk, log):

@@ -12,7 +12,7 @@ from txmorph.genes.report import no_pair_advice, plot_choice, yaml_snippet
 from txmorph.io.canonical import read_image, read_image_info, read_mask, read_spots
 from txmorph.outputs import atomic_path
 from txmorph.scripting import run_rule
-from txmorph.tissue import tissue_from_spots
+from txmorph.tissue import section_tissue
 
 
 def main(smk, log):
@@ -22,14 +22,10 @@ def main(smk, log):
         image_info = read_image_info(smk.input.image_info[index])
         spots = read_spots(smk.input.spots[index])  # every gene of the table, not only `genes`
         dapi = read_mask(smk.input.masks[index])
-        tissue = dapi
-        if smk.params.tissue["source"] != "dapi":  # as rule tissue_mask does
-            tissue = tissue_from_spots(
-                spots[["x", "y"]].to_numpy(np.float64), dapi.shape, image_info["pixel_size_um"],
-                gap_um=smk.params.tissue["gap_um"],
-                min_area_um2=smk.params.tissue["min_area_um2"])
-            if smk.params.tissue["source"] == "spots_and_dapi":
-                tissue = tissue & dapi
+        tissue = section_tissue(  # the mask rule tissue_mask makes
+            smk.params.tissue["source"], dapi, spots[["x", "y"]].to_numpy(np.float64),
+            image_info["pixel_size_um"], gap_um=smk.params.tissue["gap_um"],
+            min_area_um2=smk.params.tissue["min_area_um2"])
         images[params["name"]] = read_image(smk.input.images[index])
         sections.append(Section(
             name=params["name"], role=smk.params.roles[index], tissue=tissue, dapi=dapi,

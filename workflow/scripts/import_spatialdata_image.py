@@ -8,8 +8,8 @@ window by window from the store's (dask) image element.
 import dask
 
 from txmorph.io.imagewrite import import_section_image
+from txmorph.io.spatialdata import open_spatialdata_image
 from txmorph.scripting import run_rule
-from txmorph.spatialdata import open_spatialdata_image
 
 
 def main(smk, log):

@@ -1,14 +1,14 @@
 """Rule import_spatialdata_points: a points element of a SpatialData .zarr -> canonical spots.
 
 The points are placed on the image element's pixels through a coordinate system both share
-(``txmorph.spatialdata.read_points_on_image``), then checked, cropped and scaled exactly
+(``txmorph.io.spatialdata.read_points_on_image``), then checked, cropped and scaled exactly
 as rule import_spots does (``txmorph.io.spots.fit_spots_to_image``).
 """
 
 from txmorph.io.canonical import read_image_info
+from txmorph.io.spatialdata import read_points_on_image
 from txmorph.io.spots import fit_spots_to_image, write_section_spots
 from txmorph.scripting import run_rule
-from txmorph.spatialdata import read_points_on_image
 
 
 def main(smk, log):

@@ -1,12 +1,12 @@
 """Rule pretrain: one self-supervised encoder from the DAPI of every section (no labels)."""
 
+from txmorph.device import resolve_device
 from txmorph.io.canonical import MappedImage, read_mask
 from txmorph.patches.intensity import intensity_range
 from txmorph.scripting import run_rule
 from txmorph.train.augment import Augmentation
 from txmorph.train.pretrain import (PretrainParams, UnlabelledSection, pretrain_encoder,
                                     save_encoder)
-from txmorph.train.training import resolve_device
 
 
 def main(smk, log):

@@ -4,6 +4,7 @@ import h5py
 import numpy as np
 import torch
 
+from txmorph.device import resolve_device
 from txmorph.io.canonical import MappedImage, read_mask
 from txmorph.outputs import atomic_path
 from txmorph.patches.intensity import intensity_range
@@ -12,7 +13,6 @@ from txmorph.probmap.mapsio import cnn_model, create_probability_dataset
 from txmorph.probmap.paint import outputs_per_tile, paint_probabilities, probability_grid_shape
 from txmorph.scripting import run_rule
 from txmorph.train.model import load_model
-from txmorph.train.training import resolve_device
 
 
 def main(smk, log):

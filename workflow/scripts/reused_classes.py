@@ -3,8 +3,8 @@ rule centres' classes.json, from the metadata of the copied model files."""
 
 import json
 
-from txmorph.models import learned_classes_summary, read_checkpoint_metadata
 from txmorph.outputs import atomic_path
+from txmorph.reuse import learned_classes_summary, read_checkpoint_metadata
 from txmorph.scripting import run_rule
 
 

@@ -3,26 +3,17 @@
 from txmorph.io.canonical import read_mask, read_spots
 from txmorph.outputs import write_label_tiff
 from txmorph.scripting import run_rule
-from txmorph.tissue import tissue_from_spots
+from txmorph.tissue import section_tissue
 
 
 def main(smk, log):
     params = smk.params
     dapi = read_mask(smk.input.dapi)
-    if params.source == "dapi" or not smk.input.get("spots"):
-        log.info("tissue from DAPI: %.1f%% of the image", 100 * dapi.mean())
-        write_label_tiff(smk.output[0], dapi)
-        return
-    spots = read_spots(smk.input.spots, columns=["x", "y"])
-    mask = tissue_from_spots(spots[["x", "y"]].to_numpy(), dapi.shape,
-                             params.section["pixel_size_um"], gap_um=params.gap_um,
-                             min_area_um2=params.min_area_um2)
-    log.info("tissue from %d spots covers %.1f%% of the image (background: transcript-free "
-             "gaps of %.3g µm); DAPI: %.1f%%", len(spots), 100 * mask.mean(), params.gap_um,
-             100 * dapi.mean())
-    if params.source == "spots_and_dapi":
-        mask &= dapi
-        log.info("where DAPI agrees: %.1f%% of the image", 100 * mask.mean())
+    xy = None  # no spots input: the tissue comes from DAPI (tissue_spots_input)
+    if smk.input.get("spots"):
+        xy = read_spots(smk.input.spots, columns=["x", "y"])[["x", "y"]].to_numpy()
+    mask = section_tissue(params.source, dapi, xy, params.section["pixel_size_um"],
+                          gap_um=params.gap_um, min_area_um2=params.min_area_um2, log=log.info)
     write_label_tiff(smk.output[0], mask)
 
 

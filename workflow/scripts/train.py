@@ -2,12 +2,13 @@
 
 import pandas as pd
 
+from txmorph.device import resolve_device
 from txmorph.outputs import atomic_path
 from txmorph.patches.patchdata import read_patch_set
 from txmorph.scripting import run_rule
 from txmorph.train.model import save_model
 from txmorph.train.pretrain import load_encoder
-from txmorph.train.training import TrainingParams, resolve_device, train_classifier
+from txmorph.train.training import TrainingParams, train_classifier
 
 
 def main(smk, log):

@@ -29,6 +29,7 @@ neighbour. The full image is read once, in strips, and never converted to float 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -355,3 +356,53 @@ def tissue_from_spots(
     small = _remove_small_objects(background, min_area_um2 / pixel_area)
     small = _remove_small_objects(~small, min_area_um2 / pixel_area)
     return upsample_nearest(small, factor, (height, width))
+
+
+def section_tissue(
+    source: str,
+    dapi: np.ndarray,
+    xy: np.ndarray | None,
+    pixel_size_um: float,
+    gap_um: float = 100.0,
+    min_area_um2: float = 10000.0,
+    log: Callable[[str], None] | None = None,
+) -> np.ndarray:
+    """The tissue a section's later rules use, as config ``tissue_mask.source`` says.
+
+    ``spots``: from the transcripts (:func:`tissue_from_spots`); ``dapi``: the DAPI mask;
+    ``spots_and_dapi``: where both are tissue. A section without spots (``xy`` None) takes
+    the DAPI mask whatever the source. Rule tissue_mask writes this mask; rule
+    gene_candidates makes the same one.
+
+    Parameters
+    ----------
+    source : str
+        ``spots``, ``dapi`` or ``spots_and_dapi``.
+    dapi : np.ndarray
+        Boolean (rows, cols) DAPI tissue mask (:func:`tissue_mask`).
+    xy : np.ndarray or None
+        (N, 2) (x, y) spot positions in pixels, or None for a section without spots.
+    pixel_size_um : float
+        Micrometres per image pixel.
+    gap_um, min_area_um2 : float
+        The settings of :func:`tissue_from_spots`.
+    log : Callable[[str], None] or None
+        Receives what each mask covers.
+
+    Returns
+    -------
+    np.ndarray
+        Boolean (rows, cols) mask; True is tissue.
+    """
+    say = log or (lambda message: None)
+    if source == "dapi" or xy is None:
+        say("tissue from DAPI: %.1f%% of the image" % (100 * dapi.mean()))
+        return dapi
+    mask = tissue_from_spots(xy, dapi.shape, pixel_size_um, gap_um=gap_um,
+                             min_area_um2=min_area_um2)
+    say("tissue from %d spots covers %.1f%% of the image (background: transcript-free gaps of "
+        "%.3g µm); DAPI: %.1f%%" % (len(xy), 100 * mask.mean(), gap_um, 100 * dapi.mean()))
+    if source == "spots_and_dapi":
+        mask &= dapi
+        say("where DAPI agrees: %.1f%% of the image" % (100 * mask.mean()))
+    return mask

@@ -74,9 +74,10 @@ from scipy.spatial.distance import squareform
 
 from txmorph.baseline import FeatureSettings
 from txmorph.checks import densest_disk_count, spots_in_mask
+from txmorph.classes import class_names
 from txmorph.errors import InputError
 from txmorph.genes.probe import prepare_section, probe_pair
-from txmorph.patches.sampling import choose_classes, class_names, sample_centres, spot_pixels
+from txmorph.patches.sampling import choose_classes, sample_centres, spot_pixels
 from txmorph.truth import fit_thresholds, gene_regions, truth_labels
 
 #: Genes whose densities correlate less than this on average do not form a module.

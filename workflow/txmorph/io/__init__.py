@@ -5,6 +5,8 @@ section files under ``results/sections/{section}/``, and the one reader of those
 * ``vendors`` (+ ``plaintable``, ``tables``, ``collector``, ``coordinates``, ``fovs``): read a
   spot table in its vendor format as pixels of that plane.
 * ``spots``: check the spots against the image and the genes, crop and scale them.
+* ``spatialdata``: an image or points element of a SpatialData ``.zarr`` store, read the
+  same way (the SpatialData import rules, the optional ``spatialdata`` package).
 * ``imagewrite``: write the canonical ``image.tif`` (``spots.py`` writes ``spots.parquet``).
 * ``canonical``: read them back; every rule after import reads canonical data through it.
 * ``files``: helpers shared by the readers (file checks, line numbers, error messages).

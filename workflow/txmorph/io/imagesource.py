@@ -1,5 +1,5 @@
 """``ImageSource``: one 2-D plane of a nuclei image, read window by window (made by
-``txmorph.io.images.open_image`` and ``txmorph.spatialdata.open_spatialdata_image``).
+``txmorph.io.images.open_image`` and ``txmorph.io.spatialdata.open_spatialdata_image``).
 
 A window of a projected z-stack is the maximum of the planes' windows; grey stored as RGB is
 checked on every read (the twin channels must equal the first). Decoder failures become one
@@ -26,7 +26,7 @@ class ImageSource:
     Attributes: ``path``, ``shape`` (rows, cols at the chosen level), ``dtype`` (native byte
     order), ``pixel_size_um`` (None when unknown), ``description`` (one line), ``level``,
     ``channel`` (index or None), ``channel_name``, ``projection`` ("max" or None), ``z_planes``.
-    Made by ``open_image`` (and ``txmorph.spatialdata.open_spatialdata_image``).
+    Made by ``open_image`` (and ``txmorph.io.spatialdata.open_spatialdata_image``).
 
     Parameters
     ----------

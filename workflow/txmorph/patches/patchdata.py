@@ -96,6 +96,59 @@ def write_patch_set(path: str | os.PathLike, patches: PatchSet) -> None:
         f.attrs["config"] = json.dumps(patches.config, sort_keys=True)
 
 
+@dataclass
+class PatchLabels:
+    """A patch file without its images: each patch's class and where it was cut.
+
+    Parameters
+    ----------
+    centres : np.ndarray
+        (N, 2) int64 (row, col) in the section's image.
+    labels : np.ndarray
+        (N,) class indices into ``classes``.
+    section : np.ndarray
+        (N,) index into ``sections``.
+    classes : list[str]
+        The class names.
+    sections : list[str]
+        The training sections' names.
+    """
+
+    centres: np.ndarray
+    labels: np.ndarray
+    section: np.ndarray
+    classes: list[str]
+    sections: list[str]
+
+
+def _read_labels(f: h5py.File) -> PatchLabels:
+    """The labels, centres, sections and classes of an open patch file."""
+    return PatchLabels(
+        centres=f["centres"][...].reshape(-1, 2),
+        labels=f["labels"][...],
+        section=f["section"][...],
+        classes=[str(c) for c in f.attrs["classes"]],
+        sections=[str(s) for s in f.attrs["sections"]],
+    )
+
+
+def read_patch_labels(path: str | os.PathLike) -> PatchLabels:
+    """The centres and labels of a patch file, without reading its images.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file written by :func:`write_patch_set`.
+
+    Returns
+    -------
+    PatchLabels
+        Centres, labels, sections and classes.
+    """
+    with h5py.File(path, "r") as f:
+        return _read_labels(f)
+
+
 def read_patch_set(path: str | os.PathLike) -> PatchSet:
     """Read a whole patch file into memory.
 
@@ -110,13 +163,14 @@ def read_patch_set(path: str | os.PathLike) -> PatchSet:
         Its contents.
     """
     with h5py.File(path, "r") as f:
+        where = _read_labels(f)
         return PatchSet(
             images=f["images"][...],
-            labels=f["labels"][...],
-            centres=f["centres"][...],
-            section=f["section"][...],
-            classes=[str(c) for c in f.attrs["classes"]],
-            sections=[str(s) for s in f.attrs["sections"]],
+            labels=where.labels,
+            centres=where.centres,
+            section=where.section,
+            classes=where.classes,
+            sections=where.sections,
             section_intensity=np.asarray(f.attrs["section_intensity"]).reshape(-1, 2),
             pixel_size=np.asarray(f.attrs["pixel_size"]).reshape(-1),
             patch_size=int(f.attrs["patch_size"]),

@@ -33,29 +33,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from txmorph.classes import GENERAL_CLASSES, class_names
 from txmorph.errors import InputError
 
-BACKGROUND = "background"
-TISSUE = "tissue"
+BACKGROUND, TISSUE = GENERAL_CLASSES
 LABEL_MODES = ("spots", "regions")
 #: Area that counts as one candidate centre (about one nucleus, 5 x 5 µm).
 AREA_PER_CANDIDATE_UM2 = 25.0
-
-
-def class_names(genes: Sequence[str]) -> list[str]:
-    """The ordered class names: background, tissue, then one class per gene (or marker set).
-
-    Parameters
-    ----------
-    genes : Sequence[str]
-        The gene (or marker set) classes, in order.
-
-    Returns
-    -------
-    list[str]
-        ``[BACKGROUND, TISSUE, *genes]``; a label is an index into it.
-    """
-    return [BACKGROUND, TISSUE, *genes]
 
 
 @dataclass(frozen=True)

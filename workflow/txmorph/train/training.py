@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from txmorph.device import resolve_device
 from txmorph.errors import InputError
 from txmorph.train.augment import Augmentation, dihedral_permutations
 from txmorph.train.model import PatchClassifier
@@ -126,35 +127,6 @@ class TrainingParams:
             raise ValueError(f"learning_rate must be > 0 and weight_decay >= 0: {self}")
 
 
-def resolve_device(name: str | torch.device) -> torch.device:
-    """The torch device a name stands for.
-
-    Parameters
-    ----------
-    name : str or torch.device
-        ``"auto"`` (the GPU when one is usable, else the CPU) or a torch device name.
-
-    Returns
-    -------
-    torch.device
-        The device.
-
-    Raises
-    ------
-    InputError
-        When a CUDA device is asked for and torch sees none.
-    """
-    if isinstance(name, str) and name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(
-            f"device {name!r} was requested but no CUDA GPU is available to torch; "
-            f"set the device to 'auto' or 'cpu'"
-        )
-    return device
-
-
 _dihedral_permutations = dihedral_permutations  # the names the tests knew
 _evaluate = evaluate
 
@@ -246,7 +218,7 @@ def train_classifier(
     network_input : int
         Pooled side the convs see.
     device : str or torch.device
-        Training device (see ``resolve_device``).
+        Training device (see ``txmorph.device.resolve_device``).
     threads : int or None
         Torch CPU threads while training; None keeps the current count.
     log : Callable[[str], None] or None
