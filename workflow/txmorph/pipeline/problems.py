@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from txmorph.pipeline.settings import gene_groups, truth_settings
 from txmorph.pipeline.targets import (is_training, mapped_sections, patch_sizes,
                                       sections_with_role)
 from txmorph.roles import TRAIN, spots_problem
+
+if TYPE_CHECKING:
+    from txmorph.models import ModelSet
 
 # Where this run keeps its models; reused ones are copied there (workflow/rules/models.smk).
 OWN_MODELS = "results/models"
@@ -100,7 +103,7 @@ def config_error(problems: Sequence[str], config_files: str, kind: str = "Config
     return f"{kind} error in {config_files}:\n  - " + "\n  - ".join(problems)
 
 
-def reused_model_set(config: Mapping[str, Any]) -> Any:
+def reused_model_set(config: Mapping[str, Any]) -> ModelSet:
     """The models of ``models:``, checked against this config (``txmorph.models``).
 
     Parameters
