@@ -2,24 +2,8 @@
 # window sizes tied to the patch sizes, classified by multinomial logistic regression. Trained
 # on the CNNs' patch centres and labels, painted on the CNNs' grid and scored by the same Dice
 # rule as model `baseline` (SCORED_MODELS in common.smk); it is not part of the ensemble.
-
-BASELINE_NUCLEUS_UM = 8.0  # nucleus diameter for the nuclear-density feature
-BASELINE_L2 = 1e-3  # L2 penalty of the logistic regression (standardised features)
-
-
-def baseline_windows():
-    """Window sides (pixels): the smallest, middle and largest patch size."""
-    from txmorph.baseline import window_sizes
-
-    return list(window_sizes(PATCH_SIZES))
-
-
-def baseline_stride():
-    """The grid of the finest CNN map: that of the smallest patch size (or probmap.output_stride)."""
-    stride = config["probmap"]["output_stride"]
-    if stride != "native":
-        return int(stride)
-    return native_stride(PATCH_SIZES[0])
+# Its settings: BASELINE_NUCLEUS_UM, BASELINE_L2, baseline_windows and baseline_stride
+# (common.smk, txmorph.pipeline.settings).
 
 
 rule baseline_train:

@@ -1,4 +1,4 @@
-# Reused models (txmorph.models): with `models:` in the config, the trained models of another
+# Reused models (txmorph.reuse): with `models:` in the config, the trained models of another
 # run are copied in instead of training here, and what they learned stands in for classes.json.
 
 

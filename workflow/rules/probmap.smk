@@ -17,9 +17,7 @@ rule probmap:
     params:
         adapt_batchnorm=config["probmap"]["adapt_batchnorm"],
         # The patches adapted to (none without adaptation: the seed does not touch the map).
-        seed=lambda wildcards: ([config["seed"], zlib.crc32(wildcards.section.encode()),
-                                 int(wildcards.size)] if config["probmap"]["adapt_batchnorm"]
-                                else None),
+        seed=lambda wildcards: probmap_seed(wildcards.section, wildcards.size),
         tile_size=config["probmap"]["tile_size"],
         device=config["probmap"]["device"],
         output_stride=config["probmap"]["output_stride"],

@@ -1,4 +1,4 @@
-# SpatialData in and out (txmorph.spatialdata, envs/spatialdata.yaml, pip extra `spatialdata`).
+# SpatialData in and out (txmorph.io.spatialdata in, txmorph.export.spatialdata out; envs/spatialdata.yaml, pip extra `spatialdata`).
 # In: a section whose image (and spots) is a SpatialData .zarr is imported by the two rules
 # below instead of import_image/import_spots, into the same canonical image and spot table, so
 # every later rule is unchanged. Out: one .zarr per painted section (export_spatialdata).

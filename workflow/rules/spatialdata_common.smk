@@ -1,8 +1,11 @@
 # Helpers of workflow/rules/spatialdata.smk: which sections are SpatialData stores, their
-# elements (checked while the workflow is parsed), inputs and targets of its rules.
+# elements (checked while the workflow is parsed) and inputs of its rules; its targets are
+# txmorph.pipeline.targets.spatialdata_outputs (also a target of rule all, common.smk).
 import re
+from pathlib import Path
 
 from txmorph.errors import InputError
+from txmorph.pipeline.targets import spatialdata_export_sections
 from txmorph.io.spatialdata import check_store_elements, is_spatialdata_store
 
 
@@ -18,9 +21,7 @@ SPATIALDATA_POINTS_SECTIONS = [
     name for name in SECTIONS if is_spatialdata_store(section_config(name).get("spots"))
 ]
 # Sections with probability maps (not the training ones): one SpatialData store each.
-SPATIALDATA_EXPORT_SECTIONS = [
-    name for name in SECTIONS if section_config(name)["role"] != "train"
-]
+SPATIALDATA_EXPORT_SECTIONS = spatialdata_export_sections(config)
 
 
 def check_spatialdata_sections():
@@ -69,13 +70,6 @@ def spatialdata_fingerprint(name, kind):
     from txmorph.io.fingerprint import cached_fingerprint
 
     return cached_fingerprint(spatialdata_element_path(name, kind))
-
-
-def spatialdata_outputs():
-    """The SpatialData stores, default targets when `export.spatialdata` is true."""
-    if not config["export"]["spatialdata"]:
-        return []
-    return [f"results/spatialdata/{name}.zarr" for name in SPATIALDATA_EXPORT_SECTIONS]
 
 
 def spatialdata_scores(wildcards):
