@@ -28,7 +28,15 @@ configfile: "config.yaml"
 
 # A --configfile with `sections` replaces the demo's sections (Snakemake would merge them), and
 # config mistakes are reported in one or two lines (the full report: TXMORPH_VERBOSE_ERRORS=1).
-CONFIG_SOURCES = configcheck.config_sources(workflow)
+# Which files Snakemake merged (Snakemake keeps no public list of them): read here and only
+# here, to name the file a mistake is in and to keep the demo's sections out of a user config.
+_cli_files = list(workflow.overwrite_configfiles or [])
+CONFIG_SOURCES = configcheck.config_sources(
+    [] if (_cli_files and workflow.config_settings.replace_workflow_config)
+    else workflow.configfiles[len(_cli_files):],
+    _cli_files,
+    workflow.config_settings.config,
+)
 CONFIG_FILES = configcheck.describe_files(CONFIG_SOURCES)
 if (user_sections := configcheck.cli_sections(CONFIG_SOURCES)) is not None:
     config["sections"] = user_sections

@@ -91,35 +91,44 @@ def verbose_from_env(environ: Mapping[str, str] = os.environ) -> bool:
     return environ.get(VERBOSE_ENV, "").strip().lower() not in ("", "0", "false", "no")
 
 
-def config_sources(workflow: Any) -> list[Source]:
-    """The config files in effect for a Snakemake ``workflow``, in merge order (later wins).
+def config_sources(
+    workflow_files: Sequence[str | os.PathLike[str]],
+    cli_files: Sequence[str | os.PathLike[str]],
+    cli_values: Mapping[str, Any] | None = None,
+) -> list[Source]:
+    """The config files in effect, in merge order (later wins), each with its own values.
 
-    The Snakefile's ``configfile:`` (when it exists and ``--replace-workflow-config`` was not
-    given), then the ``--configfile`` files, then ``--config`` values.
+    Plain paths in, so this module needs no Snakemake: the Snakefile says which files its
+    ``configfile:`` loaded and which came from ``--configfile`` (and ``--config``).
 
     Parameters
     ----------
-    workflow : Any
-        Snakemake's ``workflow`` object.
+    workflow_files : Sequence[str or os.PathLike[str]]
+        The files the Snakefile's ``configfile:`` loaded (none with
+        ``--replace-workflow-config``).
+    cli_files : Sequence[str or os.PathLike[str]]
+        The ``--configfile`` files, in order.
+    cli_values : Mapping[str, Any] or None
+        The ``--config`` values.
 
     Returns
     -------
     list[Source]
         One per file (and ``--config``).
     """
-    from snakemake.common.configfile import load_configfile
-
-    cli_files = [Path(path) for path in workflow.overwrite_configfiles]
-    workflow_files = [Path(path) for path in workflow.configfiles[len(cli_files):]]
-    settings = workflow.config_settings
-    sources = []
-    if not (cli_files and settings.replace_workflow_config):
-        sources += [Source(_shown(path), load_configfile(str(path)) or {}, False)
-                    for path in workflow_files]
-    sources += [Source(_shown(path), load_configfile(str(path)) or {}, True) for path in cli_files]
-    if settings.config:
-        sources.append(Source("--config", dict(settings.config), True))
+    sources = [Source(_shown(Path(path)), _load(Path(path)), False) for path in workflow_files]
+    sources += [Source(_shown(Path(path)), _load(Path(path)), True) for path in cli_files]
+    if cli_values:
+        sources.append(Source("--config", dict(cli_values), True))
     return sources
+
+
+def _load(path: Path) -> Mapping[str, Any]:
+    """A config file's own values: YAML (JSON is YAML too), as Snakemake reads it."""
+    import yaml
+
+    with open(path, encoding="utf-8") as handle:
+        return yaml.safe_load(handle) or {}
 
 
 def _shown(path: Path) -> str:
