@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 # This workflow's own folder: its schema, package, scripts and envs are read from here, also
@@ -20,7 +20,8 @@ if not (TXMORPH_ROOT / "workflow" / "txmorph").is_dir():
         f"txmorph package beside the Snakefile), not from {TXMORPH_ROOT}: git clone it and "
         f"point the module's snakefile: at the clone's Snakefile (docs/usage.md, 'Deploy')")
 sys.path.insert(0, str(TXMORPH_ROOT / "workflow"))
-from txmorph import configcheck, samplesheet, scripting
+from txmorph import configcheck, scripting
+from txmorph.pipeline import runconfig
 
 
 configfile: "config.yaml"
@@ -38,25 +39,13 @@ CONFIG_SOURCES = configcheck.config_sources(
     workflow.config_settings.config,
 )
 CONFIG_FILES = configcheck.describe_files(CONFIG_SOURCES)
-if (user_sections := configcheck.cli_sections(CONFIG_SOURCES)) is not None:
-    config["sections"] = user_sections
 CONFIG_SCHEMA = yaml.safe_load((TXMORPH_ROOT / configcheck.SCHEMA_FILE).read_text())
-# `sections: config/sections.tsv`: a sample sheet, one row per section, each row checked
-# against the schema's section entry (file, row and column named on error).
-if isinstance(config.get("sections"), str):
-    try:
-        config["sections"] = samplesheet.read_section_sheet(config["sections"], CONFIG_SCHEMA)
-    except samplesheet.SheetError as error:
-        raise WorkflowError(str(error)) from None
-config_error = configcheck.config_problem(
-    config,
-    CONFIG_SCHEMA,
-    CONFIG_SOURCES,
-    verbose=configcheck.verbose_from_env(),
-)
-if config_error:
-    raise WorkflowError(config_error)
-validate(config, schema=str(TXMORPH_ROOT / configcheck.SCHEMA_FILE))  # fills in defaults
+# One call from the merged config to the checked settings: sections (or a sample sheet), the
+# schema and its defaults, the checks across keys (txmorph.pipeline.runconfig).
+try:
+    runconfig.settle(config, CONFIG_SCHEMA, CONFIG_SOURCES, verbose=configcheck.verbose_from_env())
+except runconfig.ConfigError as error:
+    raise WorkflowError(str(error)) from None
 # Rule messages name the file a section comes from (txmorph.scripting), not always config.yaml.
 os.environ[scripting.SECTION_FILES_ENV] = json.dumps(
     configcheck.section_sources(CONFIG_SOURCES, config["sections"]))

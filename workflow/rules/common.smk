@@ -71,9 +71,6 @@ def user_error(function, *args):
         raise WorkflowError(str(error)) from None
 
 
-# CONFIG_FILES (Snakefile): the config files in effect, e.g. config.yaml + my.yaml
-if config_error := problems.config_error(problems.config_problems(config), CONFIG_FILES):
-    raise WorkflowError(config_error)
 # The models of `models:`, checked against this config before any job (txmorph.reuse).
 MODEL_SET = user_error(problems.reused_model_set, config) if REUSED_MODELS else None
 for note in MODEL_SET.notes if MODEL_SET is not None else []:

@@ -1,0 +1,78 @@
+"""The one entry point from what Snakemake loaded to the run's checked settings.
+
+The Snakefile hands over the merged ``config`` and which files it came from; this turns it, in
+place, into the settings every rule reads, or stops with one short message:
+
+1. the sections of command-line configs replace the demo's (Snakemake would merge them);
+2. ``sections: <file>.tsv`` is read as a sample sheet, each row checked;
+3. the schema is checked (one or two lines naming the file and the key, ``txmorph.configcheck``);
+4. the schema's defaults are filled in, as ``snakemake.utils.validate`` would;
+5. the checks across keys that the schema cannot express (``txmorph.pipeline.problems``).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, MutableMapping, Sequence
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from txmorph import configcheck, samplesheet
+from txmorph.pipeline import problems
+
+
+class ConfigError(Exception):
+    """A config mistake; its text is the whole message for the user."""
+
+
+def settle(config: MutableMapping[str, Any], schema: Mapping[str, Any],
+           sources: Sequence[configcheck.Source], verbose: bool = False) -> None:
+    """Make ``config`` the run's checked settings, in place, or raise ``ConfigError``.
+
+    Parameters
+    ----------
+    config : MutableMapping[str, Any]
+        The config Snakemake merged (changed in place: sections, sheet rows, defaults).
+    schema : Mapping[str, Any]
+        The config schema, loaded.
+    sources : Sequence[configcheck.Source]
+        The config files in effect (``configcheck.config_sources``).
+    verbose : bool
+        Append the full schema report to a schema error.
+
+    Raises
+    ------
+    ConfigError
+        On the first kind of mistake found, with every mistake of that kind.
+    """
+    if (user_sections := configcheck.cli_sections(sources)) is not None:
+        config["sections"] = user_sections
+    if isinstance(config.get("sections"), str):
+        try:
+            config["sections"] = samplesheet.read_section_sheet(config["sections"], schema)
+        except samplesheet.SheetError as error:
+            raise ConfigError(str(error)) from None
+    if message := configcheck.config_problem(config, schema, sources, verbose=verbose):
+        raise ConfigError(message)
+    fill_defaults(config, schema)
+    found = problems.config_problems(config)
+    if message := problems.config_error(found, configcheck.describe_files(sources)):
+        raise ConfigError(message)
+
+
+def fill_defaults(config: MutableMapping[str, Any], schema: Mapping[str, Any]) -> None:
+    """Fill in the schema's defaults, in place, as ``snakemake.utils.validate`` does.
+
+    Parameters
+    ----------
+    config : MutableMapping[str, Any]
+        A config that passes the schema.
+    schema : Mapping[str, Any]
+        The config schema.
+    """
+    validator = configcheck._default_filling(Draft202012Validator)(dict(schema))
+    filled = copy.deepcopy(dict(config))
+    validator.validate(filled)
+    config.clear()
+    config.update(filled)
