@@ -27,17 +27,23 @@ from txmorph.pipeline import runconfig
 configfile: "config.yaml"
 
 
-# A --configfile with `sections` replaces the demo's sections (Snakemake would merge them), and
-# config mistakes are reported in one or two lines (the full report: TXMORPH_VERBOSE_ERRORS=1).
-# Which files Snakemake merged (Snakemake keeps no public list of them): read here and only
-# here, to name the file a mistake is in and to keep the demo's sections out of a user config.
-_cli_files = list(workflow.overwrite_configfiles or [])
-CONFIG_SOURCES = configcheck.config_sources(
-    [] if (_cli_files and workflow.config_settings.replace_workflow_config)
-    else workflow.configfiles[len(_cli_files):],
-    _cli_files,
-    workflow.config_settings.config,
-)
+# Config mistakes are reported in one or two lines naming the file they are in (the full
+# report: TXMORPH_VERBOSE_ERRORS=1). Snakemake keeps no documented list of the files it merged,
+# so they are read from its workflow object here, for the messages only: should a Snakemake
+# release move them, messages say "the config" and nothing else changes. (A user's `sections`
+# replace the demo's by Snakemake's own merge: config.yaml sets none, the schema's default is
+# the demo.)
+_cli_files = list(getattr(workflow, "overwrite_configfiles", None) or [])
+_settings = getattr(workflow, "config_settings", None)
+try:
+    CONFIG_SOURCES = configcheck.config_sources(
+        [] if (_cli_files and getattr(_settings, "replace_workflow_config", False))
+        else list(getattr(workflow, "configfiles", []))[len(_cli_files):],
+        _cli_files,
+        getattr(_settings, "config", None),
+    )
+except (OSError, TypeError, ValueError):
+    CONFIG_SOURCES = []
 CONFIG_FILES = configcheck.describe_files(CONFIG_SOURCES)
 CONFIG_SCHEMA = yaml.safe_load((TXMORPH_ROOT / configcheck.SCHEMA_FILE).read_text())
 # One call from the merged config to the checked settings: sections (or a sample sheet), the

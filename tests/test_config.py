@@ -1,6 +1,7 @@
 """The config schema and the cross-field checks reject mistakes before any job runs."""
 
 import copy
+from pathlib import Path
 
 import pytest
 import yaml
@@ -12,7 +13,10 @@ SCHEMA = str(REPO / "workflow/schemas/config.schema.yaml")
 
 
 def _default():
-    return yaml.safe_load((REPO / "config.yaml").read_text())
+    """config.yaml with the sections it leaves to the schema's default (the demo's)."""
+    schema = yaml.safe_load(Path(SCHEMA).read_text())
+    return {"sections": schema["properties"]["sections"]["default"],
+            **yaml.safe_load((REPO / "config.yaml").read_text())}
 
 
 def test_default_config_is_valid_and_defaults_fill_in():
@@ -216,18 +220,6 @@ def test_message_names_the_file_that_sets_the_key():
     assert configcheck.describe_files(sources) == "config.yaml + ../my.yaml"
 
 
-def test_cli_sections_are_the_union_of_the_command_line_files():
-    demo = _default()
-    one = {"sections": {"a": {"role": "train"}}}
-    two = {"sections": {"b": {"role": "test"}, "a": {"image": "a.tif"}}, "genes": ["X", "Y"]}
-    sources = [configcheck.Source("config.yaml", demo, False),
-               configcheck.Source("one.yaml", one, True), configcheck.Source("two.yaml", two, True),
-               configcheck.Source("--config", {"seed": 3}, True)]
-    assert configcheck.cli_sections(sources) == {"a": {"role": "train", "image": "a.tif"},
-                                                 "b": {"role": "test"}}
-    assert configcheck.cli_sections(sources[:1] + sources[3:]) is None
-
-
 def _user_config_file(tmp_path, sections=None, **keys):
     """A user config outside the working directory, with sections of its own (files exist)."""
     data = tmp_path / "data"
@@ -315,7 +307,9 @@ def test_user_config_does_not_inherit_the_demo_sections(tmp_path, replace):
             (work / "data" / f"{name}.{ext}").write_bytes((tmp_path / "data" / f"{name}.{ext}")
                                                            .read_bytes())
     args = ["-n", "--configfile", str(user)] + (["--replace-workflow-config"] if replace else [])
-    result = run_snakemake(work, *args, config=tiny_config())  # the demo's config.yaml is there
+    shipped = tiny_config()
+    del shipped["sections"]  # as the shipped config.yaml: the demo's are the schema's default
+    result = run_snakemake(work, *args, config=shipped)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     assert "section=left" in output and "section=right" in output

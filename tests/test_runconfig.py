@@ -27,16 +27,20 @@ def _merged(*configs: dict) -> dict:
     return merged
 
 
-def test_command_line_sections_replace_the_demos_and_defaults_are_filled() -> None:
+def test_sections_are_the_users_or_else_the_demos_and_defaults_are_filled() -> None:
     user = {"sections": {"b1": {"role": "train", "image": "a.tif", "spots": "a.csv"},
                          "b2": {"role": "test", "image": "b.tif", "spots": "b.csv"}},
             "genes": ["X", "Y"]}
-    config = _merged(DEMO, user)  # Snakemake merges: the demo's train/test would stay
-    assert set(config["sections"]) == {"train", "test", "b1", "b2"}
+    assert "sections" not in DEMO  # config.yaml leaves them to the schema's default
+    config = _merged(DEMO, user)  # as Snakemake merges config.yaml and a --configfile
     settle(config, SCHEMA, [Source("config.yaml", DEMO, False), Source("my.yaml", user, True)])
-    assert set(config["sections"]) == {"b1", "b2"}
+    assert set(config["sections"]) == {"b1", "b2"}  # never mixed with the demo's
     assert config["sections"]["b1"]["spots_outside_image"] == "error"  # a schema default
     assert config["probmap"]["ensemble"] == "mean"
+    demo = _merged(DEMO)
+    settle(demo, SCHEMA, [Source("config.yaml", DEMO, False)])
+    assert set(demo["sections"]) == {"train", "test"}
+    assert demo["sections"]["train"]["image"] == "resources/demo/train/nuclei.tif"
 
 
 def test_a_schema_mistake_names_the_file_and_the_key() -> None:

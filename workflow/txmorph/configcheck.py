@@ -9,10 +9,6 @@ the wrong level. The full jsonschema report is appended only when asked for (``v
 Snakefile sets it from the ``TXMORPH_VERBOSE_ERRORS`` environment variable). A key that
 has moved (:data:`MOVED_KEYS`) is reported first, with where it goes now.
 
-:func:`cli_sections` keeps the demo's sections out of a user config: Snakemake deep-merges a
-``--configfile`` over the workflow's ``config.yaml``, which would add the demo's ``train`` and
-``test`` sections to the user's own.
-
 Over 400 lines through its documentation only (about 310 of code): the key-path, suggestion
 and description helpers serve the one message and change with it.
 """
@@ -154,40 +150,6 @@ def describe_files(sources: Sequence[Source]) -> str:
     """
     names = [source.name for source in sources]
     return " + ".join(names) if names else "the config"
-
-
-def cli_sections(sources: Sequence[Source]) -> Any | None:
-    """The sections of the command-line configs that define ``sections`` (their union, later
-    files winning key by key), or None when none does (the workflow's own sections stay).
-
-    Parameters
-    ----------
-    sources : Sequence[Source]
-        The config files in effect.
-
-    Returns
-    -------
-    Any or None
-        The merged ``sections`` value, or None.
-    """
-    found = [source.data["sections"] for source in sources
-             if source.cli and isinstance(source.data, Mapping) and "sections" in source.data]
-    if not found:
-        return None
-    merged: Any = {}
-    for sections in found:
-        merged = _merge(merged, sections)
-    return merged
-
-
-def _merge(base: Any, update: Any) -> Any:
-    """Snakemake's merge of configs: mappings key by key, anything else replaced."""
-    if not (isinstance(base, Mapping) and isinstance(update, Mapping)):
-        return copy.deepcopy(update)
-    merged = dict(base)
-    for key, value in update.items():
-        merged[key] = _merge(merged[key], value) if key in merged else copy.deepcopy(value)
-    return merged
 
 
 def _default_filling(validator_class: Any) -> Any:
@@ -577,9 +539,9 @@ def _placeholder_path(path: KeyPath) -> str:
 def section_sources(sources: Sequence[Source], names: Iterable[str]) -> dict[str, str]:
     """Which config file each section comes from, to name it in the rules' messages.
 
-    As :func:`cli_sections` decides: the command-line configs that define ``sections`` replace
-    the workflow's own, later files winning; a sample sheet (``sections:`` a path) defines all
-    of its file's sections.
+    The last config file that defines a section wins, as in Snakemake's merge (``config.yaml``
+    defines none: the demo's are the schema's default); a sample sheet (``sections:`` a path)
+    defines all of its file's sections. Sections no file defines (the demo's) are left out.
 
     Parameters
     ----------

@@ -3,11 +3,13 @@
 The Snakefile hands over the merged ``config`` and which files it came from; this turns it, in
 place, into the settings every rule reads, or stops with one short message:
 
-1. the sections of command-line configs replace the demo's (Snakemake would merge them);
-2. ``sections: <file>.tsv`` is read as a sample sheet, each row checked;
-3. the schema is checked (one or two lines naming the file and the key, ``txmorph.configcheck``);
-4. the schema's defaults are filled in, as ``snakemake.utils.validate`` would;
-5. the checks across keys that the schema cannot express (``txmorph.pipeline.problems``).
+1. ``sections: <file>.tsv`` is read as a sample sheet, each row checked;
+2. the schema is checked (one or two lines naming the file and the key, ``txmorph.configcheck``);
+3. the schema's defaults are filled in, as ``snakemake.utils.validate`` would: the demo's
+   sections are the default of ``sections``, and ``config.yaml`` sets none, so a user's
+   ``sections`` (Snakemake's own merge of the config files) are the run's, never mixed with the
+   demo's;
+4. the checks across keys that the schema cannot express (``txmorph.pipeline.problems``).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ def settle(config: MutableMapping[str, Any], schema: Mapping[str, Any],
     Parameters
     ----------
     config : MutableMapping[str, Any]
-        The config Snakemake merged (changed in place: sections, sheet rows, defaults).
+        The config Snakemake merged (changed in place: sheet rows, defaults).
     schema : Mapping[str, Any]
         The config schema, loaded.
     sources : Sequence[configcheck.Source]
@@ -46,8 +48,6 @@ def settle(config: MutableMapping[str, Any], schema: Mapping[str, Any],
     ConfigError
         On the first kind of mistake found, with every mistake of that kind.
     """
-    if (user_sections := configcheck.cli_sections(sources)) is not None:
-        config["sections"] = user_sections
     if isinstance(config.get("sections"), str):
         try:
             config["sections"] = samplesheet.read_section_sheet(config["sections"], schema)
