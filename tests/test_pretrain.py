@@ -131,3 +131,22 @@ def test_pipeline_pretrains_on_every_sections_dapi_only_and_fits_ensemble_weight
     fitted = __import__("json").loads((tmp_path / "results/models/ensemble.json").read_text())
     assert fitted["method"] == "weighted" and fitted["validation_spots"] > 0
     assert sum(fitted["weights"].values()) == pytest.approx(1.0)
+
+
+def test_a_frozen_encoder_stays_as_pretrained_and_the_head_learns() -> None:
+    encoder = _pretrain(2)
+    rng = np.random.default_rng(1)
+    images = (rng.random((48, 32, 32)) * 1000).astype(np.uint16)
+    labels, sections = np.arange(48) % 2, np.zeros(48, np.int64)
+    params = TrainingParams(epochs=2, patience=2, batch_size=8, seed=3, widths=(8, 16),
+                            learning_rate=1e-2)
+    model, _, _ = train_classifier(images, labels, sections, {0: (0.0, 1000.0)},
+                                   ["background", "tissue"], 32, params, threads=1,
+                                   encoder=encoder, freeze_encoder=True)
+    state = model.features.state_dict()
+    for name, tensor in encoder.features.items():  # weights and BatchNorm statistics alike
+        assert torch.equal(state[name], tensor), name
+    with torch.random.fork_rng():
+        torch.manual_seed(3)  # training initialises the model right after seeding
+        initial = PatchClassifier(32, 2, 32, (8, 16))
+    assert not torch.equal(model.head[0].weight, initial.head[0].weight)  # the head learnt

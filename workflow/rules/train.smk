@@ -17,7 +17,7 @@ rule pretrain:
         ENCODER,
     params:
         pretrain={key: value for key, value in config["training"]["pretrain"].items()
-                  if key != "threads"},
+                  if key not in ("threads", "freeze")},
         sizes=PATCH_SIZES,
         network_input=config["training"]["network_input"],
         widths=config["training"]["widths"],
@@ -55,6 +55,7 @@ rule train:
         largest_patch_size=max(config["patches"]["sizes"]),
         device=config["training"]["device"],
         seed=config["seed"],
+        freeze_encoder=PRETRAIN and config["training"]["pretrain"]["freeze"],
         # CPU results are bitwise reproducible for a fixed thread count: part of the cache key.
         threads=config["training"]["threads"],
     log:

@@ -35,6 +35,7 @@ def main(smk, log):
         centres=patches.centres,
         largest_patch_size=smk.params.largest_patch_size,
         encoder=encoder,
+        freeze_encoder=smk.params.freeze_encoder,
     )
     metadata["config"] = {
         "training": dict(smk.params.training),

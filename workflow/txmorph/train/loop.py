@@ -228,6 +228,7 @@ def train_epoch(
     batch_size: int,
     generator: torch.Generator,
     device: torch.device,
+    frozen_features: bool = False,
 ) -> tuple[float, float]:
     """Train ``model`` for one epoch over the training patches.
 
@@ -253,6 +254,8 @@ def train_epoch(
         CPU generator of every random draw: sample order, transforms, then augmentation.
     device : torch.device
         Training device.
+    frozen_features : bool
+        The conv blocks are frozen (a pretrained encoder): their BatchNorm statistics stay too.
 
     Returns
     -------
@@ -260,6 +263,8 @@ def train_epoch(
         Mean training loss and accuracy over the epoch's draws.
     """
     model.train()
+    if frozen_features:
+        model.features.eval()
     n_train = data.n_train
     side = data.side
     if class_balanced:

@@ -193,6 +193,7 @@ def train_classifier(
     centres: np.ndarray | None = None,
     largest_patch_size: int | None = None,
     encoder: PretrainedEncoder | None = None,
+    freeze_encoder: bool = False,
 ) -> tuple[PatchClassifier, list[dict[str, Any]], dict[str, Any]]:
     """Train a ``PatchClassifier`` on (N, S, S) raw patches with integer labels.
 
@@ -231,6 +232,9 @@ def train_classifier(
     encoder : PretrainedEncoder or None
         Self-supervised conv blocks (``txmorph.train.pretrain``) to start from, with their
         input standardisation; None: a fresh initialisation.
+    freeze_encoder : bool
+        Keep the encoder's conv blocks as they are (weights and BatchNorm statistics): only
+        the head learns from the labels.
 
     Returns
     -------
@@ -277,7 +281,8 @@ def train_classifier(
             torch.manual_seed(params.seed)
             patches = _Patches(images, labels, section_ids, section_ranges, classes,
                                patch_size)
-            return _train(patches, params, network_input, dev, split, say, encoder)
+            return _train(patches, params, network_input, dev, split, say, encoder,
+                          freeze_encoder and encoder is not None)
     finally:
         torch.use_deterministic_algorithms(previous_deterministic, warn_only=previous_warn_only)
         torch.set_num_threads(previous_threads)
@@ -303,6 +308,7 @@ def _train(
     split: Split,
     say: Callable[[str], None],
     encoder: PretrainedEncoder | None = None,
+    frozen: bool = False,
 ) -> tuple[PatchClassifier, list[dict[str, Any]], dict[str, Any]]:
     """The training run proper; runs inside the seeded, deterministic context.
 
@@ -328,8 +334,12 @@ def _train(
                         patches.section_ranges, split, n_classes, dev, standardisation)
     generator = torch.Generator().manual_seed(params.seed)
     permutations = dihedral_permutations(data.side).to(dev)
+    if frozen:
+        model.features.requires_grad_(False)
+        say(f"patch {patches.patch_size}: the encoder's conv blocks are frozen; the head learns")
     optimiser = torch.optim.Adam(
-        model.parameters(), lr=params.learning_rate, weight_decay=params.weight_decay
+        [p for p in model.parameters() if p.requires_grad], lr=params.learning_rate,
+        weight_decay=params.weight_decay,
     )
     loss_weight = (class_weights(data.y_train_cpu, n_classes).to(dev)
                    if params.balance == "loss" else None)
@@ -342,7 +352,7 @@ def _train(
     for epoch in range(1, params.epochs + 1):
         train_loss, train_accuracy = train_epoch(
             model, data, optimiser, permutations, loss_weight, params.balance == "sampler",
-            params.augment, params.batch_size, generator, dev,
+            params.augment, params.batch_size, generator, dev, frozen,
         )
         val_loss, val_accuracy = evaluate(model, data.x_val, data.y_val, dev, n_classes)
         rows.append({
