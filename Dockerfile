@@ -1,9 +1,9 @@
 FROM condaforge/miniforge3:latest
 LABEL io.github.snakemake.containerized="true"
-LABEL io.github.snakemake.conda_env_hash="dfcdd2e447ddaa4af941d45540f5d6f8e497016dd34b83efbf3cea7a3593682e"
+LABEL io.github.snakemake.conda_env_hash="a6d54e43d91f7759dc8367e3c363832e476058c60da40b945fb649fb095c297b"
 # Conda environment:
 #   source: envs/data.yaml
-#   prefix: /conda-envs/c9e334c6857dfc53864748d02391d23f
+#   prefix: /conda-envs/018dd21da73c62e1f7f2925d11d1fda2
 #   # Image, spot and HDF5 handling: demo data, input checks, tissue masks, patches, truth, Dice.
 #   channels:
 #     - conda-forge
@@ -14,13 +14,17 @@ LABEL io.github.snakemake.conda_env_hash="dfcdd2e447ddaa4af941d45540f5d6f8e49701
 #     - pandas=2.3.3
 #     - scipy=1.17.1
 #     - scikit-image=0.26.0
+#     - scikit-learn=1.9.1
 #     - tifffile=2026.3.3
 #     - imagecodecs=2026.3.6
 #     - h5py=3.16.0
 #     - pyarrow=26.0.1
 #     - pyyaml=6.0.4
-RUN mkdir -p /conda-envs/c9e334c6857dfc53864748d02391d23f
-COPY envs/data.yaml /conda-envs/c9e334c6857dfc53864748d02391d23f/environment.yaml
+#     - pip=25.3
+#     - pip:
+#         - points2regions==0.0.6  # not on conda-forge: from PyPI
+RUN mkdir -p /conda-envs/018dd21da73c62e1f7f2925d11d1fda2
+COPY envs/data.yaml /conda-envs/018dd21da73c62e1f7f2925d11d1fda2/environment.yaml
 # Conda environment:
 #   source: envs/report.yaml
 #   prefix: /conda-envs/081f70048c502babb1ebba180e3f3a6d
@@ -88,7 +92,7 @@ COPY envs/spatialdata.yaml /conda-envs/0bb8a215060003d59bc08f2c4c0575da/environm
 RUN mkdir -p /conda-envs/7c3eef897c33b5a322bd3e3908678270
 COPY envs/torch.yaml /conda-envs/7c3eef897c33b5a322bd3e3908678270/environment.yaml
 
-RUN conda env create --prefix /conda-envs/c9e334c6857dfc53864748d02391d23f --file /conda-envs/c9e334c6857dfc53864748d02391d23f/environment.yaml && \
+RUN conda env create --prefix /conda-envs/018dd21da73c62e1f7f2925d11d1fda2 --file /conda-envs/018dd21da73c62e1f7f2925d11d1fda2/environment.yaml && \
     conda env create --prefix /conda-envs/081f70048c502babb1ebba180e3f3a6d --file /conda-envs/081f70048c502babb1ebba180e3f3a6d/environment.yaml && \
     conda env create --prefix /conda-envs/0bb8a215060003d59bc08f2c4c0575da --file /conda-envs/0bb8a215060003d59bc08f2c4c0575da/environment.yaml && \
     conda env create --prefix /conda-envs/7c3eef897c33b5a322bd3e3908678270 --file /conda-envs/7c3eef897c33b5a322bd3e3908678270/environment.yaml && \
