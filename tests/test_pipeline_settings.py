@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import tifffile
 import yaml
-from jsonschema import Draft202012Validator, validators
+from txmorph import configcheck
 
 from txmorph.errors import InputError
 from txmorph.io.spots import VENDOR_KEYS
@@ -35,16 +35,8 @@ IMPORT_KEYS_BEFORE = (
 
 def validated(config: dict) -> dict:
     """``config`` with the schema's defaults filled in, as Snakemake's validate() leaves it."""
-    check_properties = Draft202012Validator.VALIDATORS["properties"]
-
-    def set_defaults(validator, properties, instance, schema):
-        for name, subschema in properties.items():
-            if "default" in subschema and isinstance(instance, dict):
-                instance.setdefault(name, copy.deepcopy(subschema["default"]))
-        yield from check_properties(validator, properties, instance, schema)
-
     config = copy.deepcopy(config)
-    validators.extend(Draft202012Validator, {"properties": set_defaults})(SCHEMA).validate(config)
+    configcheck.fill_defaults(config, SCHEMA)
     return config
 
 

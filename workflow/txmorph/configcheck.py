@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
 from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
@@ -121,8 +122,6 @@ def config_sources(
 
 def _load(path: Path) -> Mapping[str, Any]:
     """A config file's own values: YAML (JSON is YAML too), as Snakemake reads it."""
-    import yaml
-
     with open(path, encoding="utf-8") as handle:
         return yaml.safe_load(handle) or {}
 
@@ -164,6 +163,19 @@ def _default_filling(validator_class: Any) -> Any:
         yield from check_properties(validator, properties, instance, schema)
 
     return validators.extend(validator_class, {"properties": set_defaults})
+
+
+def fill_defaults(config: dict[str, Any], schema: Mapping[str, Any]) -> None:
+    """Fill in the schema's defaults, in place, as ``snakemake.utils.validate`` does.
+
+    Parameters
+    ----------
+    config : dict[str, Any]
+        A config that passes the schema (changed in place).
+    schema : Mapping[str, Any]
+        The config schema.
+    """
+    _default_filling(Draft202012Validator)(dict(schema)).validate(config)
 
 
 def schema_errors(config: Mapping[str, Any], schema: Mapping[str, Any]) -> list[ValidationError]:

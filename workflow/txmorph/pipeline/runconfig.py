@@ -14,11 +14,8 @@ place, into the settings every rule reads, or stops with one short message:
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
-
-from jsonschema import Draft202012Validator
 
 from txmorph import configcheck, samplesheet
 from txmorph.pipeline import problems
@@ -28,13 +25,13 @@ class ConfigError(Exception):
     """A config mistake; its text is the whole message for the user."""
 
 
-def settle(config: MutableMapping[str, Any], schema: Mapping[str, Any],
+def settle(config: dict[str, Any], schema: Mapping[str, Any],
            sources: Sequence[configcheck.Source], verbose: bool = False) -> None:
     """Make ``config`` the run's checked settings, in place, or raise ``ConfigError``.
 
     Parameters
     ----------
-    config : MutableMapping[str, Any]
+    config : dict[str, Any]
         The config Snakemake merged (changed in place: sheet rows, defaults).
     schema : Mapping[str, Any]
         The config schema, loaded.
@@ -55,24 +52,7 @@ def settle(config: MutableMapping[str, Any], schema: Mapping[str, Any],
             raise ConfigError(str(error)) from None
     if message := configcheck.config_problem(config, schema, sources, verbose=verbose):
         raise ConfigError(message)
-    fill_defaults(config, schema)
+    configcheck.fill_defaults(config, schema)
     found = problems.config_problems(config)
     if message := problems.config_error(found, configcheck.describe_files(sources)):
         raise ConfigError(message)
-
-
-def fill_defaults(config: MutableMapping[str, Any], schema: Mapping[str, Any]) -> None:
-    """Fill in the schema's defaults, in place, as ``snakemake.utils.validate`` does.
-
-    Parameters
-    ----------
-    config : MutableMapping[str, Any]
-        A config that passes the schema.
-    schema : Mapping[str, Any]
-        The config schema.
-    """
-    validator = configcheck._default_filling(Draft202012Validator)(dict(schema))
-    filled = copy.deepcopy(dict(config))
-    validator.validate(filled)
-    config.clear()
-    config.update(filled)

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from txmorph.patches.intensity import normalise
-from txmorph.probmap.grid import reflect_indices
+from txmorph.probmap.grid import reflected_window
 from txmorph.train.model import PatchClassifier
 
 #: Patches of the target section the statistics are averaged over (a few batches' worth).
@@ -58,15 +58,9 @@ def sample_patches(image: Any, tissue_mask: np.ndarray, patch_size: int, n: int,
     if rows.size == 0:
         return np.zeros((0, patch_size, patch_size), np.float32)
     pick = rng.integers(0, rows.size, n)
-    height, width = tissue_mask.shape
-    half = patch_size // 2
-    offsets = np.arange(patch_size) - half
     out = np.empty((n, patch_size, patch_size), np.float32)
     for k, (r, c) in enumerate(zip(rows[pick], cols[pick])):
-        rr = reflect_indices(r + offsets, height)
-        cc = reflect_indices(c + offsets, width)
-        block = np.asarray(image[int(rr.min()):int(rr.max()) + 1, int(cc.min()):int(cc.max()) + 1])
-        out[k] = normalise(block[np.ix_(rr - rr.min(), cc - cc.min())], low, high)
+        out[k] = normalise(reflected_window(image, r, c, patch_size), low, high)
     return out
 
 

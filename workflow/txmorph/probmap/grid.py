@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from typing import Any
+
 import numpy as np
 
 
@@ -100,3 +102,33 @@ def reflect_indices(index: np.ndarray, size: int) -> np.ndarray:
     period = 2 * (size - 1)
     folded = np.mod(index, period)
     return np.where(folded >= size, period - folded, folded)
+
+
+def reflected_window(image: Any, row: int, col: int, size: int) -> np.ndarray:
+    """The ``size`` x ``size`` window of ``image`` centred at (``row``, ``col``), reflected.
+
+    Rows ``row - size // 2`` ... ``row - size // 2 + size - 1`` (columns alike), as patches are
+    cut (docs/CONVENTIONS.md); past the border the image is reflected as ``numpy.pad(mode=
+    "reflect")`` would, reading only the block the window touches (``image`` may be memory-mapped).
+
+    Parameters
+    ----------
+    image : array-like
+        (H, W) image supporting ``image[r0:r1, c0:c1]``.
+    row, col : int
+        The window's centre.
+    size : int
+        Its side, in pixels.
+
+    Returns
+    -------
+    np.ndarray
+        (size, size) in the image's dtype.
+    """
+    height, width = image.shape
+    offsets = np.arange(size) - size // 2
+    rows = reflect_indices(int(row) + offsets, height)
+    cols = reflect_indices(int(col) + offsets, width)
+    r0, c0 = int(rows.min()), int(cols.min())
+    block = np.asarray(image[r0:int(rows.max()) + 1, c0:int(cols.max()) + 1])
+    return block[np.ix_(rows - r0, cols - c0)]

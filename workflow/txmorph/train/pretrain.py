@@ -37,8 +37,9 @@ from torch import nn
 
 from txmorph.outputs import atomic_path
 from txmorph.patches.intensity import normalise
-from txmorph.probmap.grid import reflect_indices
+from txmorph.probmap.grid import reflected_window
 from txmorph.train.augment import Augmentation, augment, dihedral_permutations
+from txmorph.train.determinism import deterministic_torch
 from txmorph.train.model import conv_blocks
 
 METHODS = ("none", "simclr")
@@ -205,12 +206,7 @@ def cut_pooled(section: UnlabelledSection, centre: tuple[int, int], size: int,
     np.ndarray
         float32 (network_input, network_input).
     """
-    height, width = section.image.shape
-    offsets = np.arange(size) - size // 2
-    rows = reflect_indices(centre[0] + offsets, height)
-    cols = reflect_indices(centre[1] + offsets, width)
-    r0, r1, c0, c1 = int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1
-    block = np.asarray(section.image[r0:r1, c0:c1])[np.ix_(rows - r0, cols - c0)]
+    block = reflected_window(section.image, centre[0], centre[1], size)
     pooled = normalise(block, section.low, section.high)
     d = size // network_input
     return pooled.reshape(network_input, d, network_input, d).mean((1, 3), dtype=np.float32)
@@ -326,21 +322,9 @@ def pretrain_encoder(
     say = log or (lambda message: None)
     dev = torch.device(device)
     widths = tuple(int(w) for w in widths)
-    previous_threads = torch.get_num_threads()
-    previous_deterministic = torch.are_deterministic_algorithms_enabled()
-    previous_warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    fork_devices = [dev.index or 0] if dev.type == "cuda" else []
-    try:
-        if threads:
-            torch.set_num_threads(int(threads))
-        torch.use_deterministic_algorithms(True, warn_only=dev.type == "cuda")
-        with torch.random.fork_rng(devices=fork_devices):
-            torch.manual_seed(seed)
-            return _pretrain(sections, [int(s) for s in sizes], network_input, widths, params,
-                             augmentation, seed, dev, say)
-    finally:
-        torch.use_deterministic_algorithms(previous_deterministic, warn_only=previous_warn_only)
-        torch.set_num_threads(previous_threads)
+    with deterministic_torch(seed, dev, threads):
+        return _pretrain(sections, [int(s) for s in sizes], network_input, widths, params,
+                         augmentation, seed, dev, say)
 
 
 def _pretrain(sections: Sequence[UnlabelledSection], sizes: list[int], network_input: int,

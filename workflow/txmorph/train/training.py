@@ -27,6 +27,7 @@ import torch
 from txmorph.device import resolve_device
 from txmorph.errors import InputError
 from txmorph.train.augment import Augmentation, dihedral_permutations
+from txmorph.train.determinism import deterministic_torch
 from txmorph.train.model import PatchClassifier
 from txmorph.train.pretrain import PretrainedEncoder
 from txmorph.train.splits import (  # noqa: F401 (stratified_split: re-exported)
@@ -266,26 +267,10 @@ def train_classifier(
             f"validation split; sample more patches per class"
         )
 
-    previous_threads = torch.get_num_threads()
-    previous_deterministic = torch.are_deterministic_algorithms_enabled()
-    previous_warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    fork_devices: list[int] = []
-    if dev.type == "cuda":
-        fork_devices = [dev.index if dev.index is not None else torch.cuda.current_device()]
-    try:
-        if threads:
-            torch.set_num_threads(int(threads))
-        # Some CUDA kernels have no deterministic variant: warn there instead of failing.
-        torch.use_deterministic_algorithms(True, warn_only=dev.type == "cuda")
-        with torch.random.fork_rng(devices=fork_devices):
-            torch.manual_seed(params.seed)
-            patches = _Patches(images, labels, section_ids, section_ranges, classes,
-                               patch_size)
-            return _train(patches, params, network_input, dev, split, say, encoder,
-                          freeze_encoder and encoder is not None)
-    finally:
-        torch.use_deterministic_algorithms(previous_deterministic, warn_only=previous_warn_only)
-        torch.set_num_threads(previous_threads)
+    with deterministic_torch(params.seed, dev, threads):
+        patches = _Patches(images, labels, section_ids, section_ranges, classes, patch_size)
+        return _train(patches, params, network_input, dev, split, say, encoder,
+                      freeze_encoder and encoder is not None)
 
 
 @dataclass(frozen=True)
