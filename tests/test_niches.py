@@ -25,7 +25,7 @@ def _section(rng: np.random.Generator, flip: bool, n: int = 6000) -> tuple[pd.Da
 def test_a_niche_is_the_same_tissue_in_both_sections_and_is_named_by_its_genes() -> None:
     rng = np.random.default_rng(0)
     (first, white1), (second, white2) = _section(rng, False), _section(rng, True)
-    niches = joint_niches([first, second], k=2, bin_um=10.0, sigma_um=20.0, seed=1)
+    niches = joint_niches([first, second], k=2, bin_um=10.0, smoothing_um=20.0, seed=1)
     assert [len(labels) for labels in niches.labels] == [len(first), len(second)]
 
     def majority(labels, where):
@@ -39,21 +39,55 @@ def test_a_niche_is_the_same_tissue_in_both_sections_and_is_named_by_its_genes()
     assert niches.names[0].startswith("niche1 (") and "Slc17a7" in niches.names[0]
     assert niches.shares.shape == (2, 2) and np.allclose(niches.shares.sum(1), 1)
     # Seeded: the same labels again
-    again = joint_niches([first, second], k=2, bin_um=10.0, sigma_um=20.0, seed=1)
+    again = joint_niches([first, second], k=2, bin_um=10.0, smoothing_um=20.0, seed=1)
     assert all(np.array_equal(a, b) for a, b in zip(niches.labels, again.labels))
 
 
 def test_bad_settings_are_refused() -> None:
     table = pd.DataFrame({"gene": ["A"], "x": [0.0], "y": [0.0]})
     with pytest.raises(ValueError, match="at least 2"):
-        joint_niches([table], k=1, bin_um=10.0, sigma_um=20.0, seed=0)
+        joint_niches([table], k=1, bin_um=10.0, smoothing_um=20.0, seed=0)
     with pytest.raises(ValueError, match="positive"):
-        joint_niches([table], k=2, bin_um=0.0, sigma_um=20.0, seed=0)
+        joint_niches([table], k=2, bin_um=0.0, smoothing_um=20.0, seed=0)
     with pytest.raises(ValueError, match="no spots"):
-        joint_niches([table.iloc[:0]], k=2, bin_um=10.0, sigma_um=20.0, seed=0)
+        joint_niches([table.iloc[:0]], k=2, bin_um=10.0, smoothing_um=20.0, seed=0)
 
 
 def test_rare_genes_do_not_name_a_niche() -> None:
     genes = np.array(["Rare"] * 3 + ["Common"] * 100 + ["Other"] * 100)
     labels = np.array([0] * 3 + [0] * 60 + [1] * 40 + [1] * 100)
     assert niche_genes(genes, labels, 2) == [["Common"], ["Other", "Common"]]
+
+
+def test_the_niche_map_partitions_the_tissue_by_local_majority() -> None:
+    from txmorph.niches import niche_labels
+
+    rng = np.random.default_rng(3)
+    mask = np.zeros((200, 300), bool)
+    mask[10:190, 10:290] = True
+    left = np.column_stack([rng.uniform(10, 150, 3000), rng.uniform(10, 190, 3000)])
+    right = np.column_stack([rng.uniform(150, 290, 3000), rng.uniform(10, 190, 3000)])
+    speck = np.array([[60.0, 100.0]] * 5)  # a few right-niche spots inside the left niche
+    labels = niche_labels(mask, {"niche1": left, "niche2": np.vstack([right, speck])}, 8.0)
+    assert labels.dtype == np.uint8 and (labels[~mask] == 0).all()
+    assert set(np.unique(labels[mask])) == {2, 3}  # no general tissue left: a partition
+    assert (labels[20:180, 20:130] == 2).mean() > 0.99  # the speck joined its surroundings
+    assert (labels[20:180, 170:280] == 3).mean() > 0.99
+    # no niche spot on the tissue at all: general tissue
+    empty = niche_labels(mask, {"niche1": left[:0], "niche2": right[:0]}, 8.0)
+    assert set(np.unique(empty)) == {0, 1}
+
+
+def test_a_sparse_section_and_too_many_niches_are_explained() -> None:
+    from txmorph.niches import Niches, scale_problem, support_problem
+
+    assert scale_problem("s", 10_000, 1e6, 15.0, 10) is None  # 28 spots per 30 µm disk
+    message = scale_problem("s", 100, 1e6, 15.0, 10)
+    assert "section s" in message and "truth.sigma_um" in message and "at least" in message
+    niches = Niches([np.array([0] * 90 + [1] * 5)], ["niche1 (A)", "niche2 (B)", "niche3"],
+                    [["A"], ["B"], []], np.zeros((1, 3)))
+    problem = support_problem(niches, 3, [0], 50)
+    assert "found 2 niche(s)" in problem and "niche2 (B): 5" in problem
+    assert "at most 2" in problem
+    assert support_problem(Niches([np.array([0] * 60 + [1] * 60)], ["a", "b"], [[], []],
+                                  np.zeros((1, 2))), 2, [0], 50) is None

@@ -1,14 +1,25 @@
 """Expression niches: regions whose local mix of all transcripts differs, found jointly.
 
-Issue 20's classes without a gene choice: Points2Regions (Andersson et al., Cytometry A 2024;
-the ``points2regions`` package) bins every section's spots at ``bin_um``, smooths each bin's
-gene composition at ``sigma_um`` and clusters the bins by k-means; with one ``datasetid`` per
-section the sections are clustered jointly, so niche k is one kind of tissue in every section.
-Niches are numbered by size (niche1 holds the most spots over all sections, so the names do not
-depend on k-means' arbitrary order) and named by their most enriched genes.
+Issue 20's classes without a gene choice (``niches: K`` in place of ``genes:``):
 
-Not yet wired into the pipeline (issue 20 carries on): this module is the clustering and the
-naming, on spot tables in micrometres.
+1. **Clustering** (:func:`joint_niches`): Points2Regions (Andersson et al., Cytometry A 2024;
+   the ``points2regions`` package) bins every section's spots at ``bin_um``, smooths each
+   bin's gene composition over ``smoothing_um`` and clusters the bins by k-means; with one
+   ``datasetid`` per section the sections are clustered jointly, so niche k is one kind of
+   tissue in every section. The scale is the pipeline's one spatial scale, ``truth.sigma_um``
+   (:func:`clustering_scale`): bins of sigma / 2 and a smoothing radius of 2 sigma, the disk
+   that a gene region must fill too (``truth.min_spots_per_region``). Niches are numbered by
+   size (niche1 holds the most spots over all sections, so a niche's number does not depend on
+   k-means' arbitrary order) and named by their most enriched genes (:func:`niche_genes`).
+2. **Reference map** (:func:`niche_labels`): a niche partitions the tissue. Each spot carries
+   its niche; a tissue pixel belongs to the niche of most of the transcripts within the
+   ``truth.sigma_um`` kernel around it (the largest local share, ``txmorph.truth``'s shares
+   on its coarse grid of about sigma / 4), pieces smaller than a disk of radius 2 sigma go to
+   the nearest larger niche (as gene regions drop specks), and so does tissue without a
+   transcript in reach. No threshold is fitted: where one niche ends another begins.
+3. **What the data can hold** (:func:`scale_problem`, :func:`support_problem`): a section
+   too sparse for the scale, or a K the spots cannot fill, is a clear error before any patch
+   is cut.
 """
 
 from __future__ import annotations
@@ -16,8 +27,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import math
+
 import numpy as np
 import pandas as pd
+from scipy import ndimage
+
+from txmorph.truth import coarse_shares, min_region_area_px, remove_specks
 
 #: Genes named per niche.
 TOP_GENES = 3
@@ -26,6 +42,21 @@ TOP_GENES = 3
 MIN_SPOTS_TO_NAME = 20
 #: Pseudocount of the enrichment ratio, for the same reason.
 PSEUDOCOUNT = 5.0
+#: Bins per truth.sigma_um of the clustering grid, and its smoothing radius in sigmas.
+BINS_PER_SIGMA = 2.0
+SMOOTHING_SIGMAS = 2.0
+#: Stable class names: ``niche1`` ... ``nicheK``, the largest first.
+NICHE_PREFIX = "niche"
+
+
+def niche_classes(k: int) -> list[str]:
+    """The niche classes' stable names, ``["niche1", ..., "nicheK"]``."""
+    return [f"{NICHE_PREFIX}{i + 1}" for i in range(int(k))]
+
+
+def clustering_scale(sigma_um: float) -> tuple[float, float]:
+    """(bin side, smoothing radius) of the clustering, in µm, from ``truth.sigma_um``."""
+    return sigma_um / BINS_PER_SIGMA, SMOOTHING_SIGMAS * sigma_um
 
 
 @dataclass(frozen=True)
@@ -50,7 +81,7 @@ class Niches:
     shares: np.ndarray
 
 
-def joint_niches(spots: Sequence[pd.DataFrame], k: int, bin_um: float, sigma_um: float,
+def joint_niches(spots: Sequence[pd.DataFrame], k: int, bin_um: float, smoothing_um: float,
                  seed: int) -> Niches:
     """K expression niches of the spots of every section, clustered jointly.
 
@@ -63,8 +94,8 @@ def joint_niches(spots: Sequence[pd.DataFrame], k: int, bin_um: float, sigma_um:
         Number of niches, >= 2.
     bin_um : float
         Side of the bins the spots are counted in, in µm.
-    sigma_um : float
-        Smoothing of the bins' gene composition, in µm.
+    smoothing_um : float
+        Radius over which each bin's gene composition is smoothed, in µm.
     seed : int
         Seed of the k-means clustering.
 
@@ -82,15 +113,16 @@ def joint_niches(spots: Sequence[pd.DataFrame], k: int, bin_um: float, sigma_um:
 
     if int(k) < 2:
         raise ValueError(f"niches: K must be at least 2, got {k}")
-    if not (bin_um > 0 and sigma_um > 0):
-        raise ValueError(f"niche bin {bin_um} µm and smoothing {sigma_um} µm must be positive")
+    if not (bin_um > 0 and smoothing_um > 0):
+        raise ValueError(f"niche bin {bin_um} µm and smoothing {smoothing_um} µm must be "
+                         "positive")
     sizes = [len(table) for table in spots]
     if sum(sizes) == 0:
         raise ValueError("no spots to find niches in")
     table = pd.concat([t[["gene", "x", "y"]] for t in spots], ignore_index=True)
     section = np.repeat(np.arange(len(spots)), sizes)
     model = Points2Regions(table[["x", "y"]].to_numpy(np.float64), table["gene"].to_numpy(),
-                           pixel_width=float(bin_um), pixel_smoothing=float(sigma_um) / bin_um,
+                           pixel_width=float(bin_um), pixel_smoothing=float(smoothing_um) / bin_um,
                            datasetids=section.astype(str))
     raw = np.asarray(model.fit_predict(num_clusters=int(k), output="marker", seed=int(seed)),
                      dtype=np.int64)
@@ -156,3 +188,129 @@ def niche_genes(genes: np.ndarray, labels: np.ndarray, k: int,
         ranked = sorted(ratio.items(), key=lambda item: (-item[1], item[0]))
         result.append([gene for gene, _ in ranked[:top]])
     return result
+
+
+def niche_labels(tissue_mask: np.ndarray, spots_by_niche: dict[str, np.ndarray],
+                 sigma_px: float) -> np.ndarray:
+    """A section's niche map (uint8 ``(H, W)``): 0 background, 2 + i niche i (see module).
+
+    Parameters
+    ----------
+    tissue_mask : np.ndarray
+        2-D boolean tissue mask (H, W).
+    spots_by_niche : dict[str, np.ndarray]
+        Per niche, in class order, the (N, 2) (x, y) pixels of its spots.
+    sigma_px : float
+        ``truth.sigma_um`` in pixels.
+
+    Returns
+    -------
+    np.ndarray
+        uint8 labels in the pipeline's class order (background, tissue, niches). General
+        tissue (1) is left only where no niche has a spot on the tissue at all.
+    """
+    if len(spots_by_niche) > 253:
+        raise ValueError(f"at most 253 niches fit uint8 labels, got {len(spots_by_niche)}")
+    mask = np.asarray(tissue_mask).astype(bool, copy=False)
+    labels = mask.astype(np.uint8)
+    if not spots_by_niche:
+        return labels
+    all_xy = np.concatenate([np.asarray(xy, np.float64).reshape(-1, 2)
+                             for xy in spots_by_niche.values()])
+    b, shares = coarse_shares(mask, spots_by_niche, all_xy, sigma_px)
+    stack = np.stack(list(shares.values()))
+    coarse = stack.argmax(axis=0).astype(np.int16)
+    reached = stack.max(axis=0) > 0
+    # Pieces smaller than a 2-sigma disk (in coarse bins) join their neighbours.
+    min_bins = min_region_area_px(sigma_px) / (b * b)
+    for index in range(stack.shape[0]):
+        piece = reached & (coarse == index)
+        kept = remove_specks(piece.copy(), min_bins)
+        reached &= ~(piece & ~kept)
+    if not reached.any():
+        return labels
+    if not reached.all():
+        # Every bin out of reach takes the nearest reached bin's niche.
+        _, (rows, cols) = ndimage.distance_transform_edt(~reached, return_indices=True)
+        coarse = coarse[rows, cols]
+    full = np.repeat(np.repeat(coarse, b, axis=0), b, axis=1)[: mask.shape[0], : mask.shape[1]]
+    labels[mask] = (full[mask] + 2).astype(np.uint8)
+    return labels
+
+
+def scale_problem(section: str, spots_in_tissue: int, tissue_um2: float, sigma_um: float,
+                  min_spots_per_region: int) -> str | None:
+    """Why a section is too sparse for niches at this scale (one message), else None.
+
+    A niche is read off the transcripts within 2 sigma of a point: with fewer than
+    ``truth.min_spots_per_region`` of them on average, the composition is noise (the same
+    bar a gene region must pass in its densest disk; here the tissue's mean).
+
+    Parameters
+    ----------
+    section : str
+        Named in the message.
+    spots_in_tissue : int
+        The section's spots on its tissue.
+    tissue_um2 : float
+        Its tissue area, µm².
+    sigma_um : float
+        ``truth.sigma_um``.
+    min_spots_per_region : int
+        ``truth.min_spots_per_region``.
+
+    Returns
+    -------
+    str or None
+    """
+    disk_um2 = math.pi * (2.0 * sigma_um) ** 2
+    mean_in_disk = spots_in_tissue / tissue_um2 * disk_um2 if tissue_um2 > 0 else 0.0
+    if mean_in_disk >= min_spots_per_region:
+        return None
+    needed = math.sqrt(min_spots_per_region * tissue_um2 / max(spots_in_tissue, 1) / math.pi) / 2
+    return (f"section {section}: too few spots for niches at truth.sigma_um = {sigma_um:g} µm: "
+            f"{spots_in_tissue} spots on {tissue_um2:.4g} µm² of tissue, about "
+            f"{mean_in_disk:.3g} within a {2 * sigma_um:g} µm radius disk on average, and a "
+            f"niche needs truth.min_spots_per_region = {min_spots_per_region} there. Raise "
+            f"truth.sigma_um to at least {math.ceil(needed)} µm, or check that the spot table "
+            "is the whole panel of this section")
+
+
+def support_problem(niches: Niches, k: int, training: Sequence[int],
+                    min_spots: int) -> str | None:
+    """Why the spots cannot hold ``k`` niches (one message), else None.
+
+    Every niche must exist and hold at least ``min_spots`` spots in the training sections
+    (``patches.min_per_class``: fewer cannot give a class its patches).
+
+    Parameters
+    ----------
+    niches : Niches
+        From :func:`joint_niches`.
+    k : int
+        The niches asked for.
+    training : Sequence[int]
+        Indices of the training sections in ``niches.labels``.
+    min_spots : int
+        Spots a niche needs in the training sections.
+
+    Returns
+    -------
+    str or None
+    """
+    counts = np.zeros(int(k), dtype=np.int64)
+    for index in training:
+        own = niches.labels[index]
+        counts += np.bincount(own[own >= 0], minlength=int(k))[: int(k)]
+    every = np.concatenate(niches.labels) if niches.labels else np.zeros(0, np.int64)
+    found = int(np.unique(every[every >= 0]).size)
+    thin = [f"{niches.names[i]}: {int(counts[i])}" for i in range(int(k))
+            if counts[i] < min_spots]
+    if found >= int(k) and not thin:
+        return None
+    supported = int((counts >= min_spots).sum())
+    return (f"niches: {k} is more than these spots support: the joint clustering found "
+            f"{found} niche(s), and {len(thin)} hold fewer than patches.min_per_class = "
+            f"{min_spots} spots in the training sections ({'; '.join(thin) or 'none'}). Set "
+            f"niches to at most {max(2, supported)} (results/report/gene_candidates.csv ranks "
+            "several K), or add training sections")

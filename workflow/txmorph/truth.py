@@ -277,6 +277,56 @@ def _coarse_values(
     return b, values
 
 
+def coarse_shares(
+    tissue_mask: np.ndarray,
+    spots_by_class: Mapping[str, np.ndarray],
+    all_xy: np.ndarray,
+    sigma_px: float,
+) -> tuple[int, dict[str, np.ndarray]]:
+    """Each class's share of the local transcripts on the coarse grid (bin side, shares).
+
+    As :func:`local_shares` before its upsampling: bins of ``b`` px (about sigma / 4), for
+    callers that decide per bin (the niche partition, ``txmorph.niches``).
+
+    Parameters
+    ----------
+    tissue_mask : np.ndarray
+        2-D boolean tissue mask (H, W); only spots inside it count.
+    spots_by_class : Mapping[str, np.ndarray]
+        Per class, its (N, 2) (x, y) spot pixels.
+    all_xy : np.ndarray
+        (N, 2) (x, y) pixels of every spot of the section.
+    sigma_px : float
+        Kernel sigma, in pixels (> 0).
+
+    Returns
+    -------
+    tuple[int, dict[str, np.ndarray]]
+        The bin side ``b`` in pixels, and per class its float32 share on the
+        ``ceil(H / b) x ceil(W / b)`` grid.
+    """
+    mask = _check(tissue_mask, sigma_px)
+    return _coarse_values(mask, spots_by_class, all_xy, sigma_px)
+
+
+def remove_specks(region: np.ndarray, min_area_px: float) -> np.ndarray:
+    """Drop 8-connected pieces of a boolean ``region`` smaller than ``min_area_px`` (in place).
+
+    Parameters
+    ----------
+    region : np.ndarray
+        2-D boolean image, modified.
+    min_area_px : float
+        Smallest piece kept, in pixels of ``region``.
+
+    Returns
+    -------
+    np.ndarray
+        ``region``.
+    """
+    return _remove_specks(region, min_area_px)
+
+
 def local_shares(
     tissue_mask: np.ndarray,
     spots_by_class: Mapping[str, np.ndarray],
