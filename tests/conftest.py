@@ -27,12 +27,17 @@ _SHIMS = Path(tempfile.mkdtemp(prefix="txmorph-test-shims-"))
 os.environ["PATH"] = f"{_SHIMS}{os.pathsep}{REAL_PATH}"
 
 
+def demo_config() -> dict:
+    """config.yaml with what it leaves to the schema's defaults: the demo's sections and genes."""
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    return {"sections": schema["properties"]["sections"]["default"],
+            "genes": schema["properties"]["genes"]["default"],
+            **yaml.safe_load((REPO / "config.yaml").read_text())}
+
+
 def tiny_config() -> dict:
     """The default config shrunk to a run of about a minute: small sections, two sizes."""
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
-    # config.yaml sets no sections: the demo's are the schema's default.
-    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
-    config = {"sections": schema["properties"]["sections"]["default"], **config}
+    config = demo_config()
     config["demo"].update(height=320, width=320)
     config["patches"].update(sizes=[32, 64], per_class=40, min_per_class=5)
     config["training"].update(epochs=2, patience=1, batch_size=32)

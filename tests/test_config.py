@@ -7,16 +7,14 @@ import pytest
 import yaml
 from snakemake.utils import validate
 
-from conftest import REPO, run_snakemake, tiny_config
+from conftest import REPO, demo_config, run_snakemake, tiny_config
 
 SCHEMA = str(REPO / "workflow/schemas/config.schema.yaml")
 
 
 def _default():
-    """config.yaml with the sections it leaves to the schema's default (the demo's)."""
-    schema = yaml.safe_load(Path(SCHEMA).read_text())
-    return {"sections": schema["properties"]["sections"]["default"],
-            **yaml.safe_load((REPO / "config.yaml").read_text())}
+    """config.yaml with the sections and genes it leaves to the schema's defaults (the demo's)."""
+    return demo_config()
 
 
 def test_default_config_is_valid_and_defaults_fill_in():

@@ -18,7 +18,8 @@ rule check_section:
     params:
         section=lambda wildcards: section_params(wildcards.section),
         role=lambda wildcards: section_config(wildcards.section)["role"],
-        groups=GROUPS,
+        # Niches are found after the checks (rule niches), which check them themselves.
+        groups={} if NICHES else GROUPS,
         patch_sizes=PATCH_SIZES,
         sigma_um=config["truth"]["sigma_um"],
         settings=lambda wildcards: check_settings(),

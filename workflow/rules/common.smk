@@ -22,10 +22,13 @@ CODE_DIR = code_inputs.listed_package_dir(PACKAGE_ROOT, Path.cwd())
 
 SECTIONS = list(config["sections"])
 PATCH_SIZES = targets.patch_sizes(config)
-# Gene classes: {class name: its genes}. A plain list of genes is one class per gene.
+# `niches: K` (workflow/rules/niches.smk): the classes are K expression niches, not genes.
+NICHES = config["niches"]
+# Gene classes: {class name: its genes}. A plain list of genes is one class per gene; a niche's
+# "gene" is its name (niches.smk's class_spots carry it in their gene column).
 GROUPS = settings.gene_groups(config)
 # Every gene named in `genes` (the import checks that each is in the spot tables).
-GENES = [gene for genes in GROUPS.values() for gene in genes]
+GENES = [] if NICHES else [gene for genes in GROUPS.values() for gene in genes]
 CLASSES = class_names(GROUPS)
 MODELS = targets.model_names(config)
 # The non-CNN baseline (workflow/rules/baseline.smk): scored like the CNNs, not in the ensemble.

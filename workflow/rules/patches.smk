@@ -4,7 +4,7 @@
 rule centres:
     input:
         truths=expand("results/truth/{section}.tif", section=TRAIN_SECTIONS),
-        spots=expand("results/sections/{section}/spots.parquet", section=TRAIN_SECTIONS),
+        spots=[class_spots(section) for section in TRAIN_SECTIONS],
         # Not read: the input checks of every section, test sections included, must pass
         # before any patch is cut or model trained (no heavy work on inputs that are wrong).
         checks=checks_of(TRAIN_SECTIONS),

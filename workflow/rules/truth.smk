@@ -6,15 +6,18 @@
 
 rule reference:
     input:
-        spots=expand("results/sections/{section}/spots.parquet", section=TRAIN_SECTIONS),
+        spots=[class_spots(section) for section in TRAIN_SECTIONS],
         masks=expand("results/masks/{section}.tif", section=TRAIN_SECTIONS),
         checks=checks_of(TRAIN_SECTIONS),
+        # niches: K: the niches' names and genes, kept with the class definitions.
+        niches=[NICHE_SUMMARY] if NICHES else [],
         code=script_code("reference.py"),
     output:
         REFERENCE,
     params:
         sections=[section_params(s) for s in TRAIN_SECTIONS],
         groups=GROUPS,
+        niches=NICHES,
         settings=truth_settings(),
         min_spots_per_region=config["truth"]["min_spots_per_region"],
     log:
@@ -31,7 +34,7 @@ rule reference:
 
 rule truth:
     input:
-        spots="results/sections/{section}/spots.parquet",
+        spots=lambda wildcards: class_spots(wildcards.section),
         mask="results/masks/{section}.tif",
         checks="results/sections/{section}/checks.json",
         reference=REFERENCE,
@@ -41,6 +44,7 @@ rule truth:
     params:
         section=lambda wildcards: section_params(wildcards.section),
         groups=GROUPS,
+        niches=NICHES,
     log:
         "results/logs/truth/{section}.log",
     threads: 1

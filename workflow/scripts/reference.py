@@ -3,6 +3,7 @@ transcripts), fitted once on the pooled training sections (txmorph.truth.fit_thr
 the training pixels per class."""
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -10,13 +11,44 @@ import numpy as np
 from txmorph.classes import class_names
 from txmorph.errors import InputError
 from txmorph.io.canonical import read_mask, read_spots, spots_by_class
+from txmorph.niches import niche_labels
 from txmorph.outputs import atomic_path
 from txmorph.reference import make_reference, without_sparse_classes, write_reference
 from txmorph.scripting import run_rule
 from txmorph.truth import fit_thresholds, truth_labels
 
 
+def niche_reference(smk, log):
+    """niches: K: no thresholds to fit (the niche map partitions the tissue); the training
+    pixels per niche (the chance prediction) and the niches' names."""
+    settings, groups = smk.params.settings, smk.params.groups
+    names = class_names(groups)
+    summary = json.loads(Path(smk.input.niches[0]).read_text())
+    pixels = np.zeros(len(names), dtype=np.int64)
+    spot_counts = dict.fromkeys(groups, 0)
+    for index, section in enumerate(smk.params.sections):
+        spots = read_spots(smk.input.spots[index])
+        by_class = spots_by_class(spots, groups)
+        for name, xy in by_class.items():
+            spot_counts[name] += len(xy)
+        labels = niche_labels(read_mask(smk.input.masks[index]), by_class,
+                              settings["sigma_um"] / section["pixel_size_um"])
+        pixels += np.bincount(labels.ravel(), minlength=len(names))[: len(names)]
+    class_pixels = dict(zip(names, pixels.tolist()))
+    total = max(1, sum(spot_counts.values()))
+    shares = {name: count / total for name, count in spot_counts.items()}
+    log.info("niches %s; training pixels per class %s",
+             [entry["name"] for entry in summary["classes"].values()], class_pixels)
+    reference = make_reference(groups, dict.fromkeys(groups, math.inf), shares, settings,
+                               class_pixels, [s["name"] for s in smk.params.sections],
+                               niches=summary["classes"])
+    with atomic_path(smk.output[0]) as tmp:
+        write_reference(tmp, reference)
+
+
 def main(smk, log):
+    if smk.params.niches:
+        return niche_reference(smk, log)
     settings = smk.params.settings
     groups = smk.params.groups
     names = class_names(groups)

@@ -9,7 +9,9 @@ import numpy as np
 from txmorph.classes import class_names
 from txmorph.io.canonical import read_mask, read_spots, spots_by_class
 from txmorph.outputs import write_label_tiff
-from txmorph.reference import read_reference, thresholds_of, without_sparse_classes
+from txmorph.niches import niche_labels
+from txmorph.reference import (class_labels, read_reference, thresholds_of,
+                               without_sparse_classes)
 from txmorph.scripting import run_rule
 from txmorph.truth import truth_labels
 
@@ -28,16 +30,23 @@ def main(smk, log):
                                               json.loads(Path(smk.input.checks).read_text()))
     for name in sparse:
         log.warning("%s: no reference region (too sparse, see the section's checks)", name)
-    thresholds = thresholds_of(reference)
-    labels = truth_labels(mask, by_class, spots[["x", "y"]].to_numpy(np.float64), sigma_px,
-                          thresholds, quantity=settings["quantity"],
-                          pixel_size_um=params["pixel_size_um"])
+    if smk.params.niches:
+        # The niche map: a partition of the tissue, no thresholds (txmorph.niches).
+        labels = niche_labels(mask, by_class, sigma_px)
+        log.info("niche map (sigma %.1f px): %s", sigma_px, class_labels(
+            reference, list(smk.params.groups)))
+        thresholds = {}
+    else:
+        thresholds = thresholds_of(reference)
+        labels = truth_labels(mask, by_class, spots[["x", "y"]].to_numpy(np.float64), sigma_px,
+                              thresholds, quantity=settings["quantity"],
+                              pixel_size_um=params["pixel_size_um"])
     fractions = {
         name: round(float((labels == index).mean()), 4)
         for index, name in enumerate(class_names(smk.params.groups))
     }
     log.info("reference regions (sigma %.1f px; %s thresholds %s fitted on %s): area "
-             "fractions %s", sigma_px, settings["quantity"],
+             "fractions %s", sigma_px, "niche" if smk.params.niches else settings["quantity"],
              {name: round(value, 5) for name, value in thresholds.items()},
              ", ".join(reference["training_sections"]), fractions)
     write_label_tiff(smk.output[0], labels)

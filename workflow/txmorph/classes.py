@@ -12,6 +12,8 @@ from collections.abc import Iterable
 GENERAL_CLASSES = ("background", "tissue")
 #: The ``class`` of a Dice table's row that holds the mean over the evaluable classes.
 MEAN_CLASS = "mean"
+#: Niche classes are named ``niche1`` ... ``nicheK``, the largest first (txmorph.niches).
+NICHE_PREFIX = "niche"
 #: Mean Dice reported by Andersson et al., ISBI 2020 (five sizes, four classes, mouse brain).
 REFERENCE_DICE = 0.51
 
@@ -30,3 +32,19 @@ def class_names(gene_classes: Iterable[str]) -> list[str]:
         Every class name; a label is the index of its class in this list.
     """
     return [*GENERAL_CLASSES, *gene_classes]
+
+
+def niche_classes(k: int) -> list[str]:
+    """The niche classes' stable names, ``["niche1", ..., "nicheK"]`` (``niches: K``).
+
+    Parameters
+    ----------
+    k
+        The number of niches.
+
+    Returns
+    -------
+    list[str]
+        One name per niche, numbered from 1 by size.
+    """
+    return [f"{NICHE_PREFIX}{i + 1}" for i in range(int(k))]

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
+from txmorph.classes import niche_classes
 from txmorph.truth import coarse_shares, min_region_area_px, remove_specks
 
 #: Genes named per niche.
@@ -45,13 +46,6 @@ PSEUDOCOUNT = 5.0
 #: Bins per truth.sigma_um of the clustering grid, and its smoothing radius in sigmas.
 BINS_PER_SIGMA = 2.0
 SMOOTHING_SIGMAS = 2.0
-#: Stable class names: ``niche1`` ... ``nicheK``, the largest first.
-NICHE_PREFIX = "niche"
-
-
-def niche_classes(k: int) -> list[str]:
-    """The niche classes' stable names, ``["niche1", ..., "nicheK"]``."""
-    return [f"{NICHE_PREFIX}{i + 1}" for i in range(int(k))]
 
 
 def clustering_scale(sigma_um: float) -> tuple[float, float]:
@@ -128,8 +122,8 @@ def joint_niches(spots: Sequence[pd.DataFrame], k: int, bin_um: float, smoothing
                      dtype=np.int64)
     labels = _by_size(raw, int(k))
     top_genes = niche_genes(table["gene"].to_numpy(), labels, int(k))
-    names = [f"niche{i + 1} ({', '.join(genes)})" if genes else f"niche{i + 1}"
-             for i, genes in enumerate(top_genes)]
+    names = [f"{name} ({', '.join(genes)})" if genes else name
+             for name, genes in zip(niche_classes(int(k)), top_genes)]
     shares = np.zeros((len(spots), int(k)))
     for s in range(len(spots)):
         own = labels[section == s]

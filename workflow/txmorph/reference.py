@@ -47,7 +47,9 @@ def without_sparse_classes(spots_by_class: Mapping[str, Any], checks: Mapping[st
     tuple[dict[str, Any], list[str]]
         The spots (sparse classes with an empty (0, 2) array), and the sparse classes.
     """
-    sparse = [name for name in spots_by_class if name not in checks["evaluable_genes"]]
+    # Only classes checked at import can be too sparse there (niches are checked by rule niches).
+    sparse = [name for name in spots_by_class
+              if name in checks["genes"] and name not in checks["evaluable_genes"]]
     kept = {name: xy[:0] if name in sparse else xy for name, xy in spots_by_class.items()}
     return kept, sparse
 
@@ -59,8 +61,12 @@ def make_reference(
     settings: Mapping[str, Any],
     class_pixels: Mapping[str, int],
     training_sections: Sequence[str],
+    niches: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The content of ``reference.json``.
+
+    With ``niches: K`` the classes are niches: no thresholds (null; the niche map partitions
+    the tissue, ``txmorph.niches.niche_labels``) and each niche's name and top genes.
 
     Parameters
     ----------
@@ -76,13 +82,16 @@ def make_reference(
         Pixels per class (background, tissue, the classes) of the training sections' labels.
     training_sections : Sequence[str]
         The sections the thresholds were fitted on.
+    niches : Mapping or None
+        Per niche class, ``{"name": "niche1 (Mbp, ...)", "top_genes": [...]}``
+        (``results/niches/niches.json``); None for gene classes.
 
     Returns
     -------
     dict[str, Any]
         JSON-serialisable; an infinite threshold is written as null.
     """
-    return {
+    data = {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
         "settings": {key: settings[key] for key in SETTING_KEYS},
@@ -98,6 +107,29 @@ def make_reference(
         "class_pixels": {name: int(n) for name, n in class_pixels.items()},
         "training_sections": list(training_sections),
     }
+    if niches is not None:
+        data["niches"] = {name: dict(entry) for name, entry in niches.items()}
+    return data
+
+
+def class_labels(reference: Mapping[str, Any], classes: Sequence[str]) -> dict[str, str]:
+    """What to call each class in tables, figures and exports: a niche's name with its genes
+    (``niche1 (Mbp, Plp1, Mobp)``), every other class its own name.
+
+    Parameters
+    ----------
+    reference : Mapping[str, Any]
+        From :func:`read_reference`.
+    classes : Sequence[str]
+        Class names.
+
+    Returns
+    -------
+    dict[str, str]
+        ``{class: label}``.
+    """
+    niches = reference.get("niches") or {}
+    return {name: niches.get(name, {}).get("name", name) for name in classes}
 
 
 def write_reference(path: str | os.PathLike, reference: Mapping[str, Any]) -> None:

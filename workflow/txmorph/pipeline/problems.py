@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from txmorph.pipeline.settings import gene_groups, truth_settings
 from txmorph.pipeline.targets import (is_training, mapped_sections, patch_sizes,
                                       sections_with_role)
-from txmorph.roles import TRAIN, spots_problem
+from txmorph.roles import TEST, TRAIN, spots_problem
 
 if TYPE_CHECKING:
     from txmorph.reuse import ModelSet
@@ -32,6 +32,27 @@ def _ensemble_weights_problem(config: Mapping[str, Any]) -> str | None:
             f"where the models were trained, but {weights} "
             + ("does not exist" if method is None else f"was fitted as {method!r}")
             + "; set probmap.ensemble to what the models were run with, or mean")
+
+
+def class_mode_problem(config: Mapping[str, Any], config_files: str) -> str | None:
+    """Why the classes are ambiguous (`genes` and `niches` both written), else None.
+
+    Parameters
+    ----------
+    config : Mapping
+        The config as written, before the schema's defaults (``genes`` has one).
+    config_files : str
+        The files it comes from, named in the message.
+
+    Returns
+    -------
+    str or None
+    """
+    if config.get("niches") is None or config.get("genes") is None:
+        return None
+    return (f"Config error in {config_files}: both `genes` ({config['genes']}) and "
+            f"`niches` ({config['niches']}) are set; the classes are either genes or "
+            "expression niches: remove one of the two keys")
 
 
 def config_problems(config: Mapping[str, Any]) -> list[str]:
@@ -65,6 +86,13 @@ def config_problems(config: Mapping[str, Any]) -> list[str]:
     if repeated := sorted({gene for gene in genes if genes.count(gene) > 1}):
         problems.append(f"genes: {', '.join(repeated)} belong to more than one class; each gene "
                         "may mark one class only")
+    if config.get("niches") is not None and config["models"] and (
+            tests := sections_with_role(config, TEST)):
+        problems.append(
+            f"niches with `models:`: the niches are found by clustering the spots of the "
+            f"training and test sections together, so the reused models' niches cannot be "
+            f"found anew in the test section(s) {', '.join(tests)}; give them role: predict "
+            f"(maps, no Dice), or train again with them as test sections")
     per_size = config["training"]["per_size"]
     problems += [f"training.per_size: {key!r} is not one of patches.sizes {sizes}"
                  for key in per_size if str(key) not in {str(size) for size in sizes}]

@@ -52,7 +52,12 @@ def settle(config: dict[str, Any], schema: Mapping[str, Any],
             raise ConfigError(str(error)) from None
     if message := configcheck.config_problem(config, schema, sources, verbose=verbose):
         raise ConfigError(message)
+    # Before the defaults: `genes` has one (the demo's), so only what the user wrote counts.
+    if message := problems.class_mode_problem(config, configcheck.describe_files(sources)):
+        raise ConfigError(message)
     configcheck.fill_defaults(config, schema)
+    if config["niches"] is not None:
+        config["genes"] = None  # the niches are the classes; the demo's default genes are not
     found = problems.config_problems(config)
     if message := problems.config_error(found, configcheck.describe_files(sources)):
         raise ConfigError(message)

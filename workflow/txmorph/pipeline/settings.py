@@ -11,6 +11,7 @@ import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from txmorph.classes import niche_classes
 from txmorph.pipeline.targets import patch_sizes
 from txmorph.roles import uses_spots
 
@@ -25,7 +26,14 @@ NOT_TRAINING_PARAMS = ("per_size", "device", "threads", "network_input", "pretra
 
 
 def gene_groups(config: Mapping[str, Any]) -> dict[str, list[str]]:
-    """Gene classes ``{class name: its genes}``; a plain list of genes is one class per gene."""
+    """Gene classes ``{class name: its genes}``; a plain list of genes is one class per gene.
+
+    With ``niches: K`` the classes are ``niche1`` ... ``nicheK``, and a niche's "gene" is its
+    own name: rule ``niches`` writes each section's spots with their niche in the gene column
+    (``results/niches/<section>.parquet``), which the reference, truth and centres rules read.
+    """
+    if config.get("niches") is not None:
+        return {name: [name] for name in niche_classes(config["niches"])}
     genes = config["genes"]
     if isinstance(genes, dict):
         return {name: list(members) for name, members in genes.items()}
