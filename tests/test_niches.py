@@ -56,7 +56,11 @@ def test_bad_settings_are_refused() -> None:
 def test_rare_genes_do_not_name_a_niche() -> None:
     genes = np.array(["Rare"] * 3 + ["Common"] * 100 + ["Other"] * 100)
     labels = np.array([0] * 3 + [0] * 60 + [1] * 40 + [1] * 100)
-    assert niche_genes(genes, labels, 2) == [["Common"], ["Other", "Common"]]
+    # Rare: all 3 in niche 0, the most enriched, but too few spots to name it
+    assert niche_genes(genes, labels, 2) == [["Common"], ["Other"]]
+    everywhere = np.array(["A"] * 300 + ["B"] * 300 + ["C"] * 600)
+    where = np.array([0] * 300 + [1] * 300 + [0] * 200 + [1] * 400)
+    assert niche_genes(everywhere, where, 2) == [["A"], ["B"]]  # C is everywhere
 
 
 def test_the_niche_map_partitions_the_tissue_by_local_majority() -> None:

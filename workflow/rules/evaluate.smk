@@ -37,6 +37,8 @@ rule summary:
         dice=expand("results/report/dice/{section}.csv", section=TEST_SECTIONS),
         checks=checks_of(CHECKED_SECTIONS),
         classes=LEARNED_CLASSES,
+        # The classes' names (a niche's with its genes).
+        reference=REFERENCE,
         # Test sections: truth next to prediction; prediction-only sections: predictions.
         images=expand("results/sections/{section}/image.tif", section=MAPPED_SECTIONS),
         truths=expand("results/truth/{section}.tif", section=TEST_SECTIONS),

@@ -5,6 +5,8 @@ rule export_ometiff:
     # Optional target, not part of `all`: `snakemake --cores 2 export_all_ometiff`.
     input:
         probmap="results/probmaps/{section}/{model}.h5",
+        # The classes' names as channel names (a niche's with its genes).
+        reference=REFERENCE,
         code=script_code("export_ometiff.py"),
     output:
         "results/export/{section}/{model}.ome.tif",

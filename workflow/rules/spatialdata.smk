@@ -82,6 +82,8 @@ rule export_spatialdata:
         image="results/sections/{section}/image.tif",
         probmaps=expand("results/probmaps/{{section}}/{model}.h5", model=MODELS),
         labels="results/labels/{section}.tif",
+        # The classes' names (a niche's with its genes) for the store's attributes.
+        reference=REFERENCE,
         code=script_code("export_spatialdata.py"),
     output:
         directory("results/spatialdata/{section}.zarr"),

@@ -7,6 +7,7 @@ import pandas as pd
 
 from txmorph.io.canonical import lazy_image, read_labels
 from txmorph.probmap.mapsio import read_label_map, read_probability_map
+from txmorph.reference import class_labels, read_reference
 from txmorph.scripting import run_rule
 from txmorph.export.spatialdata import SectionResults, build_spatialdata, write_spatialdata
 
@@ -29,6 +30,7 @@ def main(smk, log):
         name=smk.wildcards.section, image=image, pixel_size_um=params.pixel_size_um,
         classes=list(params.classes), maps=maps, labels=labels.labels,
         labels_stride=labels.stride,
+        class_labels=class_labels(read_reference(smk.input.reference), params.classes),
         reference=read_labels(smk.input.truth) if hasattr(smk.input, "truth") else None,
         dice=pd.read_csv(smk.input.dice) if hasattr(smk.input, "dice") else None,
     )

@@ -12,6 +12,7 @@ from txmorph.evaluate.tables import checks_markdown, dice_markdown, not_evaluabl
 from txmorph.io.canonical import read_image, read_labels
 from txmorph.outputs import atomic_path
 from txmorph.probmap.mapsio import read_probability_map
+from txmorph.reference import class_labels, read_reference
 from txmorph.scripting import run_rule
 
 
@@ -28,6 +29,23 @@ def learned_lines(learned):
                  f"{learned['centres_per_class']})."]
     lines += [f"- `{name}` left out: {reason}" for name, reason in learned["dropped"].items()]
     return lines + [""]
+
+
+def niche_lines(reference):
+    """With niches: K, each niche's name, its most enriched genes and its training pixels."""
+    niches = reference.get("niches")
+    if not niches:
+        return []
+    pixels = reference.get("class_pixels", {})
+    tissue = sum(pixels.get(name, 0) for name in niches) or 1
+    rows = [f"| `{name}` | {', '.join(entry['top_genes']) or '-'} | "
+            f"{pixels.get(name, 0) / tissue:.1%} |" for name, entry in niches.items()]
+    return ["## Niches", "",
+            f"{len(niches)} expression niches of all genes' spots, clustered jointly over the "
+            f"training and test sections ({', '.join(reference['training_sections'])} trained "
+            "on); numbered by size, named by their most enriched genes.", "",
+            "| niche | most enriched genes | share of the training tissue |",
+            "|---|---|---|", *rows, ""]
 
 
 DICE_COLUMNS = ["section", "model", "class", "dice", "evaluable", "note"]
@@ -57,10 +75,12 @@ def main(smk, log):
         table.to_csv(tmp, index=False, float_format="%.4f")
 
     models = list(smk.params.models)
+    reference = read_reference(smk.input.reference)
+    labels = class_labels(reference, smk.params.classes)
     lines = [
         "# txmorph summary",
         "",
-        f"Classes: {', '.join(smk.params.classes)}. Models: {', '.join(models)}.",
+        f"Classes: {', '.join(labels.values())}. Models: {', '.join(models)}.",
         f"Dice of each model's arg-max labels against the reference regions derived from the "
         f"test section's own spots; `mean` is the mean over classes. Reference: mean Dice "
         f"{REFERENCE_DICE} (Andersson et al., ISBI 2020). `n/e`: not evaluable (an empty "
@@ -70,6 +90,7 @@ def main(smk, log):
         "frequent class, scored the same way: the floor that every other row reads against.",
         "",
         *learned_lines(json.loads(Path(smk.input.classes).read_text())),
+        *niche_lines(reference),
         "## Input checks",
         "",
         checks_markdown([json.loads(Path(path).read_text()) for path in smk.input.checks]),
@@ -83,7 +104,7 @@ def main(smk, log):
         truth = read_labels(truths[section])
         figure = figures[section]
         predictions, strides = predicted_labels(smk, section)
-        summary_figure(image, truth, predictions, list(smk.params.classes), figure,
+        summary_figure(image, truth, predictions, list(labels.values()), figure,
                        strides=strides)
         section_table = table[table["section"] == section]
         lines += [
@@ -103,7 +124,7 @@ def main(smk, log):
         figure = figures[section]
         predictions, strides = predicted_labels(smk, section)
         summary_figure(read_image(images[section]), None, predictions,
-                       list(smk.params.classes), figure, strides=strides)
+                       list(labels.values()), figure, strides=strides)
         lines += [
             f"## Prediction-only section `{section}`",
             "",

@@ -43,6 +43,9 @@ TOP_GENES = 3
 MIN_SPOTS_TO_NAME = 20
 #: Pseudocount of the enrichment ratio, for the same reason.
 PSEUDOCOUNT = 5.0
+#: A gene names a niche only at this enrichment or more (twice its overall share, the usual
+#: two-fold bar and truth.enrichment's default): genes found everywhere name no niche.
+MIN_ENRICHMENT = 2.0
 #: Bins per truth.sigma_um of the clustering grid, and its smoothing radius in sigmas.
 BINS_PER_SIGMA = 2.0
 SMOOTHING_SIGMAS = 2.0
@@ -149,7 +152,13 @@ def _by_size(raw: np.ndarray, k: int) -> np.ndarray:
 
 def niche_genes(genes: np.ndarray, labels: np.ndarray, k: int,
                 top: int = TOP_GENES) -> list[list[str]]:
-    """Per niche, the genes most enriched in it (pseudocounted ratio of shares, enough spots).
+    """Per niche, the genes most enriched in it against the rest of the tissue.
+
+    A gene's enrichment is its share of the niche's spots over its share of all other spots
+    (pseudocounted); it names the niche with at least ``MIN_SPOTS_TO_NAME`` spots there and
+    an enrichment of at least ``MIN_ENRICHMENT``. Niche against rest, not against all spots:
+    a niche holding most of the spots would otherwise never be twice anything. A niche where
+    no gene is enriched is named by its number only.
 
     Parameters
     ----------
@@ -176,9 +185,10 @@ def niche_genes(genes: np.ndarray, labels: np.ndarray, k: int,
             result.append([])
             continue
         counts = pd.Series(inside).value_counts()
-        ratio = ((counts + PSEUDOCOUNT) / inside.size) / (
-            (overall[counts.index] + PSEUDOCOUNT) / genes.size)
-        ratio = ratio[counts >= MIN_SPOTS_TO_NAME]
+        outside = overall[counts.index] - counts
+        rest = max(genes.size - inside.size, 1)
+        ratio = ((counts + PSEUDOCOUNT) / inside.size) / ((outside + PSEUDOCOUNT) / rest)
+        ratio = ratio[(counts >= MIN_SPOTS_TO_NAME) & (ratio >= MIN_ENRICHMENT)]
         ranked = sorted(ratio.items(), key=lambda item: (-item[1], item[0]))
         result.append([gene for gene, _ in ranked[:top]])
     return result

@@ -118,7 +118,7 @@ class SectionResults:
     ``classes`` (every class: label values index into it), ``maps`` (model -> (probabilities,
     its classes, stride)), ``labels`` and ``labels_stride`` (the ensemble's arg-max labels),
     ``reference`` ((H, W) reference regions of test sections), ``dice`` (the section's Dice
-    table).
+    table), ``class_labels`` (what to call each class: a niche's name with its genes).
     """
 
     name: str
@@ -130,6 +130,7 @@ class SectionResults:
     labels_stride: int = 1
     reference: np.ndarray | None = None  # (H, W) reference regions (test sections)
     dice: pd.DataFrame | None = None  # section, model, class, dice, evaluable, note
+    class_labels: dict[str, str] | None = None  # class -> e.g. "niche1 (Mbp, Plp1, Mobp)"
 
 
 def dice_anndata(dice: pd.DataFrame) -> Any:
@@ -206,6 +207,8 @@ def build_spatialdata(results: SectionResults) -> Any:
     tables = {DICE_TABLE: dice_anndata(results.dice)} if results.dice is not None else {}
     store = spatialdata.SpatialData(images=images, labels=labels, tables=tables)
     store.attrs["txmorph"] = {"section": results.name, "classes": list(results.classes),
+                              "class_labels": dict(results.class_labels or
+                                                   {name: name for name in results.classes}),
                               "pixel_size_um": results.pixel_size_um,
                               "coordinate_system": f"{COORDINATE_SYSTEM}: pixels of the "
                                                    "section's image (results/sections/"
