@@ -34,9 +34,11 @@ benchmark: $(VENV)/.installed
 ## scratch directory ($TMPDIR/txmorph-realbench/<dataset>/<fold>); Dice per fold beside chance,
 ## baseline and best single CNN, the mean over folds and the lowest fold, and wall times to
 ## docs/realdata.md and docs/realdata.csv. REALBENCH_ARGS: e.g. --one-way (as shipped only),
-## --set xenium_breast_crop:patches.per_class=500 (see python workflow/benchmarks/realbench.py -h)
+## --set xenium_breast_crop:patches.per_class=500 (see python workflow/benchmarks/realbench.py -h).
+## Every config runs once more with niches: $(REALBENCH_NICHES) in place of its genes (0: not).
+REALBENCH_NICHES ?= 4
 realbench: $(VENV)/.installed
-	$(BIN)/python workflow/benchmarks/realbench.py --cores $(CORES) $(REALBENCH_ARGS)
+	$(BIN)/python workflow/benchmarks/realbench.py --cores $(CORES) --niches $(REALBENCH_NICHES) $(REALBENCH_ARGS)
 
 ## test: set up the environment and run the test suite
 test: $(VENV)/.installed

@@ -296,3 +296,24 @@ def test_each_config_runs_both_ways_round_unless_one_way(tmp_path, monkeypatch, 
     out = capsys.readouterr().out  # the summary, printed too
     assert "| ds_a | left → right | GeneA 0.300, GeneB 0.450 | 0.537 | n/a |" in out
     assert f"- Mean over {len(expected) - 1} of {len(expected)} folds (failed" in out
+
+
+def test_niche_folds_replace_the_genes_and_get_their_own_summary(tmp_path, monkeypatch, capsys):
+    _write_config(tmp_path / "res/ds_a/config.yaml", {"left": "train", "right": "test"})
+    calls = []
+    monkeypatch.setattr(realbench, "_run_snakemake", _fake_snakemake(calls))
+    md, csv = tmp_path / "out/realdata.md", tmp_path / "out/r.csv"
+    assert main(["--resources", str(tmp_path / "res"), "--workdir", str(tmp_path / "work"),
+                 "--markdown", str(md), "--csv", str(csv), "--niches", "4"]) == 0
+    assert [(w.parent.name, w.name) for w, _ in calls] == [
+        ("ds_a", "left_to_right"), ("ds_a", "right_to_left"),
+        ("ds_a_niches4", "left_to_right"), ("ds_a_niches4", "right_to_left")]
+    niche_configs = [c for w, c in calls if w.parent.name == "ds_a_niches4"]
+    assert all(c["niches"] == 4 and "genes" not in c for c in niche_configs)
+    assert all("niches" not in c for w, c in calls if w.parent.name == "ds_a")
+    page = md.read_text(encoding="utf-8")
+    assert "## Summary: niches" in page
+    # two means over folds: the gene folds' and the niche folds', never mixed
+    assert page.count("- Mean over 2 of 2 folds") == 2
+    with pytest.raises(SystemExit):
+        main(["--resources", str(tmp_path / "res"), "--niches", "1"])

@@ -37,6 +37,7 @@ rule demo_truth_check:
         "results/report/demo_truth/{section}.csv",
     params:
         classes=CLASSES,
+        niches=NICHES,
     log:
         "results/logs/demo_truth_check/{section}.log",
     threads: 1

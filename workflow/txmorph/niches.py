@@ -316,5 +316,36 @@ def support_problem(niches: Niches, k: int, training: Sequence[int],
     return (f"niches: {k} is more than these spots support: the joint clustering found "
             f"{found} niche(s), and {len(thin)} hold fewer than patches.min_per_class = "
             f"{min_spots} spots in the training sections ({'; '.join(thin) or 'none'}). Set "
-            f"niches to at most {max(2, supported)} (results/report/gene_candidates.csv ranks "
+            f"niches to at most {max(2, supported)} (the gene_candidates target ranks "
             "several K), or add training sections")
+
+
+def match_regions(niche_map: np.ndarray, regions: np.ndarray) -> dict[int, int]:
+    """Each niche's label, matched to the known region it overlaps most (synthetic data).
+
+    Niches are found without names; on data whose true regions are known (the demo), a niche
+    is read as the region holding most of its pixels, so the niche map can be scored against
+    them.
+
+    Parameters
+    ----------
+    niche_map : np.ndarray
+        (H, W) labels of :func:`niche_labels`.
+    regions : np.ndarray
+        (H, W) true labels (0 background, 1 tissue, 2 + i region i).
+
+    Returns
+    -------
+    dict[int, int]
+        ``{niche label: region label}`` for every label of ``niche_map`` (background and
+        tissue keep theirs).
+    """
+    niche_map, regions = np.asarray(niche_map), np.asarray(regions)
+    n_regions = int(regions.max()) + 1
+    mapping = {0: 0, 1: 1}
+    for label in np.unique(niche_map):
+        if label >= 2:
+            inside = regions[(niche_map == label) & (regions >= 1)]
+            mapping[int(label)] = int(np.bincount(inside, minlength=n_regions).argmax()
+                                      if inside.size else 1)
+    return mapping
