@@ -26,6 +26,12 @@ rule niches:
     output:
         summary=NICHE_SUMMARY,
         spots=expand("results/niches/{section}.parquet", section=NICHE_SECTIONS),
+        table=report(
+            "results/report/niches.csv",
+            caption="../report/niches.rst",
+            category="0. Inputs",
+            labels={"result": "expression niches"},
+        ),
     params:
         sections=[section_params(s) for s in NICHE_SECTIONS],
         roles=[section_config(s)["role"] for s in NICHE_SECTIONS],

@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pandas as pd
 
+from txmorph.checks import spots_in_mask
+from txmorph.classes import niche_classes
 from txmorph.errors import InputError
 from txmorph.io.canonical import read_mask, read_spots
 from txmorph.niches import clustering_scale, joint_niches, scale_problem, support_problem
 from txmorph.outputs import atomic_path
-from txmorph.classes import niche_classes
-from txmorph.checks import spots_in_mask
 from txmorph.scripting import run_rule
 
 
@@ -73,6 +73,12 @@ def main(smk, log):
         "settings": {"sigma_um": sigma_um, "bin_um": bin_um, "smoothing_um": smoothing_um,
                      "seed": params.seed, "method": "points2regions"},
     }
+    table = pd.DataFrame({
+        "niche": classes, "name": niches.names,
+        "top_genes": [", ".join(genes) for genes in niches.top_genes],
+        **{f"share_{name}": shares for name, shares in zip(names, niches.shares)}})
+    with atomic_path(smk.output.table) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.4f")
     with atomic_path(smk.output.summary) as tmp:
         tmp.write_text(json.dumps(summary, indent=2) + "\n")
 
