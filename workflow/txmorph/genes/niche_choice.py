@@ -404,13 +404,15 @@ def candidate_table(pairs: pd.DataFrame, niches: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     pd.DataFrame
-        One table; ``niches`` as a nullable integer (empty for pairs).
+        One table; ``niches`` and the spot counts as nullable integers (``niches`` empty for
+        pairs, ``spots_a``/``_b`` for niches).
     """
     parts = [frame.assign(kind=kind) for frame, kind in ((pairs, "pair"), (niches, "niches"))
              if len(frame)]
     if not parts:
         return pd.DataFrame(columns=CANDIDATE_COLUMNS)
     table = pd.concat(parts, ignore_index=True).reindex(columns=CANDIDATE_COLUMNS)
-    table["niches"] = table["niches"].astype("Int64")
+    for column in ("niches", "spots_a", "spots_b", "fewest_spots"):  # integers, empty where none
+        table[column] = pd.to_numeric(table[column]).astype("Int64")
     table["usable"] = table["usable"].astype(bool)
     return table

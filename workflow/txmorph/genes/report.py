@@ -7,6 +7,7 @@ not output.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -107,6 +108,19 @@ def no_pair_advice(table: pd.DataFrame, settings: Settings) -> str:
     return "\n".join(lines)
 
 
+def _short(why_not: str, most: int = 2) -> str:
+    """The first ``most`` reasons of a ``why_not``, without their parentheses."""
+    reasons = []
+    for reason in why_not.split("; ")[:most]:
+        while True:
+            shorter = re.sub(r" ?\([^()]*\)", "", reason)
+            if shorter == reason:
+                break
+            reason = shorter
+        reasons.append(reason.split(": the joint clustering")[0])
+    return ", ".join(reasons)
+
+
 def niche_line(niches: NicheChoice) -> str:
     """One line on the best usable ``niches: K`` (its score and niches), or on why none is.
 
@@ -124,10 +138,10 @@ def niche_line(niches: NicheChoice) -> str:
     if not len(table):
         return ""
     if niches.best is None:
-        reasons = "; ".join(f"{int(r.niches)}: {str(r.why_not).split('; ')[0]}"
+        reasons = "; ".join(f"{int(r.niches)}: {_short(str(r.why_not))}"
                             for r in table.sort_values("niches").itertuples())
-        return (f"No niches: K of {', '.join(str(int(k)) for k in sorted(table['niches']))} runs "
-                f"either ({reasons}).")
+        return (f"No niches: K of {', '.join(str(int(k)) for k in sorted(table['niches']))} is "
+                f"usable with these sections ({reasons}; why_not in gene_candidates.csv).")
     row = table.iloc[0]
 
     def number(value: float) -> str:
@@ -182,8 +196,9 @@ def yaml_snippet(choice: Choice, header: str = "", advice: str = "",
                  f" and {row.probe_score_fold2:.3f}), Dice {row.probe_dice:.3f} ({row.gene_a} "
                  f"{row.probe_dice_a:.3f}, {row.gene_b} {row.probe_dice_b:.3f}), region overlap "
                  f"{row.overlap_dice:.3f}, training spots {row.spots_a} and {row.spots_b}")
-    if niches is not None and niches.best is not None:
-        lines.append(f"# Or, without a gene choice: {about_niches}")
+    if about_niches:
+        lines.append(f"# Or, without a gene choice: {about_niches}" if niches.best is not None
+                     else f"# {about_niches}")
     if all(genes == [name] for name, genes in choice.best.items()):
         genes: object = list(choice.best)
     else:
