@@ -19,7 +19,8 @@ pytest.importorskip("points2regions")
 from conftest import REPO  # noqa: E402
 from txmorph.errors import InputError  # noqa: E402
 from test_genechoice import SETTINGS, SHAPE, _image  # noqa: E402
-from txmorph.genes.choice import TABLE_COLUMNS, Choice, Section, choose_genes, probe_grids  # noqa: E402
+from txmorph.genes.choice import (  # noqa: E402
+    TABLE_COLUMNS, Choice, Section, choose_genes, probe_grids)
 from txmorph.genes.niche_choice import (  # noqa: E402
     CANDIDATE_COLUMNS, NICHE_COLUMNS, NICHE_KS, NicheChoice, candidate_table, choose_niches,
     niche_problems, rank_niches)
@@ -129,8 +130,8 @@ def test_the_probe_scores_k_classes_by_the_worse_fold(sections) -> None:
 def test_problems_both_ways_round() -> None:
     """A niche with no region in the test section, or too few patch centres in training."""
     mask = np.ones((60, 80), bool)
-    train = Section("a", "train", mask, mask, pd.DataFrame({"gene": ["G"] * 4, "x": [5.0, 6, 70, 71],
-                                                           "y": [5.0, 6, 50, 51]}), 1.0)
+    spots = pd.DataFrame({"gene": ["G"] * 4, "x": [5.0, 6, 70, 71], "y": [5.0, 6, 50, 51]})
+    train = Section("a", "train", mask, mask, spots, 1.0)
     test = replace(train, name="b", role="test")
     niches = Niches([np.array([0, 0, 1, 1]), np.array([0, 0, 1, 1])], ["niche1", "niche2"],
                     [[], []], np.full((2, 2), 0.5))

@@ -1,7 +1,8 @@
 """What rule ``gene_candidates`` shows of a gene choice (``txmorph.genes.choice``): the best pair
 as a ``genes:`` block to paste into a config, and a figure of the pair's regions and the
 ranking; when no pair is usable, what blocked them and what to do instead
-(:func:`no_pair_advice`). Kept apart from the choice itself, which is science (checks, probe),
+(:func:`no_pair_advice`), and the best usable ``niches: K`` (``txmorph.genes.niche_choice``) as
+the block to paste instead. Kept apart from the choice itself, which is science (checks, probe),
 not output.
 """
 
@@ -158,8 +159,9 @@ def yaml_snippet(choice: Choice, header: str = "", advice: str = "",
                  niches: NicheChoice | None = None) -> str:
     """The best usable pair as a ``genes:`` block to paste into a config: a list of two genes,
     or marker sets ``{name: [genes]}`` when either class is a set (a single gene as its own
-    set). With ``niches``, the best usable ``niches: K`` is named in a comment; when no pair is
-    usable it is the snippet instead (``niches: K``, to replace ``genes:``).
+    set). With ``niches``, a comment names the best usable ``niches: K`` (or says why no K is
+    usable); when no pair is usable, that K is the snippet instead (``niches: K``, to replace
+    ``genes:``).
 
     Parameters
     ----------
