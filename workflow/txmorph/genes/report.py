@@ -111,15 +111,13 @@ def no_pair_advice(table: pd.DataFrame, settings: Settings) -> str:
 
 def _short(why_not: str, most: int = 2) -> str:
     """The first ``most`` reasons of a ``why_not``, without their parentheses."""
-    reasons = []
-    for reason in why_not.split("; ")[:most]:
-        while True:
-            shorter = re.sub(r" ?\([^()]*\)", "", reason)
-            if shorter == reason:
-                break
-            reason = shorter
-        reasons.append(reason.split(": the joint clustering")[0])
-    return ", ".join(reasons)
+    while True:
+        shorter = re.sub(r" ?\([^()]*\)", "", why_not)
+        if shorter == why_not:
+            break
+        why_not = shorter
+    return ", ".join(reason.split(": the joint clustering")[0]
+                     for reason in why_not.split("; ")[:most])
 
 
 def niche_line(niches: NicheChoice) -> str:
@@ -275,6 +273,7 @@ def plot_choice(images: Mapping[str, np.ndarray], sections: Sequence[Section], c
                                                  r.probe_score_fold2, r.probe_dice))
             lines.append(f"{'niches: ' + str(int(r.niches)):>29} {probe}"
                          + ("" if r.usable else "             *"))
+        lines.append("")
     shown = set(choice.table.head(15)[["gene_a", "gene_b"]].to_numpy().ravel())
     for name, genes in choice.candidates.items():
         if len(genes) > 1 and name in shown:
