@@ -1,6 +1,6 @@
 FROM condaforge/miniforge3:latest
 LABEL io.github.snakemake.containerized="true"
-LABEL io.github.snakemake.conda_env_hash="a6d54e43d91f7759dc8367e3c363832e476058c60da40b945fb649fb095c297b"
+LABEL io.github.snakemake.conda_env_hash="c52b4188f5c1cade01593e4376f7231228a7d2933feb841bc03f183feb5cc118"
 # Conda environment:
 #   source: envs/data.yaml
 #   prefix: /conda-envs/018dd21da73c62e1f7f2925d11d1fda2
@@ -27,8 +27,8 @@ RUN mkdir -p /conda-envs/018dd21da73c62e1f7f2925d11d1fda2
 COPY envs/data.yaml /conda-envs/018dd21da73c62e1f7f2925d11d1fda2/environment.yaml
 # Conda environment:
 #   source: envs/report.yaml
-#   prefix: /conda-envs/081f70048c502babb1ebba180e3f3a6d
-#   # Summary tables and figures.
+#   prefix: /conda-envs/530046070d9ac54aaba44b3f51a78dec
+#   # Summary tables and figures; the gene_candidates target (its niches: K: points2regions).
 #   channels:
 #     - conda-forge
 #     - nodefaults
@@ -38,13 +38,17 @@ COPY envs/data.yaml /conda-envs/018dd21da73c62e1f7f2925d11d1fda2/environment.yam
 #     - pandas=2.3.3
 #     - scipy=1.17.1
 #     - scikit-image=0.26.0
+#     - scikit-learn=1.9.1
 #     - tifffile=2026.3.3
 #     - h5py=3.16.0
 #     - pyarrow=26.0.1
 #     - pyyaml=6.0.4
 #     - matplotlib=3.11.2
-RUN mkdir -p /conda-envs/081f70048c502babb1ebba180e3f3a6d
-COPY envs/report.yaml /conda-envs/081f70048c502babb1ebba180e3f3a6d/environment.yaml
+#     - pip=25.3
+#     - pip:
+#         - points2regions==0.0.6  # not on conda-forge: from PyPI
+RUN mkdir -p /conda-envs/530046070d9ac54aaba44b3f51a78dec
+COPY envs/report.yaml /conda-envs/530046070d9ac54aaba44b3f51a78dec/environment.yaml
 # Conda environment:
 #   source: envs/spatialdata.yaml
 #   prefix: /conda-envs/0bb8a215060003d59bc08f2c4c0575da
@@ -93,7 +97,7 @@ RUN mkdir -p /conda-envs/7c3eef897c33b5a322bd3e3908678270
 COPY envs/torch.yaml /conda-envs/7c3eef897c33b5a322bd3e3908678270/environment.yaml
 
 RUN conda env create --prefix /conda-envs/018dd21da73c62e1f7f2925d11d1fda2 --file /conda-envs/018dd21da73c62e1f7f2925d11d1fda2/environment.yaml && \
-    conda env create --prefix /conda-envs/081f70048c502babb1ebba180e3f3a6d --file /conda-envs/081f70048c502babb1ebba180e3f3a6d/environment.yaml && \
+    conda env create --prefix /conda-envs/530046070d9ac54aaba44b3f51a78dec --file /conda-envs/530046070d9ac54aaba44b3f51a78dec/environment.yaml && \
     conda env create --prefix /conda-envs/0bb8a215060003d59bc08f2c4c0575da --file /conda-envs/0bb8a215060003d59bc08f2c4c0575da/environment.yaml && \
     conda env create --prefix /conda-envs/7c3eef897c33b5a322bd3e3908678270 --file /conda-envs/7c3eef897c33b5a322bd3e3908678270/environment.yaml && \
     conda clean --all -y

@@ -313,8 +313,13 @@ def test_rule_script_without_usable_pair_succeeds(sections, tmp_path) -> None:
                    init_globals={"snakemake": smk})
     table = pd.read_csv(out / "gene_candidates.csv")
     assert len(table) and not table.usable.any()
+    # The pairs first, then a row per niches: K (none usable either with these settings).
+    assert list(table.kind.drop_duplicates()) == ["pair", "niches"]
+    assert sorted(table.loc[table.kind == "niches", "niches"]) == [3, 4, 5, 6]
+    assert table.loc[table.kind == "niches", "niche_names"].str.startswith("niche1 (").all()
     snippet = (out / "gene_candidates.yaml").read_text()
     assert "# patches.min_per_class blocked" in snippet and yaml.safe_load(snippet) is None
+    assert "# No niches: K of 3, 4, 5, 6 is usable" in snippet
     assert (out / "gene_candidates.png").stat().st_size > 1000
     log = (tmp_path / "gene_candidates.log").read_text()
     assert "WARNING No usable pair among the" in log and "finished in" in log

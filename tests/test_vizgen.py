@@ -84,3 +84,9 @@ def test_dice_table_and_gene_choice(vizgen_run):
     # The genes in the shipped config are the top-ranked pair of the gene_candidates target.
     ranking = pd.read_csv(workdir / "results/report/gene_candidates.csv")
     assert {ranking.iloc[0]["gene_a"], ranking.iloc[0]["gene_b"]} == set(config["genes"])
+    # Then one row per niches: K, each K's niches named by their genes.
+    niches = ranking[ranking["kind"] == "niches"]
+    assert sorted(niches["niches"]) == [3, 4, 5, 6]
+    assert (ranking["kind"] == "pair").sum() == len(ranking) - 4
+    assert all(len(names.split("; ")) == k and names.startswith("niche1 (")
+               for names, k in zip(niches["niche_names"], niches["niches"]))

@@ -76,7 +76,7 @@ from txmorph.baseline import FeatureSettings
 from txmorph.checks import densest_disk_count, spots_in_mask
 from txmorph.classes import class_names
 from txmorph.errors import InputError
-from txmorph.genes.probe import prepare_section, probe_pair
+from txmorph.genes.probe import ProbeSection, prepare_section, probe_pair
 from txmorph.patches.sampling import choose_classes, sample_centres, spot_pixels
 from txmorph.truth import fit_thresholds, gene_regions, truth_labels
 
@@ -490,8 +490,34 @@ def rank_pairs(table: pd.DataFrame) -> pd.DataFrame:
     return ranked.drop(columns=["_group", "_probe"]).reset_index(drop=True)
 
 
+def probe_grids(train: Sequence[Section], settings: Settings
+                ) -> tuple[list[FeatureSettings], list[ProbeSection]]:
+    """The probe's feature settings and grids of the training sections, computed once and
+    shared by every pair (and by the niche candidates, ``txmorph.genes.niche_choice``).
+
+    Parameters
+    ----------
+    train : Sequence[Section]
+        The training sections (with their images).
+    settings : Settings
+        ``windows``, ``nucleus_diameter_um`` and ``probe_stride``.
+
+    Returns
+    -------
+    tuple[list[FeatureSettings], list[ProbeSection]]
+        Per training section, the baseline's settings and the probe grid.
+    """
+    feature_settings = [FeatureSettings(tuple(int(w) for w in settings.windows),
+                                        settings.nucleus_diameter_um / s.pixel_size_um)
+                        for s in train]
+    return feature_settings, [prepare_section(s.image, fs, settings.probe_stride)
+                              for s, fs in zip(train, feature_settings)]
+
+
 def choose_genes(sections: Sequence[Section], settings: Settings = Settings(),
-                 log: Callable[[str], None] = lambda message: None) -> Choice:
+                 log: Callable[[str], None] = lambda message: None,
+                 probes: tuple[list[FeatureSettings], list[ProbeSection]] | None = None
+                 ) -> Choice:
     """Candidates, their pairs checked, overlapped and probed, best first (module docstring).
 
     Parameters
@@ -502,6 +528,8 @@ def choose_genes(sections: Sequence[Section], settings: Settings = Settings(),
         The pipeline's settings.
     log : Callable[[str], None]
         Progress messages.
+    probes : tuple or None
+        :func:`probe_grids` of the training sections, when already computed.
 
     Returns
     -------
@@ -602,11 +630,7 @@ def choose_genes(sections: Sequence[Section], settings: Settings = Settings(),
         ["overlap_dice", "fewest_spots"], ascending=[True, False], kind="stable")
 
     # The least overlapping pairs that pass alone: checked together, then probed.
-    feature_settings = [FeatureSettings(tuple(int(w) for w in settings.windows),
-                                        settings.nucleus_diameter_um / s.pixel_size_um)
-                        for s in train]
-    probe_sections = [prepare_section(s.image, fs, settings.probe_stride)
-                      for s, fs in zip(train, feature_settings)]
+    feature_settings, probe_sections = probes or probe_grids(train, settings)
     passing = table.index[table["why_not"] == ""]
     for index in passing[: settings.max_probed]:
         pair = {table.at[index, c]: candidates[table.at[index, c]] for c in ("gene_a", "gene_b")}

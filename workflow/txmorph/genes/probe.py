@@ -34,6 +34,13 @@ nuclear density over windows tied to the patch sizes, multinomial logistic regre
    is never ranked above a pair scored both ways). The fold means of the raw and corrected
    Dice per class are kept as well, for the table.
 
+**K niches** (``niches: K``, ``txmorph.genes.niche_choice``) are probed by the same function
+on their niche maps, labels 2 .. K + 1: the cut splits every niche as evenly as it can (the
+largest smaller share of the niche least well split), one multinomial model learns all
+labels at once, each niche gets its chance-corrected Dice, a fold's score is their mean (over
+the niches ``scored``: those with a region in the training sections) and the score is the
+worse fold's, exactly as for a pair.
+
 Cost: one pass of the baseline's window filters over each training section (as much as
 painting it once), then per pair two fits on at most ``4 * per_class`` points per section and
 two predictions on the grid: about 0.1 s per pair on the shared crops (1 thread).
@@ -174,10 +181,14 @@ def _dice(predicted: np.ndarray, truth: np.ndarray) -> float:
 
 def probe_pair(sections: Sequence[ProbeSection], references: Sequence[np.ndarray],
                settings: FeatureSettings, per_class: int, seed: int = 0,
-               n_classes: int = 4) -> dict[str, object]:
-    """Hold-out Dice of each class (label 0..n_classes-1) of one pair, per fold, and its score.
+               n_classes: int = 4, scored: Sequence[int] | None = None) -> dict[str, object]:
+    """Hold-out Dice of each class (label 0..n_classes-1) of one pair (or of K niches: labels
+    2 .. K + 1, ``n_classes = K + 2``), per fold, and its score.
 
-    The same seed for every pair: all pairs are sampled alike.
+    The same seed for every pair: all pairs are sampled alike. Nothing here is specific to two
+    classes: the cut splits every class of ``scored`` as evenly as it can, every label is
+    fitted and predicted together (one multinomial model), and the score is the worse fold's
+    mean over ``scored``.
 
     Parameters
     ----------
@@ -194,6 +205,9 @@ def probe_pair(sections: Sequence[ProbeSection], references: Sequence[np.ndarray
         Seed of the sampling.
     n_classes : int
         Number of labels.
+    scored : Sequence[int] or None
+        The labels whose chance-corrected Dice make the score (and that the cut splits
+        evenly); None: every class label, ``2 .. n_classes - 1``.
 
     Returns
     -------
@@ -201,15 +215,16 @@ def probe_pair(sections: Sequence[ProbeSection], references: Sequence[np.ndarray
         ``dice`` and ``excess`` (per label, the raw and chance-corrected Dice averaged over the
         folds that scored it; NaN where none did), ``folds`` and ``excess_folds`` (the same per
         fold, ``(2, n_classes)``), ``fold_scores`` (per fold, the mean chance-corrected Dice of
-        labels 2.., NaN where one is not scored) and ``score`` (:func:`pair_score`: the worse
-        fold's).
+        the ``scored`` labels, NaN where one is not scored) and ``score`` (:func:`pair_score`:
+        the worse fold's).
     """
+    scored = list(range(2, n_classes)) if scored is None else [int(c) for c in scored]
     rng = np.random.default_rng(seed)
     labels = [np.asarray(ref)[s.points[:, 0], s.points[:, 1]].astype(np.int64)
               for s, ref in zip(sections, references)]
     half, near = [], []
     for section, y in zip(sections, labels):
-        axis, cut = balanced_cut(section.points, y, range(2, n_classes))
+        axis, cut = balanced_cut(section.points, y, scored)
         coord = section.points[:, axis].astype(np.float64)
         half.append((coord >= cut).astype(np.int8))
         # The cut lies between pixels cut - 1 and cut; pixel p's centre is at p + 0.5.
@@ -245,7 +260,7 @@ def probe_pair(sections: Sequence[ProbeSection], references: Sequence[np.ndarray
                     excess[label] = (scores[label] - chance) / (1 - chance) if chance < 1 else 0.0
         folds.append(scores)
         excesses.append(excess)
-    fold_scores, score = pair_score(np.vstack(excesses)[:, 2:])
+    fold_scores, score = pair_score(np.vstack(excesses)[:, scored])
     return {"dice": _fold_mean(folds), "excess": _fold_mean(excesses),
             "folds": np.vstack(folds), "excess_folds": np.vstack(excesses),
             "fold_scores": fold_scores, "score": score}

@@ -1,18 +1,21 @@
 """What rule ``gene_candidates`` shows of a gene choice (``txmorph.genes.choice``): the best pair
 as a ``genes:`` block to paste into a config, and a figure of the pair's regions and the
 ranking; when no pair is usable, what blocked them and what to do instead
-(:func:`no_pair_advice`). Kept apart from the choice itself, which is science (checks, probe),
+(:func:`no_pair_advice`), and the best usable ``niches: K`` (``txmorph.genes.niche_choice``) as
+the block to paste instead. Kept apart from the choice itself, which is science (checks, probe),
 not output.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from txmorph.genes.choice import Choice, Section, Settings
+from txmorph.genes.niche_choice import NicheChoice
 
 #: What blocks a pair, by the words of its ``why_not`` (``txmorph.genes.choice``): the words,
 #: the setting they point to, what the reason says, and a template of what to do instead.
@@ -106,10 +109,57 @@ def no_pair_advice(table: pd.DataFrame, settings: Settings) -> str:
     return "\n".join(lines)
 
 
-def yaml_snippet(choice: Choice, header: str = "", advice: str = "") -> str:
+def _short(why_not: str, most: int = 2) -> str:
+    """The first ``most`` reasons of a ``why_not``, without their parentheses."""
+    while True:
+        shorter = re.sub(r" ?\([^()]*\)", "", why_not)
+        if shorter == why_not:
+            break
+        why_not = shorter
+    return ", ".join(reason.split(": the joint clustering")[0]
+                     for reason in why_not.split("; ")[:most])
+
+
+def niche_line(niches: NicheChoice) -> str:
+    """One line on the best usable ``niches: K`` (its score and niches), or on why none is.
+
+    Parameters
+    ----------
+    niches : NicheChoice
+        ``txmorph.genes.niche_choice.choose_niches``.
+
+    Returns
+    -------
+    str
+        The line (empty without any K).
+    """
+    table = niches.table
+    if not len(table):
+        return ""
+    if niches.best is None:
+        reasons = "; ".join(f"{int(r.niches)}: {_short(str(r.why_not))}"
+                            for r in table.sort_values("niches").itertuples())
+        return (f"No niches: K of {', '.join(str(int(k)) for k in sorted(table['niches']))} is "
+                f"usable with these sections ({reasons}; why_not in gene_candidates.csv).")
+    row = table.iloc[0]
+
+    def number(value: float) -> str:
+        return f"{value:.3f}" if np.isfinite(value) else "none"
+
+    return (f"niches: {niches.best} (expression niches in place of genes), probe score "
+            f"{number(row.probe_score)} "
+            f"(the worse fold: {number(row.probe_score_fold1)} and "
+            f"{number(row.probe_score_fold2)}), Dice {number(row.probe_dice)}: "
+            f"{row.niche_names}")
+
+
+def yaml_snippet(choice: Choice, header: str = "", advice: str = "",
+                 niches: NicheChoice | None = None) -> str:
     """The best usable pair as a ``genes:`` block to paste into a config: a list of two genes,
     or marker sets ``{name: [genes]}`` when either class is a set (a single gene as its own
-    set).
+    set). With ``niches``, a comment names the best usable ``niches: K`` (or says why no K is
+    usable); when no pair is usable, that K is the snippet instead (``niches: K``, to replace
+    ``genes:``).
 
     Parameters
     ----------
@@ -119,24 +169,36 @@ def yaml_snippet(choice: Choice, header: str = "", advice: str = "") -> str:
         Lines written first, as YAML comments.
     advice : str
         When no pair is usable, what to do instead (:func:`no_pair_advice`), as comments.
+    niches : NicheChoice or None
+        The ranking from ``txmorph.genes.niche_choice.choose_niches``.
 
     Returns
     -------
     str
-        The commented YAML (only comments when no pair is usable).
+        The commented YAML (only comments when neither a pair nor a K is usable).
     """
     import yaml
 
     lines = [f"# {line}" if line else "#" for line in header.splitlines()]
+    about_niches = niche_line(niches) if niches is not None else ""
     if choice.best is None:
         lines += [f"# {line}" for line in advice.splitlines()] or [
             "# No usable pair: see why_not in gene_candidates.csv."]
+        if about_niches:
+            lines.append(f"# {about_niches}")
+        if niches is not None and niches.best is not None:
+            lines.append("# Expression niches need no gene choice: remove genes: from the "
+                         "config and set")
+            return "\n".join(lines) + "\n" + yaml.safe_dump({"niches": int(niches.best)})
         return "\n".join(lines) + "\n"
     row = choice.table.iloc[0]
     lines.append(f"# probe score {row.probe_score:.3f} (the worse fold: {row.probe_score_fold1:.3f}"
                  f" and {row.probe_score_fold2:.3f}), Dice {row.probe_dice:.3f} ({row.gene_a} "
                  f"{row.probe_dice_a:.3f}, {row.gene_b} {row.probe_dice_b:.3f}), region overlap "
                  f"{row.overlap_dice:.3f}, training spots {row.spots_a} and {row.spots_b}")
+    if about_niches:
+        lines.append(f"# Or, without a gene choice: {about_niches}" if niches.best is not None
+                     else f"# {about_niches}")
     if all(genes == [name] for name, genes in choice.best.items()):
         genes: object = list(choice.best)
     else:
@@ -146,9 +208,10 @@ def yaml_snippet(choice: Choice, header: str = "", advice: str = "") -> str:
 
 
 def plot_choice(images: Mapping[str, np.ndarray], sections: Sequence[Section], choice: Choice,
-                path: str, advice: str = "") -> None:
+                path: str, advice: str = "", niches: NicheChoice | None = None) -> None:
     """Each section's DAPI with the best pair's reference regions (contours) and spots, beside
-    the top of the ranking (and, when no pair is usable, what to do instead).
+    the top of the ranking (and, when no pair is usable, what to do instead; with ``niches``,
+    their rows below the pairs').
 
     Parameters
     ----------
@@ -162,6 +225,8 @@ def plot_choice(images: Mapping[str, np.ndarray], sections: Sequence[Section], c
         The PNG to write.
     advice : str
         :func:`no_pair_advice`, shown above the ranking when no pair is usable.
+    niches : NicheChoice or None
+        ``txmorph.genes.niche_choice.choose_niches``: one line per K under the pairs.
     """
     import textwrap
 
@@ -201,6 +266,14 @@ def plot_choice(images: Mapping[str, np.ndarray], sections: Sequence[Section], c
                                              r.probe_score_fold2, r.probe_dice))
         lines.append(f"{r.gene_a[:14]:>14} {r.gene_b[:14]:>14} {probe} {r.overlap_dice:5.3f} "
                      f"{r.spots_a:>5},{r.spots_b:>5}" + ("" if r.usable else " *"))
+    if niches is not None and len(niches.table):
+        lines.append("")
+        for r in niches.table.itertuples():
+            probe = " ".join(number(v) for v in (r.probe_score, r.probe_score_fold1,
+                                                 r.probe_score_fold2, r.probe_dice))
+            lines.append(f"{'niches: ' + str(int(r.niches)):>29} {probe}"
+                         + ("" if r.usable else "             *"))
+        lines.append("")
     shown = set(choice.table.head(15)[["gene_a", "gene_b"]].to_numpy().ravel())
     for name, genes in choice.candidates.items():
         if len(genes) > 1 and name in shown:
