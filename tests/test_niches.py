@@ -95,3 +95,20 @@ def test_a_sparse_section_and_too_many_niches_are_explained() -> None:
     assert "at most 2" in problem
     assert support_problem(Niches([np.array([0] * 60 + [1] * 60)], ["a", "b"], [[], []],
                                   np.zeros((1, 2))), 2, [0], 50) is None
+
+
+def test_a_niche_of_the_test_sections_only_is_left_out_not_an_error() -> None:
+    from txmorph.niches import Niches, support_problem, untrained_niches
+
+    train, test = np.array([0] * 80 + [1] * 70 + [2] * 3), np.array([2] * 900 + [0] * 100)
+    shares = np.array([[80 / 153, 70 / 153, 3 / 153], [0.1, 0.0, 0.9]])
+    niches = Niches([train, test], ["niche1 (A)", "niche2 (B)", "niche3 (C)"],
+                    [["A"], ["B"], ["C"]], shares)
+    assert support_problem(niches, 3, [0], 50) is None  # K is fine: niche3 is everywhere else
+    gaps = untrained_niches(niches, 3, [0], 50, ["left", "right"])
+    assert list(gaps) == ["niche3 (C)"] and "3 of its spots" in gaps["niche3 (C)"]
+    assert "right 90%" in gaps["niche3 (C)"]
+    # the test section holds every niche, the training one only one: nothing to learn
+    lonely = Niches([np.array([0] * 80 + [1] * 3), np.array([1] * 500 + [0] * 50)],
+                    ["niche1", "niche2"], [[], []], np.zeros((2, 2)))
+    assert "nothing to learn" in support_problem(lonely, 2, [0], 50)

@@ -111,6 +111,16 @@ def test_class_set_drops_missing_background_and_refuses_missing_genes():
         choose_classes([dict(full, B=3)], NAMES, 50, ["train"])
 
 
+def test_a_niche_the_training_sections_lack_is_left_out_but_two_must_stay():
+    names = ["background", "tissue", "niche1", "niche2", "niche3"]
+    counts = {"background": 0, "tissue": 0, "niche1": 400, "niche2": 300, "niche3": 4}
+    niches = names[2:]
+    kept, dropped = choose_classes([counts], names, 50, ["left"], optional=niches)
+    assert kept == ["niche1", "niche2"] and "not learnt" in dropped["niche3"]
+    with pytest.raises(InputError, match="of the niches can be learned"):
+        choose_classes([dict(counts, niche2=3)], names, 50, ["left"], optional=niches)
+
+
 @pytest.mark.parametrize("patch_size", [8, 9, 32])
 def test_patches_are_centred_and_never_out_of_bounds(patch_size):
     image = np.arange(40 * 50, dtype=np.uint16).reshape(40, 50)

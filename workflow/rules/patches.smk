@@ -20,6 +20,7 @@ rule centres:
     params:
         sections=[section_params(s) for s in TRAIN_SECTIONS],
         groups=GROUPS,
+        niches=NICHES,
         labels=config["patches"]["labels"],
         per_class=config["patches"]["per_class"],
         min_per_class=config["patches"]["min_per_class"],

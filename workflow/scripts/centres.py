@@ -37,8 +37,11 @@ def main(smk, log):
         parts.append(pd.DataFrame({
             "section": index, "row": sampled.centres[:, 0], "col": sampled.centres[:, 1],
             "class": np.asarray(names)[sampled.labels]}))
+    # Niches are found over the test sections too: one the training sections lack is left
+    # out, as background is from a crop inside tissue (txmorph.niches.untrained_niches).
     kept, dropped = choose_classes(available, names, params.min_per_class,
-                                   [s["name"] for s in params.sections])
+                                   [s["name"] for s in params.sections],
+                                   optional=list(groups) if params.niches else ())
     for name, reason in dropped.items():
         log.warning("class %s left out of the models: %s", name, reason)
     centres = pd.concat(parts, ignore_index=True)

@@ -11,7 +11,8 @@ from txmorph.checks import spots_in_mask
 from txmorph.classes import niche_classes
 from txmorph.errors import InputError
 from txmorph.io.canonical import read_mask, read_spots
-from txmorph.niches import clustering_scale, joint_niches, scale_problem, support_problem
+from txmorph.niches import (clustering_scale, joint_niches, scale_problem, support_problem,
+                            untrained_niches)
 from txmorph.outputs import atomic_path
 from txmorph.scripting import run_rule
 
@@ -40,6 +41,9 @@ def main(smk, log):
     training = [i for i, role in enumerate(params.roles) if role == "train"]
     if problem := support_problem(niches, params.k, training, params.min_per_class):
         raise InputError(problem)
+    for label, why in untrained_niches(niches, params.k, training, params.min_per_class,
+                                       [s["name"] for s in params.sections]).items():
+        log.warning("%s: %s", label, why)
     classes = niche_classes(params.k)
     names = [s["name"] for s in params.sections]
     log.info("niches: %d of all genes' spots of %s, clustered jointly (bins %.3g µm, smoothing "

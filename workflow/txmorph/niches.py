@@ -107,6 +107,7 @@ def joint_niches(spots: Sequence[pd.DataFrame], k: int, bin_um: float, smoothing
         For ``k < 2``, a non-positive scale, or no spots.
     """
     from points2regions import Points2Regions  # scikit-learn under it: imported on use
+    from threadpoolctl import threadpool_limits  # scikit-learn's
 
     if int(k) < 2:
         raise ValueError(f"niches: K must be at least 2, got {k}")
@@ -121,8 +122,10 @@ def joint_niches(spots: Sequence[pd.DataFrame], k: int, bin_um: float, smoothing
     model = Points2Regions(table[["x", "y"]].to_numpy(np.float64), table["gene"].to_numpy(),
                            pixel_width=float(bin_um), pixel_smoothing=float(smoothing_um) / bin_um,
                            datasetids=section.astype(str))
-    raw = np.asarray(model.fit_predict(num_clusters=int(k), output="marker", seed=int(seed)),
-                     dtype=np.int64)
+    # One thread: the rule's, and OpenMP threads slow this small k-means about ten-fold.
+    with threadpool_limits(limits=1):
+        raw = np.asarray(model.fit_predict(num_clusters=int(k), output="marker",
+                                           seed=int(seed)), dtype=np.int64)
     labels = _by_size(raw, int(k))
     top_genes = niche_genes(table["gene"].to_numpy(), labels, int(k))
     names = [f"{name} ({', '.join(genes)})" if genes else name
@@ -280,12 +283,22 @@ def scale_problem(section: str, spots_in_tissue: int, tissue_um2: float, sigma_u
             "is the whole panel of this section")
 
 
+def _spots_per_niche(niches: Niches, k: int, sections: Sequence[int]) -> np.ndarray:
+    counts = np.zeros(int(k), dtype=np.int64)
+    for index in sections:
+        own = niches.labels[index]
+        counts += np.bincount(own[own >= 0], minlength=int(k))[: int(k)]
+    return counts
+
+
 def support_problem(niches: Niches, k: int, training: Sequence[int],
                     min_spots: int) -> str | None:
     """Why the spots cannot hold ``k`` niches (one message), else None.
 
-    Every niche must exist and hold at least ``min_spots`` spots in the training sections
-    (``patches.min_per_class``: fewer cannot give a class its patches).
+    Every niche must exist and hold at least ``min_spots`` spots (``patches.min_per_class``)
+    over all sections, or K is more than the data can support; and at least two niches must
+    hold that many in the training sections, or there is nothing to learn. A niche of the test
+    sections only is not a problem of K (:func:`untrained_niches`).
 
     Parameters
     ----------
@@ -296,28 +309,69 @@ def support_problem(niches: Niches, k: int, training: Sequence[int],
     training : Sequence[int]
         Indices of the training sections in ``niches.labels``.
     min_spots : int
-        Spots a niche needs in the training sections.
+        Spots a niche needs.
 
     Returns
     -------
     str or None
     """
-    counts = np.zeros(int(k), dtype=np.int64)
-    for index in training:
-        own = niches.labels[index]
-        counts += np.bincount(own[own >= 0], minlength=int(k))[: int(k)]
-    every = np.concatenate(niches.labels) if niches.labels else np.zeros(0, np.int64)
-    found = int(np.unique(every[every >= 0]).size)
-    thin = [f"{niches.names[i]}: {int(counts[i])}" for i in range(int(k))
-            if counts[i] < min_spots]
-    if found >= int(k) and not thin:
-        return None
-    supported = int((counts >= min_spots).sum())
-    return (f"niches: {k} is more than these spots support: the joint clustering found "
-            f"{found} niche(s), and {len(thin)} hold fewer than patches.min_per_class = "
-            f"{min_spots} spots in the training sections ({'; '.join(thin) or 'none'}). Set "
-            f"niches to at most {max(2, supported)} (the gene_candidates target ranks "
-            "several K), or add training sections")
+    overall = _spots_per_niche(niches, k, range(len(niches.labels)))
+    in_training = _spots_per_niche(niches, k, training)
+    found = int((overall > 0).sum())
+    thin = [f"{niches.names[i]}: {int(overall[i])}" for i in range(int(k))
+            if overall[i] < min_spots]
+    if found < int(k) or thin:
+        supported = int((overall >= min_spots).sum())
+        return (f"niches: {k} is more than these spots support: the joint clustering found "
+                f"{found} niche(s), and {len(thin)} hold fewer than patches.min_per_class = "
+                f"{min_spots} spots over all sections ({'; '.join(thin) or 'none'}). Set "
+                f"niches to at most {max(2, supported)} (the gene_candidates target ranks "
+                "several K)")
+    if int((in_training >= min_spots).sum()) < 2:
+        return (f"niches: {k}: the training sections hold fewer than two of the niches with "
+                f"at least patches.min_per_class = {min_spots} spots (spots per niche there: "
+                + "; ".join(f"{n}: {int(c)}" for n, c in zip(niches.names, in_training))
+                + "), so there is nothing to learn: the training sections lack the tissue the "
+                "test sections hold. Add training sections that hold it")
+    return None
+
+
+def untrained_niches(niches: Niches, k: int, training: Sequence[int], min_spots: int,
+                     sections: Sequence[str]) -> dict[str, str]:
+    """The niches too rare in the training sections to learn, and where they are instead.
+
+    Such a niche is tissue that the test sections hold and the training sections lack: it is
+    left out of the models (rule centres) and its test pixels out of the Dice, said in the log,
+    ``classes.json`` and the report, like background in a crop inside tissue.
+
+    Parameters
+    ----------
+    niches : Niches
+        From :func:`joint_niches`.
+    k : int
+        The number of niches.
+    training : Sequence[int]
+        Indices of the training sections.
+    min_spots : int
+        ``patches.min_per_class``.
+    sections : Sequence[str]
+        Every section's name, in ``niches.labels`` order.
+
+    Returns
+    -------
+    dict[str, str]
+        ``{niche label: why}``.
+    """
+    in_training = _spots_per_niche(niches, k, training)
+    result = {}
+    for i in np.flatnonzero(in_training < min_spots):
+        where = ", ".join(f"{name} {niches.shares[s, i]:.0%}" for s, name in enumerate(sections)
+                          if s not in training)
+        result[niches.names[i]] = (
+            f"{int(in_training[i])} of its spots in the training sections (fewer than "
+            f"patches.min_per_class = {min_spots}); share of the test sections' spots: {where}: "
+            "tissue the training sections lack, so it is not learnt")
+    return result
 
 
 def match_regions(niche_map: np.ndarray, regions: np.ndarray) -> dict[int, int]:

@@ -41,7 +41,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits  # scikit-learn's, under points2regions
 
 from txmorph.baseline import FeatureSettings
 from txmorph.genes.choice import SWAP_ROLES, TABLE_COLUMNS, Section, Settings, probe_grids
@@ -347,9 +346,7 @@ def choose_niches(sections: Sequence[Section], settings: Settings = Settings(),
         row: dict[str, object] = {"niches": int(k), "niche_names": "", "usable": False,
                                   "why_not": "", "probe_note": ""}
         try:
-            # One thread: the rule's, and OpenMP threads slow the small k-means ten-fold.
-            with threadpool_limits(limits=1):
-                niches = joint_niches(tables, int(k), bin_um, smoothing_um, settings.seed)
+            niches = joint_niches(tables, int(k), bin_um, smoothing_um, settings.seed)
         except ValueError as error:  # e.g. fewer bins than niches
             rows.append(row | {"why_not": f"no {k} niches: {error}"})
             continue

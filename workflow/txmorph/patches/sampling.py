@@ -27,7 +27,7 @@ out of bounds: patches reaching past the image border are completed by reflectio
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -195,7 +195,7 @@ def sample_centres(
 
 def choose_classes(
     available: Sequence[Mapping[str, int]], names: Sequence[str], min_per_class: int,
-    sources: Sequence[str] | None = None,
+    sources: Sequence[str] | None = None, optional: Collection[str] = (),
 ) -> tuple[list[str], dict[str, str]]:
     """The classes the models learn, and why the others were left out.
 
@@ -214,6 +214,10 @@ def choose_classes(
         Fewest candidates (over all sections) a class needs to be learned.
     sources : Sequence[str] or None
         A name per section for the messages; None: ``section 0``, ``section 1``, ...
+    optional : Collection[str]
+        Classes left out, not an error, when short: expression niches (``niches: K``), found
+        over the test sections too, so one may be tissue the training sections lack. At least
+        two of them must stay.
 
     Returns
     -------
@@ -234,7 +238,13 @@ def choose_classes(
             kept.append(name)
             continue
         per_section = ", ".join(f"{s}: {int(c.get(name, 0))}" for s, c in zip(sources, available))
-        if name in (BACKGROUND, TISSUE):
+        if name in optional:
+            dropped[name] = (
+                f"only {total} candidate centres in the training sections ({per_section}; at "
+                f"least patches.min_per_class = {min_per_class} needed): a niche that the "
+                "training sections hardly hold, so it is not learnt and its test pixels are "
+                "left out of the Dice")
+        elif name in (BACKGROUND, TISSUE):
             dropped[name] = (
                 f"only {total} candidate centres in the training sections ({per_section}; at "
                 f"least patches.min_per_class = {min_per_class} needed): "
@@ -247,6 +257,10 @@ def choose_classes(
                 f"{min_per_class}). Check that its genes match the spot table and lie in the "
                 "tissue, choose genes with more spots (see the gene_candidates target), or "
                 "lower patches.min_per_class.")
+    if optional and len([name for name in kept if name in optional]) < 2:
+        raise InputError(f"only {[n for n in kept if n in optional]} of the niches can be "
+                         "learned from the training sections; at least two are needed ("
+                         + "; ".join(f"{k}: {v}" for k, v in dropped.items()) + ")")
     if len(kept) < 2:
         raise InputError(f"only {kept} can be learned from the training sections; at least two "
                          f"classes are needed ({'; '.join(f'{k}: {v}' for k, v in dropped.items())})")
