@@ -305,3 +305,19 @@ def test_lint_is_clean():
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Congratulations" in result.stdout + result.stderr
     assert "Lints for" not in result.stdout + result.stderr
+
+
+def test_niches_replace_the_genes_and_their_mistakes_are_one_line_each(demo, tmp_path):
+    assert problems.class_mode_problem({"genes": ["A", "B"]}, "config.yaml") is None
+    assert problems.class_mode_problem({"niches": 4}, "config.yaml") is None
+    both = problems.class_mode_problem({"genes": ["A", "B"], "niches": 4}, "my.yaml")
+    assert both.startswith("Config error in my.yaml: both `genes`") and "remove one" in both
+    demo["niches"], demo["genes"] = 3, None
+    assert settings.gene_groups(demo) == {f"niche{i}": [f"niche{i}"] for i in (1, 2, 3)}
+    assert settings.class_spots(demo, "test") == "results/niches/test.parquet"
+    assert problems.config_problems(demo) == []
+    demo["models"] = str(tmp_path)
+    [reused] = problems.config_problems(demo)
+    assert reused.startswith("niches with `models:`") and "role: predict" in reused
+    demo["niches"] = None
+    assert settings.class_spots(demo, "test") == "results/sections/test/spots.parquet"

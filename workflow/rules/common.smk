@@ -25,7 +25,7 @@ PATCH_SIZES = targets.patch_sizes(config)
 # `niches: K` (workflow/rules/niches.smk): the classes are K expression niches, not genes.
 NICHES = config["niches"]
 # Gene classes: {class name: its genes}. A plain list of genes is one class per gene; a niche's
-# "gene" is its name (niches.smk's class_spots carry it in their gene column).
+# "gene" is its name (the niche spot tables, class_spots, carry it in their gene column).
 GROUPS = settings.gene_groups(config)
 # Every gene named in `genes` (the import checks that each is in the spot tables).
 GENES = [] if NICHES else [gene for genes in GROUPS.values() for gene in genes]
@@ -144,3 +144,4 @@ baseline_windows = functools.partial(settings.baseline_windows, config)
 demo_seed = functools.partial(settings.demo_seed, config)
 probmap_seed = functools.partial(settings.probmap_seed, config)
 final_outputs = functools.partial(targets.final_outputs, config)
+class_spots = functools.partial(settings.class_spots, config)

@@ -9,13 +9,6 @@ NICHE_SECTIONS = TRAIN_SECTIONS + TEST_SECTIONS
 NICHE_SUMMARY = "results/niches/niches.json"
 
 
-def class_spots(section):
-    """The spot table whose gene column names each spot's class: the niche spots with niches."""
-    if NICHES:
-        return f"results/niches/{section}.parquet"
-    return f"results/sections/{section}/spots.parquet"
-
-
 rule niches:
     input:
         spots=expand("results/sections/{section}/spots.parquet", section=NICHE_SECTIONS),

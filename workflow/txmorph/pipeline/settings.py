@@ -40,6 +40,14 @@ def gene_groups(config: Mapping[str, Any]) -> dict[str, list[str]]:
     return {gene: [gene] for gene in genes}
 
 
+def class_spots(config: Mapping[str, Any], name: str) -> str:
+    """The spot table whose gene column names each spot's class: with ``niches: K`` the niche
+    spots of rule niches, else the section's imported spots."""
+    if config.get("niches") is not None:
+        return f"results/niches/{name}.parquet"
+    return f"results/sections/{name}/spots.parquet"
+
+
 def import_keys(schema: Mapping[str, Any]) -> tuple[str, ...]:
     """The section keys the import rules read (``import_params``), in the schema's order.
 
