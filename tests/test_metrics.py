@@ -190,3 +190,16 @@ def test_label_map_relabels_by_name_and_context_removes_specks() -> None:
     assert smoothed[5, 15] == 1 and smoothed[10, 2] == 2 and smoothed[10, 17] == 1
     with pytest.raises(ValueError, match="not among"):
         label_map(probabilities, ["tissue", "A", "C"], classes)
+
+
+def test_a_mean_over_one_evaluable_class_is_no_evidence() -> None:
+    from txmorph.evaluate.metrics import ONE_CLASS
+
+    classes = ["background", "tissue", "niche1", "niche2"]
+    reference = np.full((8, 8), 2, np.uint8)  # the scored tissue is all niche1
+    table = score_labels("s", "m", reference, reference, classes).set_index("class")
+    assert table.loc["niche1", "dice"] == 1.0  # painting niche1 everywhere: perfect
+    assert np.isnan(table.loc["mean", "dice"]) and table.loc["mean", "note"] == ONE_CLASS
+    reference[:, 4:] = 3  # two niches: a mean again
+    assert score_labels("s", "m", reference, reference, classes).set_index(
+        "class").loc["mean", "dice"] == 1.0

@@ -182,6 +182,8 @@ def sample_labels_on_grid(
 NO_TISSUE = "no tissue in the reference regions (empty tissue mask): nothing to score"
 NO_REFERENCE = "no reference pixels: the class is absent from this test section"
 NO_GENE_CLASS = "no gene class is evaluable on this section"
+ONE_CLASS = ("only one class is evaluable on this section: a map painting it everywhere would "
+             "score 1, so a mean over it is no evidence")
 
 
 def dice_table(
@@ -204,8 +206,11 @@ def dice_table(
     ``reference_pixels`` a NaN score (class absent from both maps) is not evaluable.
 
     The mean is over the evaluable classes, and only when at least one gene class (not in
-    ``GENERAL_CLASSES``) is evaluable; otherwise it is not evaluable too. A perfect
-    background on an empty section is therefore never reported as a perfect score.
+    ``GENERAL_CLASSES``) is evaluable and at least two classes are; otherwise it is not
+    evaluable too. A perfect background on an empty section is therefore never reported as a
+    perfect score, nor is a section whose scored pixels all belong to one class (a niche run
+    whose test section shares one niche with the training sections): painting that class
+    everywhere would score 1.
 
     Parameters
     ----------
@@ -263,10 +268,12 @@ def dice_table(
     genes_evaluable = any(ok for name, ok in zip(classes, evaluable) if name not in GENERAL_CLASSES)
     if NO_TISSUE in notes:
         mean, mean_note = float("nan"), NO_TISSUE
-    elif genes_evaluable:
-        mean, mean_note = float(np.nanmean(shown[evaluable])), ""
-    else:
+    elif not genes_evaluable:
         mean, mean_note = float("nan"), NO_GENE_CLASS
+    elif evaluable.sum() < 2:
+        mean, mean_note = float("nan"), ONE_CLASS
+    else:
+        mean, mean_note = float(np.nanmean(shown[evaluable])), ""
     return pd.DataFrame(
         {
             "section": section,
