@@ -97,6 +97,17 @@ def test_the_ome_tiff_channels_carry_the_niche_names(niche_run):
         assert "(Mbp" in tif.ome_metadata
 
 
+def test_the_html_report_holds_the_niche_table(niche_run):
+    result = run_snakemake(niche_run, "--report", "report.html", "--cores", "1")
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "ERROR" not in result.stderr, result.stderr[-4000:]  # e.g. a broken caption
+    html = (niche_run / "report.html").read_text()
+    assert '"results/report/niches.csv"' in html and "3 expression niches" in html
+    table = pd.read_csv(niche_run / "results/report/niches.csv")
+    assert list(table["niche"]) == ["niche1", "niche2", "niche3"]
+    assert list(table.columns[-2:]) == ["share_train", "share_test"]
+
+
 def _error(result) -> str:
     return result.stdout + result.stderr
 
