@@ -351,9 +351,8 @@ def local_shares(
     dict[str, np.ndarray]
         Per class, its share (0..1) of the kernel density of all spots.
     """
-    mask = _check(tissue_mask, sigma_px)
-    b, shares = _coarse_values(mask, spots_by_class, all_xy, sigma_px)
-    return {name: _upsample(share, b, mask.shape) for name, share in shares.items()}
+    b, shares = coarse_shares(tissue_mask, spots_by_class, all_xy, sigma_px)
+    return {name: _upsample(share, b, np.shape(tissue_mask)) for name, share in shares.items()}
 
 
 def _check(tissue_mask: np.ndarray, sigma_px: float) -> np.ndarray:
