@@ -112,3 +112,21 @@ def test_a_niche_of_the_test_sections_only_is_left_out_not_an_error() -> None:
     lonely = Niches([np.array([0] * 80 + [1] * 3), np.array([1] * 500 + [0] * 50)],
                     ["niche1", "niche2"], [[], []], np.zeros((2, 2)))
     assert "nothing to learn" in support_problem(lonely, 2, [0], 50)
+
+
+def test_reused_niche_models_ask_for_niches_not_genes() -> None:
+    from txmorph.reference import class_labels, make_reference, reference_problem
+
+    settings = {"quantity": "density", "sigma_um": 15.0, "rule": "otsu", "enrichment": 2.0}
+    groups = {"niche1": ["niche1"], "niche2": ["niche2"]}
+    niches = {"niche1": {"name": "niche1 (Mbp)", "top_genes": ["Mbp"]},
+              "niche2": {"name": "niche2", "top_genes": []}}
+    reference = make_reference(groups, {"niche1": np.inf, "niche2": np.inf}, {}, settings,
+                               {"niche1": 5, "niche2": 3}, ["left"], niches=niches)
+    assert reference["classes"]["niche1"]["threshold"] is None  # a partition: no thresholds
+    assert class_labels(reference, ["tissue", "niche1"]) == {"tissue": "tissue",
+                                                              "niche1": "niche1 (Mbp)"}
+    assert reference_problem(reference, groups, settings, "m/reference.json") is None
+    problem = reference_problem(reference, {"Prox1": ["Prox1"], "Mbp": ["Mbp"]}, settings,
+                                "m/reference.json")
+    assert "2 expression niches (niche1 (Mbp), niche2)" in problem and "`niches: 2`" in problem

@@ -84,7 +84,18 @@ def test_large_maps_and_image_are_multiscale_with_the_classes_at_every_level(tmp
     matrix = get_transformation(maps, "global").to_affine_matrix(("y", "x"), ("y", "x"))
     np.testing.assert_allclose(matrix, [[2, 0, 0.5], [0, 2, 0.5], [0, 0, 1]])
     assert store.attrs["txmorph"]["pixel_size_um"] == 0.5
+    assert store.attrs["txmorph"]["class_labels"] == {name: name for name in classes}
     assert not list(tmp_path.glob(".tmp-*"))
+    # niches: their names with their genes travel with the store
+    named = SectionResults(name="s2", image=image[:300, :300], pixel_size_um=0.5,
+                           classes=["background", "tissue", "niche1"],
+                           maps={"ensemble": (probabilities[:2, :150, :150],
+                                              ["tissue", "niche1"], 2)},
+                           class_labels={"background": "background", "tissue": "tissue",
+                                         "niche1": "niche1 (Mbp, Plp1)"})
+    write_spatialdata(build_spatialdata(named), tmp_path / "s2.zarr")
+    labels = spatialdata.read_zarr(tmp_path / "s2.zarr").attrs["txmorph"]["class_labels"]
+    assert labels["niche1"] == "niche1 (Mbp, Plp1)"
 
 
 def _write_input_store(path, image, spots, *, image_name="nuclei", points_name="transcripts"):

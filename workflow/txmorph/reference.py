@@ -233,6 +233,11 @@ def reference_problem(reference: Mapping[str, Any], groups: Mapping[str, Sequenc
     """
     theirs = {name: entry["genes"] for name, entry in reference["classes"].items()}
     ours = {name: list(genes) for name, genes in groups.items()}
+    if theirs != ours and reference.get("niches"):
+        return (f"{path} defines {len(reference['niches'])} expression niches "
+                f"({', '.join(entry['name'] for entry in reference['niches'].values())}), this "
+                f"config the classes {ours}; set `niches: {len(reference['niches'])}` in place "
+                "of `genes:`")
     if theirs != ours:
         return (f"{path} defines the classes {theirs}, this config's genes: give {ours}; set "
                 "`genes:` to the reused models' classes")
