@@ -6,6 +6,7 @@ with one clear message each before any patch is cut."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -126,18 +127,25 @@ def test_fewer_than_two_niches_are_refused(tmp_path):
     assert "minimum" in _error(result) or "at least 2" in _error(result)
 
 
-def test_more_niches_than_the_spots_hold_stop_before_patches(tmp_path):
-    result = run_snakemake(tmp_path, "--cores", "2", config=niche_config(k=40))
+def _rerun_niches(niche_run: Path, workdir: Path, config: dict):
+    """The finished niche run copied, with another config: only rule niches (and what follows
+    it) reruns, on the same imported sections."""
+    shutil.copytree(niche_run, workdir, ignore=shutil.ignore_patterns("report.html"))
+    shutil.rmtree(workdir / "results/niches")
+    return run_snakemake(workdir, "--cores", "2", "results/niches/niches.json", config=config)
+
+
+def test_more_niches_than_the_spots_hold_stop_before_patches(niche_run, tmp_path):
+    result = _rerun_niches(niche_run, tmp_path / "run", niche_config(k=40))
     assert result.returncode != 0
     assert "niches: 40 is more than these spots support" in _error(result)
-    assert not (tmp_path / "results/patches/centres.parquet").exists()
-    assert not (tmp_path / "results/niches/niches.json").exists()
+    assert not (tmp_path / "run/results/niches/niches.json").exists()  # nothing half-written
 
 
-def test_a_section_too_sparse_for_the_scale_stops_before_patches(tmp_path):
+def test_a_section_too_sparse_for_the_scale_stops_before_patches(niche_run, tmp_path):
     config = niche_config()
     config["truth"]["sigma_um"] = 1.0
-    result = run_snakemake(tmp_path, "--cores", "2", "results/niches/niches.json", config=config)
+    result = _rerun_niches(niche_run, tmp_path / "run", config)
     assert result.returncode != 0
     assert "too few spots for niches at truth.sigma_um = 1" in _error(result)
     assert "section train" in _error(result) or "section test" in _error(result)
