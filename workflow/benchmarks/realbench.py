@@ -371,7 +371,7 @@ def summary_markdown(table: pd.DataFrame) -> str:
     """One row per fold: ensemble Dice per gene class and mean, the chance prediction's mean
     (``n/a`` where the run has none), the best single CNN's mean, the baseline's mean and the
     wall time; failed folds with the reason. Then ``over_folds``."""
-    lines = ["| dataset | fold | ensemble: genes | ensemble mean | chance mean "
+    lines = ["| dataset | fold | ensemble per class | ensemble mean | chance mean "
              "| best single CNN mean | baseline mean | wall time |",
              "|---|---|---|---|---|---|---|---|"]
     summary = fold_summary(table)
