@@ -203,3 +203,17 @@ def test_a_mean_over_one_evaluable_class_is_no_evidence() -> None:
     reference[:, 4:] = 3  # two niches: a mean again
     assert score_labels("s", "m", reference, reference, classes).set_index(
         "class").loc["mean", "dice"] == 1.0
+
+
+def test_an_unlearned_class_says_how_much_tissue_it_leaves_out() -> None:
+    from txmorph.evaluate.metrics import unlearned_notes
+
+    classes = ["background", "tissue", "niche1", "niche2"]
+    reference = np.zeros((10, 10), np.uint8)
+    reference[:, 2:] = 2
+    reference[:, 7:] = 3  # niche2: 30 of the 100 pixels
+    notes = unlearned_notes(reference, classes, ["tissue", "niche2"],
+                            {"niche2": "the training sections lack it"})
+    assert notes["niche2"] == ("not learned: the training sections lack it; 30.0% of this "
+                               "section, left out of every score")
+    assert notes["tissue"] == "not learned: no training data"  # no pixels: nothing left out

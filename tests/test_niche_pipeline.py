@@ -80,6 +80,8 @@ def test_a_model_trained_on_one_section_paints_the_niches_on_the_other(niche_run
     learned = json.loads((niche_run / "results/patches/classes.json").read_text())
     assert learned["classes"] == ["background", "niche1", "niche2", "niche3"]
     assert "tissue" in learned["dropped"]  # the niches partition the tissue
+    tissue = dice[(dice["model"] == "ensemble") & (dice["class"] == "tissue")]["note"].iloc[0]
+    assert tissue.startswith("not learned") and "left out of every score" not in tissue
 
 
 def test_the_niches_are_named_in_the_summary_and_the_class_definitions(niche_run):

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from txmorph.evaluate.metrics import label_map, sample_labels_on_grid, score_labels
+from txmorph.evaluate.metrics import (label_map, sample_labels_on_grid, score_labels,
+                                      unlearned_notes)
 from txmorph.io.canonical import read_labels
 from txmorph.outputs import atomic_path
 from txmorph.probmap.mapsio import read_probability_map
@@ -30,8 +31,7 @@ def main(smk, log):
     not_evaluable = {f["gene"]: f["message"] for f in checks["findings"]
                      if f["severity"] == "not_evaluable" and f["gene"]}
     unlearned = [name for name in classes if name not in learned["classes"]]
-    for name in unlearned:
-        not_evaluable[name] = f"not learned: {learned['dropped'].get(name, 'no training data')}"
+    not_evaluable.update(unlearned_notes(truth, classes, unlearned, learned["dropped"]))
     unlearned_labels = [classes.index(name) for name in unlearned]
     tables = []
     for model, path in zip(smk.params.models, smk.input.probmaps):

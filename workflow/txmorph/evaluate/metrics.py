@@ -186,6 +186,38 @@ ONE_CLASS = ("only one class is evaluable on this section: a map painting it eve
              "score 1, so a mean over it is no evidence")
 
 
+def unlearned_notes(reference: np.ndarray, classes: Sequence[str], unlearned: Sequence[str],
+                    dropped: Mapping[str, str]) -> dict[str, str]:
+    """Why each class the models did not learn is not evaluable, with the share of the
+    section its reference pixels hold (they are left out of every score: a niche that the
+    training sections lack can cover much of a test section).
+
+    Parameters
+    ----------
+    reference : np.ndarray
+        The section's reference labels (indices into ``classes``, 0 background).
+    classes : Sequence[str]
+        Every class.
+    unlearned : Sequence[str]
+        The classes the models did not learn.
+    dropped : Mapping[str, str]
+        Why each was left out of the models (``classes.json``).
+
+    Returns
+    -------
+    dict[str, str]
+        ``{class: note}``.
+    """
+    reference = np.asarray(reference)
+    notes = {}
+    for name in unlearned:
+        note = f"not learned: {dropped.get(name, 'no training data')}"
+        if left_out := int((reference == list(classes).index(name)).sum()):
+            note += f"; {left_out / reference.size:.1%} of this section, left out of every score"
+        notes[name] = note
+    return notes
+
+
 def dice_table(
     section: str,
     model: str,

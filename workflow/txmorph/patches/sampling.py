@@ -242,8 +242,7 @@ def choose_classes(
             dropped[name] = (
                 f"only {total} candidate centres in the training sections ({per_section}; at "
                 f"least patches.min_per_class = {min_per_class} needed): a niche that the "
-                "training sections hardly hold, so it is not learnt and its test pixels are "
-                "left out of the Dice")
+                "training sections hardly hold, so it is not learnt")
         elif name in (BACKGROUND, TISSUE):
             dropped[name] = (
                 f"only {total} candidate centres in the training sections ({per_section}; at "
