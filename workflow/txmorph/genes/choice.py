@@ -457,12 +457,32 @@ def pair_problems(sections: Sequence[Section], pair: Mapping[str, Sequence[str]]
         choose_classes(available, names, settings.min_per_class, [s.name for s in train])
     except InputError as error:
         problems.append(str(error).split(". Check")[0])
-    for s in sections:
-        if s.role == "test":
-            for k, name in enumerate(pair):
-                if not (references[s.name] == 2 + k).any():
-                    problems.append(f"{name}: empty reference region in test section {s.name}")
-    return problems
+    return problems + empty_test_regions(sections, references, list(pair), "reference")
+
+
+def empty_test_regions(sections: Sequence[Section], references: Mapping[str, np.ndarray],
+                       names: Sequence[str], region: str) -> list[str]:
+    """One line per class without a region in a test section (class i is label 2 + i).
+
+    Parameters
+    ----------
+    sections : Sequence[Section]
+        All sections; only the test ones are looked at.
+    references : Mapping[str, np.ndarray]
+        Per section name, its reference labels.
+    names : Sequence[str]
+        The classes after background and tissue, in label order.
+    region : str
+        What the region is called in the line (``reference``, ``niche``).
+
+    Returns
+    -------
+    list[str]
+        ``"<class>: empty <region> region in test section <name>"``, in section order.
+    """
+    return [f"{name}: empty {region} region in test section {s.name}"
+            for s in sections if s.role == "test"
+            for i, name in enumerate(names) if not (references[s.name] == 2 + i).any()]
 
 
 def rank_pairs(table: pd.DataFrame) -> pd.DataFrame:

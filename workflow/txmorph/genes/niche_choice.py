@@ -43,11 +43,12 @@ import numpy as np
 import pandas as pd
 
 from txmorph.baseline import FeatureSettings
-from txmorph.genes.choice import SWAP_ROLES, TABLE_COLUMNS, Section, Settings, probe_grids
+from txmorph.genes.choice import (SWAP_ROLES, TABLE_COLUMNS, Section, Settings, empty_test_regions,
+                                 probe_grids)
 from txmorph.genes.probe import ProbeSection, probe_pair
 from txmorph.niches import (Niches, clustering_scale, joint_niches, niche_classes, niche_labels,
                             scale_problem, support_problem)
-from txmorph.patches.sampling import sample_centres, spot_pixels
+from txmorph.patches.sampling import class_shortfalls, sample_centres, spot_pixels
 
 #: The numbers of niches proposed.
 NICHE_KS = (3, 4, 5, 6)
@@ -204,20 +205,12 @@ def niche_problems(sections: Sequence[Section], niches: Niches, k: int,
                                  rng=np.random.default_rng([settings.seed, index]),
                                  mode=settings.labels)
         available.append(sampled.available)
-    for name in names:
-        total = sum(int(counts.get(name, 0)) for counts in available)
-        if total < settings.min_per_class:
-            per_section = ", ".join(f"{sections[i].name}: {int(c.get(name, 0))}"
-                                    for i, c in zip(train, available))
-            problems.append(f"{name}: only {total} candidate patch centres in the training "
-                            f"sections ({per_section}; patches.min_per_class = "
-                            f"{settings.min_per_class})")
-    for s in sections:
-        if s.role == "test":
-            for i, name in enumerate(names):
-                if not (references[s.name] == 2 + i).any():
-                    problems.append(f"{name}: empty niche region in test section {s.name}")
-    return problems
+    short = class_shortfalls(available, names, settings.min_per_class,
+                             [sections[i].name for i in train])
+    problems += [f"{name}: only {total} candidate patch centres in the training sections "
+                 f"({per_section}; patches.min_per_class = {settings.min_per_class})"
+                 for name, (total, per_section) in short.items()]
+    return problems + empty_test_regions(sections, references, names, "niche")
 
 
 def rank_niches(table: pd.DataFrame) -> pd.DataFrame:

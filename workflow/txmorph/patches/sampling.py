@@ -193,6 +193,36 @@ def sample_centres(
     )
 
 
+def class_shortfalls(available: Sequence[Mapping[str, int]], names: Sequence[str],
+                     min_per_class: int, sources: Sequence[str]) -> dict[str, tuple[int, str]]:
+    """The classes with fewer than ``min_per_class`` candidates over all sections.
+
+    Parameters
+    ----------
+    available : Sequence[Mapping[str, int]]
+        Per training section, the candidate count of each class.
+    names : Sequence[str]
+        The classes, in order.
+    min_per_class : int
+        Fewest candidates a class needs.
+    sources : Sequence[str]
+        A name per section, for the per-section counts.
+
+    Returns
+    -------
+    dict[str, tuple[int, str]]
+        Per short class (in the order of ``names``), its total and its counts per section
+        (``"left: 0, right: 3"``).
+    """
+    short = {}
+    for name in names:
+        total = sum(int(counts.get(name, 0)) for counts in available)
+        if total < min_per_class:
+            short[name] = (total, ", ".join(f"{s}: {int(c.get(name, 0))}"
+                                            for s, c in zip(sources, available)))
+    return short
+
+
 def choose_classes(
     available: Sequence[Mapping[str, int]], names: Sequence[str], min_per_class: int,
     sources: Sequence[str] | None = None, optional: Collection[str] = (),
@@ -230,14 +260,14 @@ def choose_classes(
         When a gene class has too few candidates, or fewer than two classes are kept.
     """
     sources = list(sources or [f"section {i}" for i in range(len(available))])
+    short = class_shortfalls(available, names, min_per_class, sources)
     kept: list[str] = []
     dropped: dict[str, str] = {}
     for name in names:
-        total = sum(int(counts.get(name, 0)) for counts in available)
-        if total >= min_per_class:
+        if name not in short:
             kept.append(name)
             continue
-        per_section = ", ".join(f"{s}: {int(c.get(name, 0))}" for s, c in zip(sources, available))
+        total, per_section = short[name]
         if name in optional:
             dropped[name] = (
                 f"only {total} candidate centres in the training sections ({per_section}; at "
