@@ -20,9 +20,11 @@ from txmorph.scripting import run_rule
 def main(smk, log):
     params = smk.params
     sigma_um = params.sigma_um
-    tables, problems = [], []
+    names = [s["name"] for s in params.sections]
+    spot_tables, tables, problems = [], [], []
     for index, section in enumerate(params.sections):
         spots = read_spots(smk.input.spots[index])
+        spot_tables.append(spots)
         mask = read_mask(smk.input.masks[index])
         pixel_um = section["pixel_size_um"]
         in_tissue = int(spots_in_mask(spots["x"].to_numpy(), spots["y"].to_numpy(), mask).sum())
@@ -42,10 +44,9 @@ def main(smk, log):
     if problem := support_problem(niches, params.k, training, params.min_per_class):
         raise InputError(problem)
     for label, why in untrained_niches(niches, params.k, training, params.min_per_class,
-                                       [s["name"] for s in params.sections]).items():
+                                       names).items():
         log.warning("%s: %s", label, why)
     classes = niche_classes(params.k)
-    names = [s["name"] for s in params.sections]
     log.info("niches: %d of all genes' spots of %s, clustered jointly (bins %.3g µm, smoothing "
              "radius %.3g µm, seed %d)", params.k, ", ".join(names), bin_um, smoothing_um,
              params.seed)
@@ -54,9 +55,8 @@ def main(smk, log):
                  {c: round(float(v), 4) for c, v in zip(classes, shares)})
     for label in niches.names:
         log.info("%s", label)
-    for index, section in enumerate(params.sections):
+    for index, spots in enumerate(spot_tables):
         labels = niches.labels[index]
-        spots = read_spots(smk.input.spots[index])
         assigned = labels >= 0
         unassigned = int((~assigned).sum())
         if unassigned:
