@@ -126,3 +126,34 @@ def test_subsampled_stride_is_exact() -> None:
     points = np.array([(i, j) for i in range(out.shape[1]) for j in range(out.shape[2])])
     expected = _per_patch(model, image, 0.0, 1.0, points, 4)
     assert np.abs(out[:, points[:, 0], points[:, 1]].T - expected).max() <= 1e-4
+
+
+@pytest.mark.parametrize("patch_size, stride", [(64, 8), (96, 4)])
+def test_dihedral_mean_map_equals_per_patch_mean(patch_size: int, stride: int) -> None:
+    """probmap.tta: each output is the mean over its own patch's 8 rotations and flips, on a
+    non-square image, at a native and at a subsampled stride (tiles of uneven shapes)."""
+    rng = np.random.default_rng(patch_size)
+    image = (rng.random((57, 70)) * 3000 + np.arange(70) * 9).astype(np.uint16)
+    model = _model(patch_size)
+    with torch.no_grad():  # confident outputs, so that orientation shows in the probabilities
+        model.head[-1].weight.mul_(100.0)
+    low, high = intensity_range(image)
+    out = np.zeros((4, *probability_grid_shape(image.shape, stride)), np.float32)
+    paint_probabilities(image, model, METADATA, (low, high), out, tile_size=40,
+                        output_stride=stride, tta=True)
+    points = np.array([(i, j) for i in range(out.shape[1]) for j in range(out.shape[2])])
+    size, pad = model.patch_size, model.patch_size + stride
+    padded = np.pad(image, pad, mode="reflect")
+    patches = np.stack([padded[i * stride + stride // 2 - size // 2 + pad:][:size,
+                               j * stride + stride // 2 - size // 2 + pad:][:, :size]
+                        for i, j in points])
+    x = torch.from_numpy(normalise(patches, low, high))[:, None]
+    with torch.inference_mode():
+        views = [torch.rot90(x, k, dims=(2, 3)) for k in range(4)]
+        views += [torch.flip(v, dims=(3,)) for v in views]
+        expected = torch.stack([torch.softmax(model(v), dim=1) for v in views]).mean(0).numpy()
+    plain = np.zeros_like(out)
+    paint_probabilities(image, model, METADATA, (low, high), plain, tile_size=40,
+                        output_stride=stride)
+    assert np.abs(out[:, points[:, 0], points[:, 1]].T - expected).max() <= 1e-4
+    assert np.abs(out - plain).max() > 5e-4  # the transforms do change a random model's map

@@ -317,3 +317,40 @@ def test_niche_folds_replace_the_genes_and_get_their_own_summary(tmp_path, monke
     assert page.count("- Mean over 2 of 2 folds") == 2
     with pytest.raises(SystemExit):
         main(["--resources", str(tmp_path / "res"), "--niches", "1"])
+
+
+def test_block_folds_cut_the_shipped_image_into_a_checkerboard():
+    half = {"image": "/d/dapi.tif", "spots": "/d/spots.csv", "downsample": 2}
+    config = {"sections": {"left": {**half, "role": "train", "region": {"x": [0, 50]}},
+                           "right": {**half, "role": "test", "region": {"x": [50, 120]}}},
+              "genes": ["A", "B"]}
+    a_to_b, b_to_a = realbench.block_folds("crop", config, (2, 3))
+    assert (a_to_b.name, b_to_a.name) == ("blocks_a_to_b", "blocks_b_to_a")
+    sections = a_to_b.config["sections"]
+    assert {n: (s["role"], s["blocks"]["keep"]) for n, s in sections.items()} == \
+        {"a": ("train", "even"), "b": ("test", "odd")}
+    assert sections["a"]["region"] == {"x": [0, 120]} and sections["a"]["downsample"] == 2
+    assert sections["a"]["blocks"]["grid"] == [2, 3] and a_to_b.config["genes"] == ["A", "B"]
+    assert b_to_a.config["sections"]["b"]["role"] == "train"
+    assert fold_label("blocks_a_to_b") == "blocks a → b"
+    # Sections of different images: no block folds.
+    other = {"sections": {"l": {**half, "role": "train"},
+                          "r": {**half, "image": "/d/other.tif", "role": "test"}}}
+    assert realbench.block_folds("two", other) == []
+
+
+def test_summary_has_ceiling_ratios_and_block_folds_apart(tmp_path):
+    models = {**MODELS, "ceiling": [np.nan, 0.7, 0.4, 0.6]}
+    _fake_dice(tmp_path / "a", models=models, chance=[np.nan, 0.6, 0.0, 0.0])
+    _fake_dice(tmp_path / "b", models=models)
+    table = benchmark_table([collect_run("crop", tmp_path / "a", 60.0, fold="left_to_right"),
+                             collect_run("crop", tmp_path / "b", 60.0, fold="blocks_a_to_b")])
+    half = summary_markdown(table[table["fold"] == "left_to_right"])
+    assert "| ceiling mean | ensemble / ceiling | baseline / ceiling |" in half
+    # means over the classes: ensemble 0.537, baseline 0.350, ceiling 0.567
+    assert "| 0.567 | 0.95 | 0.62 |" in half
+    assert "ceiling 0.567" in half
+    report = report_markdown(table, {}, {"run": "test"})
+    assert "## Summary: block folds" in report
+    summary_part = report.split("## Summary: block folds")[0]
+    assert "blocks a → b" not in summary_part and "left → right" in summary_part

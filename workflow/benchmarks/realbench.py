@@ -159,6 +159,8 @@ def fold_label(fold: str) -> str:
     section name holds ``_to_`` too, rather than split it wrongly)."""
     if fold == AS_SHIPPED:
         return "as shipped"
+    if is_block_fold(fold):
+        return "blocks " + fold_label(fold[len(BLOCK_PREFIX):])
     parts = fold.split("_to_")
     return " → ".join(p.replace("+", " + ") for p in parts) if len(parts) == 2 else fold
 
@@ -206,6 +208,61 @@ class Fold:
 
 
 NICHE_TAG = "_niches"  # a niche run's dataset: <name>_niches<K>
+BLOCK_PREFIX = "blocks_"  # a block fold: blocks_a_to_b, blocks_b_to_a
+BLOCK_GRID = (2, 2)
+CEILING_MODEL = "ceiling"
+
+
+def _whole_image(sections: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """The one section that ``sections`` (regions of one image) are cut from: their first
+    entry without ``role`` and with ``region`` the bounding box of theirs (none: the whole
+    image); None unless every section reads the same image and spots with the same settings."""
+    def rest(section: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in section.items() if k not in ("role", "region", "blocks")}
+
+    if not sections or any(rest(s) != rest(sections[0]) for s in sections[1:]):
+        return None
+    whole = rest(sections[0])
+    regions = [s.get("region") for s in sections]
+    if all(regions):
+        box = {}
+        for axis in ("x", "y"):
+            spans = [r.get(axis) for r in regions]
+            if all(spans):
+                box[axis] = [min(a for a, _ in spans), max(b for _, b in spans)]
+        if box:
+            whole["region"] = box
+    return whole
+
+
+def block_folds(dataset: str, config: Mapping[str, Any] | None,
+                grid: tuple[int, int] = BLOCK_GRID) -> list[Fold]:
+    """The block folds of a config whose train and test sections are regions of one image:
+    that image whole, as two sections of a checkerboard of ``grid`` blocks (``a``: the blocks
+    whose row + column is even, ``b``: odd; ``txmorph.blocks``), trained on one and tested on
+    the other, both ways round (``blocks_a_to_b``, ``blocks_b_to_a``): the same anatomy in
+    train and test, spatially disjoint. None for a config of other sections."""
+    if config is None or not isinstance(config.get("sections"), Mapping):
+        return []
+    paired = [s for s in config["sections"].values()
+              if isinstance(s, Mapping) and s.get("role") in _SWAPPED_ROLE]
+    whole = _whole_image(paired)
+    if whole is None or len(paired) < 2:
+        return []
+    folds = []
+    for train, test in (("a", "b"), ("b", "a")):
+        result = copy.deepcopy(dict(config))
+        result["sections"] = {
+            name: {**copy.deepcopy(whole), "role": "train" if name == train else "test",
+                   "blocks": {"grid": [int(grid[0]), int(grid[1])],
+                              "keep": "even" if name == "a" else "odd"}}
+            for name in ("a", "b")}
+        folds.append(Fold(dataset, f"{BLOCK_PREFIX}{train}_to_{test}", result))
+    return folds
+
+
+def is_block_fold(fold: str) -> bool:
+    return str(fold).startswith(BLOCK_PREFIX)
 
 
 def niche_folds(folds: Sequence[Fold], k: int) -> list[Fold]:
@@ -307,6 +364,14 @@ def _cell(value: float) -> str:
     return "n/e" if not np.isfinite(value) else f"{value:.3f}"
 
 
+def _ratio(value: float, ceiling: float) -> str:
+    """``value / ceiling`` to two decimals; ``n/e`` where either is not evaluable or the
+    ceiling is 0."""
+    if not (np.isfinite(value) and np.isfinite(ceiling)) or ceiling <= 0:
+        return "n/e"
+    return f"{value / ceiling:.2f}"
+
+
 def _minutes(seconds: float) -> str:
     seconds = float(seconds)
     return f"{int(seconds // 60)} min {seconds % 60:02.0f} s" if seconds >= 60 else f"{seconds:.0f} s"
@@ -325,7 +390,7 @@ def fold_summary(table: pd.DataFrame) -> pd.DataFrame:
             "dataset": dataset, "fold": fold, "status": part["status"].iloc[0],
             "note": part["note"].iloc[0], "wall_time_s": part["wall_time_s"].iloc[0],
             "genes": "", "ensemble": np.nan, "chance": np.nan, "has_chance": False,
-            "best": np.nan, "best_model": "", "baseline": np.nan}
+            "best": np.nan, "best_model": "", "baseline": np.nan, "ceiling": np.nan}
         if (part["status"] == "ok").all():
             genes = [c for c in dict.fromkeys(part["class"])
                      if c not in (*GENERAL_CLASSES, MEAN_CLASS)]
@@ -338,7 +403,8 @@ def fold_summary(table: pd.DataFrame) -> pd.DataFrame:
                 ensemble=_value(part, CNN_SUMMARY_MODEL, MEAN_CLASS),
                 chance=_value(part, CHANCE_MODEL, MEAN_CLASS),
                 has_chance=bool((part["model"] == CHANCE_MODEL).any()), best=best[0],
-                best_model=best[1], baseline=_value(part, BASELINE_MODEL, MEAN_CLASS))
+                best_model=best[1], baseline=_value(part, BASELINE_MODEL, MEAN_CLASS),
+                ceiling=_value(part, CEILING_MODEL, MEAN_CLASS))
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -353,7 +419,9 @@ def over_folds(summary: pd.DataFrame) -> list[str]:
     if ok.empty:
         return [f"- {head}: no fold ran to the end."]
     means = []
-    for column in ("ensemble", "chance", "baseline"):
+    columns = ("ensemble", "chance", "baseline") + (
+        ("ceiling",) if "ceiling" in ok and ok["ceiling"].notna().any() else ())
+    for column in columns:
         values = ok[column].dropna()  # NaN: not evaluable, or no chance rows (n/a)
         text = _cell(values.mean()) if len(values) else (
             "n/a" if column == "chance" and not ok["has_chance"].any() else "n/e")
@@ -371,21 +439,26 @@ def summary_markdown(table: pd.DataFrame) -> str:
     """One row per fold: ensemble Dice per gene class and mean, the chance prediction's mean
     (``n/a`` where the run has none), the best single CNN's mean, the baseline's mean and the
     wall time; failed folds with the reason. Then ``over_folds``."""
-    lines = ["| dataset | fold | ensemble per class | ensemble mean | chance mean "
-             "| best single CNN mean | baseline mean | wall time |",
-             "|---|---|---|---|---|---|---|---|"]
     summary = fold_summary(table)
+    ceiling = bool(summary["ceiling"].notna().any()) if len(summary) else False
+    extra = " ceiling mean | ensemble / ceiling | baseline / ceiling |" if ceiling else ""
+    lines = ["| dataset | fold | ensemble per class | ensemble mean | chance mean "
+             f"| best single CNN mean | baseline mean |{extra} wall time |",
+             "|---|---|---|---|---|---|---|" + ("---|---|---|" if ceiling else "") + "---|"]
     for row in summary.itertuples(index=False):
         lead = f"| {row.dataset} | {fold_label(row.fold)} |"
         wall = _minutes(row.wall_time_s)
         if row.status != "ok":
             reason = str(row.note).replace("|", "\\|")
-            lines.append(f"{lead} failed: {reason} | | | | | {wall} |")
+            lines.append(f"{lead} failed: {reason} | | | | |{' | | |' if ceiling else ''} "
+                         f"{wall} |")
             continue
         best = f"{_cell(row.best)} ({row.best_model})" if row.best_model else "n/e"
         chance = _cell(row.chance) if row.has_chance else "n/a"
+        ratios = (f" {_cell(row.ceiling)} | {_ratio(row.ensemble, row.ceiling)} | "
+                  f"{_ratio(row.baseline, row.ceiling)} |" if ceiling else "")
         lines.append(f"{lead} {row.genes} | {_cell(row.ensemble)} | {chance} | {best} | "
-                     f"{_cell(row.baseline)} | {wall} |")
+                     f"{_cell(row.baseline)} |{ratios} {wall} |")
     return "\n".join([*lines, "", *over_folds(summary)] if len(summary) else lines)
 
 
@@ -414,7 +487,16 @@ def report_markdown(table: pd.DataFrame, figures: Mapping[tuple[str, str], Seque
     ]
     lines += [f"- {key}: {value}" for key, value in context.items()]
     niche_rows = table["dataset"].map(is_niche_run)
-    lines += ["", "## Summary", "", summary_markdown(table[~niche_rows]), ""]
+    block_rows = table["fold"].map(is_block_fold) & ~niche_rows
+    lines += ["", "## Summary", "", summary_markdown(table[~niche_rows & ~block_rows]), ""]
+    if block_rows.any():
+        lines += ["## Summary: block folds", "",
+                  "Each crop whole, as a checkerboard of blocks (`txmorph.blocks`): trained on "
+                  "one set of blocks (patch centres at least one largest patch size from the "
+                  "other set), scored on the other, both ways round: the same anatomy in "
+                  "train and test, spatially disjoint. Their means are their own, never mixed "
+                  "with the half folds'.", "",
+                  summary_markdown(table[block_rows]), ""]
     if niche_rows.any():
         lines += ["## Summary: niches", "",
                   "The same configs with `niches: K` in place of their `genes`: the classes are "
@@ -497,6 +579,36 @@ def run_fold(fold: Fold, workdir: Path, cores: int | str, timeout_s: float,
     return result
 
 
+def _grid(text: str, parser: argparse.ArgumentParser) -> tuple[int, int]:
+    try:
+        rows, columns = (int(n) for n in text.lower().split("x"))
+    except ValueError:
+        parser.error(f"--blocks {text!r}: expected ROWSxCOLUMNS, e.g. 2x2, or none")
+    if rows < 1 or columns < 1 or rows * columns < 2:
+        parser.error(f"--blocks {text!r}: a checkerboard needs at least two blocks")
+    return rows, columns
+
+
+def add_ceiling(result: RunResult, cores: int | str,
+                say: Callable[[str], None] = print) -> None:
+    """Append the fold's ``ceiling`` rows (``ceiling.fold_ceiling``) to its Dice table; a
+    ceiling that fails is said and left out (the fold's rows stay)."""
+    if result.error is not None or result.dice is None or result.workdir is None:
+        return
+    from ceiling import fold_ceiling  # beside this file
+
+    start = time.perf_counter()
+    try:
+        rows = fold_ceiling(result.workdir, cores=os.cpu_count() or 1 if cores == "all"
+                            else int(cores), say=say)
+    except Exception as error:  # a benchmark row: the fold itself stands without it
+        say(f"[realbench] {result.dataset} {fold_label(result.fold)}: no ceiling: {error}")
+        return
+    result.dice = pd.concat([result.dice, rows], ignore_index=True)
+    say(f"[realbench] {result.dataset} {fold_label(result.fold)}: ceiling in "
+        f"{time.perf_counter() - start:.0f} s")
+
+
 def _git_commit() -> str:
     try:
         out = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
@@ -528,6 +640,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--niches", type=int, default=0, metavar="K",
                         help="also run every config with niches: K in place of its genes "
                         "(0: not; make realbench: 4)")
+    parser.add_argument("--blocks", default="2x2", metavar="ROWSxCOLUMNS",
+                        help="checkerboard of the block folds (default 2x2; none: no block "
+                        "folds)")
+    parser.add_argument("--no-ceiling", action="store_true",
+                        help="no ceiling rows (within-test-section block cross-validation)")
     parser.add_argument("--timeout", type=float, default=1200, help="seconds per fold")
     parser.add_argument("--csv", type=Path, default=REPO / "docs/realdata.csv")
     parser.add_argument("--markdown", type=Path, default=REPO / "docs/realdata.md")
@@ -557,13 +674,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     if args.niches == 1 or args.niches < 0:
         parser.error(f"--niches {args.niches}: K must be at least 2 (or 0: no niche runs)")
+    grid = None if args.blocks == "none" else _grid(args.blocks, parser)
     folds = [fold for name, path in datasets
              for fold in dataset_folds(name, path, parse_overrides(args.overrides, dataset=name),
                                        args.data_root, one_way=args.one_way)]
+    if grid is not None:
+        shipped: dict[str, Fold] = {}
+        for fold in folds:  # each dataset's as-shipped fold
+            shipped.setdefault(fold.dataset, fold)
+        folds += [fold for f in shipped.values() for fold in
+                  block_folds(f.dataset, f.config, grid)[:1 if args.one_way else 2]]
     if args.niches:
-        folds += niche_folds(folds, args.niches)
-    results = [run_fold(fold, workdir / fold.dataset / fold.name, args.cores, args.timeout)
-               for fold in folds]
+        folds += niche_folds([f for f in folds if not is_block_fold(f.name)], args.niches)
+    results = []
+    for fold in folds:
+        result = run_fold(fold, workdir / fold.dataset / fold.name, args.cores, args.timeout)
+        if not args.no_ceiling and not is_niche_run(fold.dataset):
+            add_ceiling(result, args.cores)
+        results.append(result)
     total = time.perf_counter() - started
     table = benchmark_table(results)
 
@@ -589,7 +717,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # UTF-8 whatever the locale: the fold labels hold arrows
     args.markdown.write_text(report_markdown(table, figures, context), encoding="utf-8")
     niche_rows = table["dataset"].map(is_niche_run)
-    print(summary_markdown(table[~niche_rows]))
+    block_rows = table["fold"].map(is_block_fold) & ~niche_rows
+    print(summary_markdown(table[~niche_rows & ~block_rows]))
+    if block_rows.any():
+        print("\nblock folds:\n" + summary_markdown(table[block_rows]))
     if niche_rows.any():
         print("\nniches:\n" + summary_markdown(table[niche_rows]))
     print(f"[realbench] {len(results)} folds of {len(datasets)} datasets in {total:.0f} s; "

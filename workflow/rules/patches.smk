@@ -24,6 +24,8 @@ rule centres:
         labels=config["patches"]["labels"],
         per_class=config["patches"]["per_class"],
         min_per_class=config["patches"]["min_per_class"],
+        # Sections of blocks: centres this far from the pixels not the section's.
+        buffer_px=max(PATCH_SIZES),
         seed=config["seed"],
     log:
         "results/logs/centres/centres.log",

@@ -21,6 +21,7 @@ rule probmap:
         tile_size=config["probmap"]["tile_size"],
         device=config["probmap"]["device"],
         output_stride=config["probmap"]["output_stride"],
+        tta=config["probmap"]["tta"],
     log:
         "results/logs/probmap/{section}_size{size}.log",
     threads: config["probmap"]["threads"]

@@ -10,6 +10,7 @@ import json
 import numpy as np
 import pandas as pd
 
+from txmorph.blocks import restrict_labels, section_area, training_area
 from txmorph.classes import class_names
 from txmorph.io.canonical import read_labels, read_spots, spots_by_class
 from txmorph.outputs import atomic_path
@@ -25,6 +26,11 @@ def main(smk, log):
     parts, available = [], []
     for index, section in enumerate(params.sections):
         reference = read_labels(smk.input.truths[index])
+        # A section of blocks (txmorph.blocks): centres keep one largest patch size away from
+        # the pixels that are not the section's (the other blocks, a test section's).
+        area = training_area(section_area(reference.shape, section.get("blocks")),
+                             params.buffer_px)
+        reference = restrict_labels(reference, area)
         spots = read_spots(smk.input.spots[index])
         other = spots.loc[~spots["gene"].isin(chosen_genes), ["x", "y"]].to_numpy(np.float64)
         # The seed does not depend on the patch size: every size sees the same centres.

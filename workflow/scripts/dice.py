@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from txmorph.blocks import OUTSIDE_AREA
 from txmorph.evaluate.metrics import (label_map, sample_labels_on_grid, score_labels,
                                       unlearned_notes)
 from txmorph.io.canonical import read_labels
@@ -27,7 +28,8 @@ def main(smk, log):
     learned = json.loads(Path(smk.input.classes).read_text())
     # Classes the input checks found not evaluable (a test gene too sparse for a region), and
     # classes the models never learned (the training sections hold none): their reference
-    # pixels are left out, since no model could have named them.
+    # pixels are left out, since no model could have named them. Pixels outside a section's
+    # blocks (txmorph.blocks) are not the section's: left out too.
     not_evaluable = {f["gene"]: f["message"] for f in checks["findings"]
                      if f["severity"] == "not_evaluable" and f["gene"]}
     unlearned = [name for name in classes if name not in learned["classes"]]
@@ -39,14 +41,14 @@ def main(smk, log):
         context_px = smk.params.context_um / (smk.params.pixel_size_um * prob_map.stride)
         predicted = label_map(prob_map.probabilities, prob_map.classes, classes, context_px)
         reference = sample_labels_on_grid(truth, prob_map.stride, predicted.shape)
-        scored = ~np.isin(reference, unlearned_labels)
+        scored = ~np.isin(reference, [*unlearned_labels, OUTSIDE_AREA])
         table = score_labels(section, model, predicted[scored], reference[scored], classes,
                              not_evaluable)
         log.info("%s: %s", model, dict(zip(table["class"], table["dice"].round(3))))
         tables.append(table)
     # The floor every score is read against: a prediction that never looks at the image.
     chance = chance_class(read_reference(smk.input.reference), learned["classes"])
-    scored = ~np.isin(truth, unlearned_labels)
+    scored = ~np.isin(truth, [*unlearned_labels, OUTSIDE_AREA])
     constant = np.full(int(scored.sum()), classes.index(chance), dtype=truth.dtype)
     table = score_labels(section, CHANCE_MODEL, constant, truth[scored], classes, not_evaluable)
     log.info("%s (every pixel %s): %s", CHANCE_MODEL, chance,

@@ -47,6 +47,7 @@ def main(smk, log):
         paint_probabilities(
             image, model, metadata, (low, high), probabilities,
             tile_size=smk.params.tile_size, device=device, log=log.info, output_stride=stride,
+            tta=smk.params.tta,
         )
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from txmorph.blocks import restrict_labels, section_area
 from txmorph.classes import class_names
 from txmorph.errors import InputError
 from txmorph.io.canonical import read_mask, read_spots, spots_by_class
@@ -33,6 +34,7 @@ def niche_reference(smk, log):
             spot_counts[name] += len(xy)
         labels = niche_labels(read_mask(smk.input.masks[index]), by_class,
                               settings["sigma_um"] / section["pixel_size_um"])
+        labels = restrict_labels(labels, section_area(labels.shape, section.get("blocks")))
         pixels += np.bincount(labels.ravel(), minlength=len(names))[: len(names)]
     class_pixels = dict(zip(names, pixels.tolist()))
     total = max(1, sum(spot_counts.values()))
@@ -52,7 +54,7 @@ def main(smk, log):
     settings = smk.params.settings
     groups = smk.params.groups
     names = class_names(groups)
-    fitted, unsupported = [], {name: [] for name in groups}
+    fitted, areas, unsupported = [], [], {name: [] for name in groups}
     for index, section in enumerate(smk.params.sections):
         spots = read_spots(smk.input.spots[index])
         # A class too sparse in this section for the reference rule (its checks) adds no
@@ -66,9 +68,11 @@ def main(smk, log):
                         facts.get("spots", 0), facts.get("densest_disk_spots", 0))
             unsupported[name].append(f"{section['name']}: {facts.get('spots', 0)} spots, at "
                                      f"most {facts.get('densest_disk_spots', 0)} in a disk")
-        fitted.append((read_mask(smk.input.masks[index]), by_class,
-                       spots[["x", "y"]].to_numpy(np.float64),
+        mask = read_mask(smk.input.masks[index])
+        fitted.append((mask, by_class, spots[["x", "y"]].to_numpy(np.float64),
                        settings["sigma_um"] / section["pixel_size_um"], section["pixel_size_um"]))
+        # A section of blocks (txmorph.blocks): only its blocks' pixels are fitted and counted.
+        areas.append(section_area(mask.shape, section.get("blocks")))
     for name, where in unsupported.items():
         if len(where) == len(smk.params.sections):
             raise InputError(
@@ -79,13 +83,14 @@ def main(smk, log):
                 "genes with more spots (see the gene_candidates target), add training "
                 "sections that express it, or lower truth.min_spots_per_region.")
     thresholds, shares = fit_thresholds(fitted, settings["rule"], settings["enrichment"],
-                                        settings["quantity"])
+                                        settings["quantity"], areas=areas)
     # The training sections' labels by these thresholds: their most frequent class is the
     # image-blind chance prediction of rule dice.
     pixels = np.zeros(len(names), dtype=np.int64)
-    for mask, by_class, all_xy, sigma_px, pixel_size_um in fitted:
-        labels = truth_labels(mask, by_class, all_xy, sigma_px, thresholds,
-                              quantity=settings["quantity"], pixel_size_um=pixel_size_um)
+    for (mask, by_class, all_xy, sigma_px, pixel_size_um), area in zip(fitted, areas):
+        labels = restrict_labels(truth_labels(mask, by_class, all_xy, sigma_px, thresholds,
+                                              quantity=settings["quantity"],
+                                              pixel_size_um=pixel_size_um), area)
         pixels += np.bincount(labels.ravel(), minlength=len(names))[: len(names)]
     class_pixels = dict(zip(names, pixels.tolist()))
     log.info("%s thresholds (%s rule, sigma %.3g µm) fitted on %s: %s; training shares %s; "

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from txmorph.blocks import OUTSIDE_AREA, restrict_labels, section_area
 from txmorph.classes import class_names
 from txmorph.io.canonical import read_mask, read_spots, spots_by_class
 from txmorph.outputs import write_label_tiff
@@ -41,8 +42,16 @@ def main(smk, log):
         labels = truth_labels(mask, by_class, spots[["x", "y"]].to_numpy(np.float64), sigma_px,
                               thresholds, quantity=settings["quantity"],
                               pixel_size_um=params["pixel_size_um"])
+    # A section of blocks (txmorph.blocks): the regions are drawn from all the image's spots,
+    # then the pixels outside its blocks are marked as not the section's.
+    area = section_area(labels.shape, params.get("blocks"))
+    labels = restrict_labels(labels, area)
+    if area is not None:
+        log.info("blocks %s: %.1f%% of the image is this section's", params["blocks"],
+                 100 * area.mean())
+    inside = max(1, int((labels != OUTSIDE_AREA).sum()))
     fractions = {
-        name: round(float((labels == index).mean()), 4)
+        name: round(float((labels == index).sum() / inside), 4)
         for index, name in enumerate(class_names(smk.params.groups))
     }
     log.info("reference regions (sigma %.1f px; %s thresholds %s fitted on %s): area "

@@ -369,6 +369,7 @@ def fit_thresholds(
     rule: str = "otsu",
     enrichment: float = 2.0,
     quantity: str = "share",
+    areas: Sequence[np.ndarray | None] | None = None,
 ) -> tuple[dict[str, float], dict[str, float]]:
     """Each class's threshold on its quantity, fitted once on the pooled training sections.
 
@@ -386,6 +387,10 @@ def fit_thresholds(
         The multiple of the ``"enrichment"`` rule (> 0).
     quantity : str
         ``"share"`` (of local transcripts) or ``"density"`` (spots per µm²).
+    areas : Sequence[np.ndarray or None] or None
+        Per section, the (H, W) bool pixels that are the section's (``txmorph.blocks``; None:
+        all): the values are computed from all of its tissue's spots, but only those inside
+        the area are pooled and counted.
 
     Returns
     -------
@@ -410,19 +415,24 @@ def fit_thresholds(
     own_spots = dict.fromkeys(names, 0)
     all_spots = 0
     tissue_area_um2 = 0.0
-    for tissue_mask, spots_by_class, all_xy, sigma_px, *pixel_size in sections:
+    areas = list(areas) if areas is not None else [None] * len(sections)
+    if len(areas) != len(sections):
+        raise ValueError(f"{len(areas)} areas for {len(sections)} sections")
+    for (tissue_mask, spots_by_class, all_xy, sigma_px, *pixel_size), area in zip(sections,
+                                                                                  areas):
         mask = _check(tissue_mask, sigma_px)
-        if not mask.any():
+        counted = mask if area is None else mask & np.asarray(area, dtype=bool)
+        if not counted.any():
             continue
         pixel_size_um = float(pixel_size[0]) if pixel_size else 1.0
-        tissue_area_um2 += float(mask.sum()) * pixel_size_um**2
+        tissue_area_um2 += float(counted.sum()) * pixel_size_um**2
         b, values = _coarse_values(mask, spots_by_class, all_xy, sigma_px, quantity,
                                    pixel_size_um)
-        inside = _coarse_fraction(mask, b) >= MIN_BIN_TISSUE
-        all_spots += len(_in_mask(all_xy, mask))
+        inside = _coarse_fraction(counted, b) >= MIN_BIN_TISSUE
+        all_spots += len(_in_mask(all_xy, counted))
         for name in names:
             pooled[name].append(values[name][inside])
-            own_spots[name] += len(_in_mask(spots_by_class[name], mask))
+            own_spots[name] += len(_in_mask(spots_by_class[name], counted))
     thresholds, training_shares = {}, {}
     for name in names:
         training_shares[name] = own_spots[name] / all_spots if all_spots else 0.0

@@ -25,6 +25,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from txmorph.blocks import OUTSIDE_AREA
 from txmorph.outputs import atomic_path
 
 RGB = tuple[float, float, float]
@@ -121,14 +122,18 @@ def _display_labels(
     labels = np.asarray(labels)
     if labels.ndim != 2:
         raise ValueError(f"label maps must be 2-D, got shape {labels.shape}")
-    if labels.size and (labels.min() < 0 or labels.max() >= len(colours)):
+    inside = labels[labels != OUTSIDE_AREA]
+    if inside.size and (inside.min() < 0 or inside.max() >= len(colours)):
         raise ValueError(
-            f"labels range {labels.min()}..{labels.max()} but only {len(colours)} classes"
+            f"labels range {inside.min()}..{inside.max()} but only {len(colours)} classes"
         )
     k = max(1, math.ceil(max(labels.shape) / max_pixels))
     small = labels[k // 2 :: k, k // 2 :: k]  # nearest: labels must not be averaged
     extent = (0, small.shape[1] * k * stride, small.shape[0] * k * stride, 0)
-    return colours[small.astype(np.intp)], extent
+    # Outside a section's blocks (txmorph.blocks): not the section's, shown blank.
+    rgb = colours[np.where(small == OUTSIDE_AREA, 0, small).astype(np.intp)]
+    rgb[small == OUTSIDE_AREA] = 1.0
+    return rgb, extent
 
 
 def _layout(n_panels: int) -> tuple[int, int]:

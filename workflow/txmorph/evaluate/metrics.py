@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from txmorph.blocks import OUTSIDE_AREA
 from txmorph.classes import GENERAL_CLASSES, MEAN_CLASS
 
 #: Pixels per chunk when building the confusion matrix (bounds int64 temporaries to ~64 MB).
@@ -213,7 +214,8 @@ def unlearned_notes(reference: np.ndarray, classes: Sequence[str], unlearned: Se
     for name in unlearned:
         note = f"not learned: {dropped.get(name, 'no training data')}"
         if left_out := int((reference == list(classes).index(name)).sum()):
-            note += f"; {left_out / reference.size:.1%} of this section, left out of every score"
+            area = max(1, int((reference != OUTSIDE_AREA).sum()))  # a section's blocks only
+            note += f"; {left_out / area:.1%} of this section, left out of every score"
         notes[name] = note
     return notes
 

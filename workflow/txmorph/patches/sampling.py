@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from txmorph.blocks import OUTSIDE_AREA
 from txmorph.classes import GENERAL_CLASSES, class_names
 from txmorph.errors import InputError
 
@@ -114,7 +115,8 @@ def sample_centres(
     """Patch centres of one training section for every class (see the module docstring).
 
     ``reference`` is the section's reference label image (0 background, 1 general tissue,
-    2 + k the k-th of ``class_spots``); ``class_spots`` the (x, y) pixels of each gene class's
+    2 + k the k-th of ``class_spots``; ``txmorph.blocks.OUTSIDE_AREA`` where no centre may lie);
+    ``class_spots`` the (x, y) pixels of each gene class's
     spots, ``other_spots`` those of every other gene. Labels index
     ``class_names(list(class_spots))``; ``available`` counts each class's candidates (spots,
     or area / ``AREA_PER_CANDIDATE_UM2``). Each class keeps ``min(per_class, available)``.
@@ -181,7 +183,8 @@ def sample_centres(
                 allowed[spots[:, 0], spots[:, 1]] = False
                 picked = np.concatenate([spots, _random_pixels(rng, allowed, n - len(spots))])
         else:
-            spots = on(spot_pixels(class_spots[name], shape), lambda v: v >= 1)
+            spots = on(spot_pixels(class_spots[name], shape),
+                       lambda v: (v >= 1) & (v != OUTSIDE_AREA))
             available[name] = len(spots)
             picked = _draw(rng, spots, min(per_class, len(spots)))
         chosen.append(picked.reshape(-1, 2))

@@ -19,7 +19,8 @@ from txmorph.roles import uses_spots
 # (each rule's inputs, and their fingerprints) and the SpatialData element names, which the
 # SpatialData import rules pass on their own.
 NOT_IMPORT_KEYS = frozenset(
-    {"role", "image", "spots", "image_element", "points_element", "coordinate_system"})
+    {"role", "image", "spots", "image_element", "points_element", "coordinate_system",
+     "blocks"})  # blocks: which pixels are the section's, read after import (txmorph.blocks)
 # Keys of `training` that are not hyper-parameters: per-size overrides, where it runs, the
 # model's input shape (passed to rule train on its own) and the pretraining (rule pretrain).
 NOT_TRAINING_PARAMS = ("per_size", "device", "threads", "network_input", "pretrain")
@@ -115,9 +116,14 @@ def section_params(name: str, section: Mapping[str, Any], pixel_size_um: float) 
     Returns
     -------
     dict
-        ``name`` and ``pixel_size_um`` of the canonical image.
+        ``name`` and ``pixel_size_um`` of the canonical image; ``blocks`` where the section
+        is made of blocks of it (``txmorph.blocks``).
     """
-    return {"name": name, "pixel_size_um": pixel_size_um * section.get("downsample", 1)}
+    params = {"name": name, "pixel_size_um": pixel_size_um * section.get("downsample", 1)}
+    if section.get("blocks"):  # a section of blocks of its image (txmorph.blocks)
+        params["blocks"] = {"grid": [int(n) for n in section["blocks"]["grid"]],
+                            "keep": str(section["blocks"]["keep"])}
+    return params
 
 
 def side_files(section: Mapping[str, Any]) -> list[str]:

@@ -66,6 +66,7 @@ def paint_probabilities(
     device: str | torch.device = "cpu",
     log: Callable[[str], None] | None = None,
     output_stride: int | None = None,
+    tta: bool = False,
 ) -> None:
     """Write softmax class probabilities of the whole section into ``out`` (C, H', W').
 
@@ -96,6 +97,9 @@ def paint_probabilities(
         Progress messages.
     output_stride : int or None
         Input pixels per output pixel; None: the model's native stride, the cheapest.
+    tta : bool
+        Test-time augmentation: every output the mean of the probabilities of its patch under
+        the 8 rotations and flips (``dihedral_mean``), exact on the dense path, 8 x the work.
     """
     if len(image.shape) != 2:
         raise ValueError(f"expected a 2-D image, got shape {image.shape}")
@@ -141,8 +145,11 @@ def paint_probabilities(
                 window = normalise(_read_window(image, rows, cols), low, high)
                 x = torch.from_numpy(np.ascontiguousarray(window))[None, None]
                 x = x.to(dev).contiguous(memory_format=layout)
-                logits = dense_logits(net, x, computed)[:, :, ::every, ::every]
-                prob = torch.softmax(logits, dim=1)[0]
+                if tta:
+                    prob = dihedral_mean(net, x, computed, layout)[0, :, ::every, ::every]
+                else:
+                    logits = dense_logits(net, x, computed)[:, :, ::every, ::every]
+                    prob = torch.softmax(logits, dim=1)[0]
                 block = np.ascontiguousarray(prob.to("cpu", torch.float32).numpy())
                 if block.shape != (model.n_classes, i1 - i0, j1 - j0):
                     raise AssertionError(f"tile gave {block.shape}, expected "
@@ -159,6 +166,30 @@ def paint_probabilities(
         f"patch {patch}: {n_tiles} tiles in {elapsed:.1f}s "
         f"({height * width / 1e6 / max(elapsed, 1e-9):.2f} Mpx/s)"
     )
+
+
+def dihedral_mean(net: PatchClassifier, x: torch.Tensor, computed: int,
+                  layout: torch.memory_format = torch.contiguous_format) -> torch.Tensor:
+    """The softmax probabilities of every patch of a window, averaged over the 8 rotations
+    and flips of the window (``(1, C, h, w)``).
+
+    Exact per patch: the window spans ``(n - 1) * computed + S`` pixels a side, so output ``j``
+    of the flipped window is the flipped patch of output ``n - 1 - j``, and flipping (or
+    rotating) the output back lines every patch up with its own transforms. The models are
+    trained with these transforms as augmentation (``txmorph.train.augment``), so the mean
+    only removes what is left of the orientation's noise.
+    """
+    total = None
+    for quarter_turns in range(4):
+        for flip in (False, True):
+            view = torch.rot90(x, quarter_turns, dims=(2, 3))
+            view = torch.flip(view, dims=(3,)) if flip else view
+            prob = torch.softmax(dense_logits(net, view.contiguous(memory_format=layout),
+                                              computed), dim=1)
+            prob = torch.flip(prob, dims=(3,)) if flip else prob
+            prob = torch.rot90(prob, -quarter_turns, dims=(2, 3))
+            total = prob if total is None else total + prob
+    return total / 8
 
 
 def _linear_weights(n_to: int, stride_to: int, n_from: int, stride_from: int
