@@ -138,13 +138,16 @@ def train_and_paint(job: dict[str, Any]) -> tuple[list[np.ndarray], int, list[st
         network_input=network_input, device=device, threads=1, centres=job["centres"],
         largest_patch_size=job["largest"], encoder=encoder, freeze_encoder=job["freeze"])
     maps = []
-    for path in job["paint"]:
-        image = read_image(path)
-        out = np.zeros((model.n_classes, *probability_grid_shape(image.shape, model.stride)),
-                       dtype=np.float32)
-        paint_probabilities(image, model, meta, intensity_range(image), out, device=device,
-                            tta=bool(job["tta"]))
-        maps.append(out)
+    # tta "both": every image painted without, then with test-time augmentation.
+    for tta in ((False, True) if job["tta"] == "both" else (bool(job["tta"]),)):
+        for path in job["paint"]:
+            image = read_image(path)
+            out = np.zeros((model.n_classes, *probability_grid_shape(image.shape,
+                                                                      model.stride)),
+                           dtype=np.float32)
+            paint_probabilities(image, model, meta, intensity_range(image), out, device=device,
+                                tta=tta)
+            maps.append(out)
     return maps, int(model.stride), list(job["classes"])
 
 

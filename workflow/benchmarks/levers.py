@@ -53,8 +53,10 @@ def network_inputs(lever: dict[str, Any], sizes: list[int]) -> dict[int, int] | 
     return {size: int(value) for size in sizes}
 
 
-def fold_jobs(workdir: Path, lever: dict[str, Any], seed: int | None) -> tuple[list, dict]:
-    """The (size) jobs of one fold under a lever, and what scoring them needs."""
+def fold_jobs(workdir: Path, lever: dict[str, Any], seed: int | None,
+              also_tta: bool = False) -> tuple[list, dict]:
+    """The (size) jobs of one fold under a lever, and what scoring them needs; ``also_tta``:
+    each model paints the test sections without and with test-time augmentation."""
     config = _settings(workdir)
     results = workdir / "results"
     groups = _groups(config)
@@ -80,7 +82,7 @@ def fold_jobs(workdir: Path, lever: dict[str, Any], seed: int | None) -> tuple[l
             "labels": centres["label"].to_numpy(np.int64), "classes": learned["classes"],
             "size": size, "largest": max(sizes), "model": str(results / f"models/size{size}.pt"),
             "paint": [str(results / f"sections/{n}/image.tif") for n in tests],
-            "tta": bool(lever.get("tta", config["probmap"]["tta"])),
+            "tta": "both" if also_tta else bool(lever.get("tta", config["probmap"]["tta"])),
             "device": config["training"]["device"], "encoder": None, "freeze": False,
             "overrides": overrides})
     context = {"classes": classes, "tests": tests, "dice": dice, "learned": learned,
@@ -120,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", nargs="*", type=int, default=[None])
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--csv", type=Path, default=Path("levers.csv"))
+    parser.add_argument("--also-tta", action="store_true",
+                        help="score every lever also with probmap.tta (same models, as <lever>+tta)")
     args = parser.parse_args(argv)
     levers = {}
     for item in args.lever or ["default={}"]:
@@ -130,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, lever in levers.items():
         for seed in args.seeds:
             for workdir in folds:
-                fold_job, context = fold_jobs(workdir, lever, seed)
+                fold_job, context = fold_jobs(workdir, lever, seed, args.also_tta)
                 plan.append((name, seed, workdir, context, len(jobs), len(fold_job)))
                 jobs += fold_job
     start = time.perf_counter()
@@ -139,11 +143,18 @@ def main(argv: list[str] | None = None) -> int:
     tables = []
     for name, seed, workdir, context, first, count in plan:
         sizes = [job["size"] for job in jobs[first:first + count]]
-        table = score_fold(maps[first:first + count], context, sizes)
-        table.insert(0, "fold", f"{workdir.parent.name}/{workdir.name}")
-        table.insert(0, "seed", seed if seed is not None else -1)
-        table.insert(0, "lever", name)
-        tables.append(table)
+        done = maps[first:first + count]
+        n_tests = len(context["tests"])
+        variants = [(name, done)]
+        if args.also_tta:  # each job's maps: the test sections plain, then with TTA
+            variants = [(name, [(m[:n_tests], s, c) for m, s, c in done]),
+                        (f"{name}+tta", [(m[n_tests:], s, c) for m, s, c in done])]
+        for label, variant in variants:
+            table = score_fold(variant, context, sizes)
+            table.insert(0, "fold", f"{workdir.parent.name}/{workdir.name}")
+            table.insert(0, "seed", seed if seed is not None else -1)
+            table.insert(0, "lever", label)
+            tables.append(table)
     table = pd.concat(tables, ignore_index=True)
     table.to_csv(args.csv, index=False, float_format="%.4f")
     means = table[(table["model"] == "ensemble") & (table["class"] == MEAN_CLASS)]

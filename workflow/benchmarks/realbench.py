@@ -481,8 +481,16 @@ def report_markdown(table: pd.DataFrame, figures: Mapping[tuple[str, str], Seque
         "nuclear-density statistics at three window sizes, multinomial logistic regression on "
         "the CNNs' patch centres), not part of the ensemble. `chance` is image-blind: every "
         "pixel the training sections' most frequent class, scored the same way (`n/a`: the run "
-        "predates it): the floor that a model has to clear. Wall time: the whole pipeline, all "
-        "rules, on the cores given below. Full table: [realdata.csv](realdata.csv).",
+        "predates it): the floor that a model has to clear. `ceiling` (gene folds) is how much "
+        "DAPI explains inside the test section itself at the fold's settings "
+        "(`workflow/benchmarks/ceiling.py`): the test section cut into 2 x 2 blocks, each block "
+        "that holds section pixels held out once, the CNNs of every size trained on the rest of "
+        "the section (patch centres at least one largest patch size from the held-out block) "
+        "and their ensemble painting it, the held-out maps stitched and scored against the "
+        "fold's own reference; the ratios ensemble / ceiling and baseline / ceiling are per "
+        "fold. Block folds: each crop whole as a 2 x 2 checkerboard of sections `a` and `b` "
+        "(`txmorph.blocks`). Wall time: the whole pipeline, all rules, on the cores given below "
+        "(the ceiling's trainings not included). Full table: [realdata.csv](realdata.csv).",
         "",
     ]
     lines += [f"- {key}: {value}" for key, value in context.items()]
@@ -643,12 +651,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--blocks", default="2x2", metavar="ROWSxCOLUMNS",
                         help="checkerboard of the block folds (default 2x2; none: no block "
                         "folds)")
+    parser.add_argument("--quick", action="store_true",
+                        help="quick development run: --one-way and no niche folds")
     parser.add_argument("--no-ceiling", action="store_true",
                         help="no ceiling rows (within-test-section block cross-validation)")
     parser.add_argument("--timeout", type=float, default=1200, help="seconds per fold")
     parser.add_argument("--csv", type=Path, default=REPO / "docs/realdata.csv")
     parser.add_argument("--markdown", type=Path, default=REPO / "docs/realdata.md")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.one_way, args.niches = True, 0
 
     workdir = args.workdir.resolve()
     if workdir == REPO or REPO in workdir.parents:
