@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import json
+
 import h5py
 import numpy as np
 import pytest
+from scipy import ndimage
 
-from txmorph.baseline import (FeatureSettings, STATISTICS, feature_maps, feature_names,
+from txmorph.baseline import (FORMAT, FeatureSettings, STATISTICS, feature_maps, feature_names,
                               features_at, fit_logistic, load_model, nuclei_centres,
                               paint_baseline, save_model, section_threshold,
                               window_sizes)
+from txmorph.nucleus_features import (NUCLEUS_STATISTICS, measure_nuclei, nucleus_window_maps,
+                                      segment_nuclei)
 from txmorph.patches.intensity import intensity_range, normalise
 from txmorph.probmap.mapsio import BASELINE, create_probability_dataset, read_probability_map
 from txmorph.probmap.paint import probability_grid_shape
 
 SETTINGS = FeatureSettings(windows=(8, 24), nucleus_diameter_px=6.0)
+NUCLEI = FeatureSettings(windows=(8, 24), nucleus_diameter_px=6.0, features="nuclei")
 
 
 def _blobs(shape, centres, radius, value=1000.0, rng=None):
@@ -81,19 +87,84 @@ def test_section_threshold_splits_nuclei_from_background():
     assert norm[16, 16] > threshold > norm[0, 63]
 
 
-def test_features_at_equal_whole_image_features_at_every_tiling():
+@pytest.mark.parametrize("settings", [SETTINGS, NUCLEI], ids=["windows", "nuclei"])
+def test_features_at_equal_whole_image_features_at_every_tiling(settings):
     rng = np.random.default_rng(1)
     image = _two_textures(rng, shape=(70, 90))
     intensity = intensity_range(image)
     threshold = section_threshold(image, *intensity)
-    whole = feature_maps(normalise(image, *intensity), threshold, SETTINGS)
+    whole = feature_maps(normalise(image, *intensity), threshold, settings)
+    assert whole.shape == (len(feature_names(settings)), 70, 90)
     points = np.concatenate([rng.integers(0, (70, 90), (200, 2)), [[0, 0], [69, 89], [0, 89]]])
     for tile in (16, 37, 512):
-        got = features_at(image, points, intensity, threshold, SETTINGS, tile_size=tile)
+        got = features_at(image, points, intensity, threshold, settings, tile_size=tile)
         np.testing.assert_allclose(got, whole[:, points[:, 0], points[:, 1]].T, atol=1e-5)
 
 
-def test_fit_predict_separates_two_textures_and_paints_them():
+def test_nucleus_feature_names_and_settings():
+    names = feature_names(NUCLEI)
+    assert names[:8] == feature_names(SETTINGS)
+    assert names[8:] == [f"{s}_{w}" for w in (8, 24) for s in NUCLEUS_STATISTICS]
+    assert NUCLEUS_STATISTICS == ("nucleus_area", "nucleus_elongation", "nucleus_solidity",
+                                  "nucleus_intensity", "nucleus_texture", "no_nuclei")
+    # A nucleus reaches one diameter from its centre and competes with centres as far again.
+    assert NUCLEI.halo >= SETTINGS.halo + 2 * 6
+    with pytest.raises(ValueError, match="features"):
+        FeatureSettings((8,), 6.0, features="cells")
+
+
+def _shapes():
+    """A bright disk, a bright 2:6 ellipse, a dim disk and a C (a disk missing a wedge)."""
+    rows, cols = np.indices((60, 100))
+    image = np.full(rows.shape, 100.0)
+    image[(rows - 15) ** 2 + (cols - 15) ** 2 <= 9] = 1000
+    image[((rows - 15) / 2) ** 2 + ((cols - 50) / 6) ** 2 <= 1] = 1000
+    image[(rows - 45) ** 2 + (cols - 20) ** 2 <= 9] = 600
+    ring = ((rows - 45) ** 2 + (cols - 70) ** 2 <= 16) & ~((cols > 70) & (abs(rows - 45) <= 1))
+    image[ring] = 1000
+    return normalise(image, 100, 1000)
+
+
+def test_nuclei_are_segmented_and_measured():
+    norm = _shapes()
+    centres = np.argwhere(nuclei_centres(norm, 0.25, NUCLEI))
+    assert [tuple(c) for c in centres[:3]] == [(15, 15), (15, 50), (45, 20)]
+    assert len(centres) == 4 and abs(centres[3] - (45, 70)).max() <= 2  # the C's, off-centre
+    owner = segment_nuclei(norm, centres, 0.5, NUCLEI)
+    area, elongation, solidity, intensity, texture = measure_nuclei(norm, owner, centres, NUCLEI).T
+    nominal = np.pi * 3**2  # a 6-px nucleus
+    for k, (r, c) in enumerate(centres):
+        assert owner[r, c] == k and (owner == k).sum() * 1.0 == pytest.approx(area[k] * nominal)
+    assert 0.9 < area[0] < 1.5 and area[1] > area[0]  # the ellipse: 3 * 5 px of axes
+    assert elongation[0] < 0.05 and elongation[2] < 0.05 and elongation[1] > 0.4
+    assert solidity[0] > 0.85 and solidity[3] < solidity[0]  # the C is not convex
+    assert intensity[2] == pytest.approx(5 / 9, abs=1e-6) and texture[2] < 1e-6  # flat disk
+    assert intensity[0] > intensity[2] and texture[0] > 0  # a bright nucleus with its rim
+    # The background is no nucleus's, bar the rim that the light smoothing lifts.
+    near = ndimage.binary_dilation(norm > 0.1, iterations=2)
+    assert (owner[~near] == -1).all() and (owner[norm > 0.1] >= 0).all()
+
+
+def test_windows_average_the_nuclei_centred_in_them():
+    norm = _shapes()
+    centre_map = nuclei_centres(norm, 0.25, NUCLEI)
+    centres = np.argwhere(centre_map)
+    measures = measure_nuclei(norm, segment_nuclei(norm, centres, 0.5, NUCLEI), centres, NUCLEI)
+    rows, cols = np.arange(60), np.arange(100)
+    settings = FeatureSettings((8, 40), 6.0, "nuclei")
+    maps = nucleus_window_maps(norm, centre_map, 0.5, settings, rows, cols)
+    assert maps.shape == (12, 60, 100)
+    small = maps[:6]  # 8-px windows
+    np.testing.assert_allclose(small[:5, 15, 15], measures[0])  # one nucleus in it
+    assert small[5, 15, 15] == 0 and small[5, 30, 35] == 1  # the indicator where none is
+    assert (small[:5, 30, 35] == 0).all()
+    large = maps[6:]  # 40 px: rows 10..49 and columns 12..51 hold the first three
+    np.testing.assert_allclose(large[:5, 30, 32], measures[:3].mean(axis=0))
+    np.testing.assert_allclose(large[:5, 30, 80], measures[3])  # columns 60..99: the C only
+
+
+@pytest.mark.parametrize("settings", [SETTINGS, NUCLEI], ids=["windows", "nuclei"])
+def test_fit_predict_separates_two_textures_and_paints_them(settings):
     rng = np.random.default_rng(2)
     image = _two_textures(rng)
     intensity = intensity_range(image)
@@ -102,8 +173,8 @@ def test_fit_predict_separates_two_textures_and_paints_them():
     cols = np.concatenate([rng.integers(0, 80, 200), rng.integers(112, 192, 200)])
     labels = (cols >= 96).astype(np.int64)
     points = np.stack([rows, cols], axis=1)
-    features = features_at(image, points, intensity, threshold, SETTINGS)
-    model = fit_logistic(features[::2], labels[::2], ["sparse", "dense"], SETTINGS)
+    features = features_at(image, points, intensity, threshold, settings)
+    model = fit_logistic(features[::2], labels[::2], ["sparse", "dense"], settings)
     assert model.info["train_accuracy"] > 0.95
     assert (model.predict(features[1::2]) == labels[1::2]).mean() > 0.95
     prob = model.predict_proba(features)
@@ -116,7 +187,7 @@ def test_fit_predict_separates_two_textures_and_paints_them():
     centres = np.stack(np.meshgrid(np.arange(grid[0]) * stride + stride // 2,
                                    np.arange(grid[1]) * stride + stride // 2, indexing="ij"), -1)
     expected = model.predict_proba(features_at(image, centres.reshape(-1, 2), intensity,
-                                               threshold, SETTINGS))
+                                               threshold, settings))
     np.testing.assert_allclose(out.reshape(2, -1).T, expected, atol=1e-5)
     label = out.argmax(axis=0)
     assert (label[:, : grid[1] // 2 - 4] == 0).mean() > 0.9
@@ -154,3 +225,48 @@ def test_save_load_and_probability_map_format(tmp_path):
     assert prob_map.probabilities.shape == (2, 10, 13) and prob_map.stride == 4
     assert prob_map.model == BASELINE and prob_map.patch_size is None
     assert np.allclose(prob_map.probabilities.sum(axis=0), 1, atol=1e-5)
+
+
+def test_nucleus_model_keeps_its_feature_set_and_old_files_read_as_windows(tmp_path):
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(50, len(feature_names(NUCLEI))))
+    model = fit_logistic(x, (x[:, 1] > 0).astype(int), ["background", "tissue"], NUCLEI)
+    save_model(tmp_path / "nuclei.npz", model)
+    loaded = load_model(tmp_path / "nuclei.npz")
+    assert loaded.settings == NUCLEI
+    np.testing.assert_allclose(loaded.predict_proba(x), model.predict_proba(x))
+
+    def rewrite(name, **changes):
+        with np.load(tmp_path / "nuclei.npz") as data:
+            arrays = {k: data[k] for k in data.files}
+        header = json.loads(str(arrays["header"]))
+        header.update(changes)
+        header.pop("features") if changes.get("format") == "txmorph-baseline-1" else None
+        arrays["header"] = np.array(json.dumps(header))
+        np.savez(tmp_path / name, **arrays)
+        return tmp_path / name
+
+    # A file from before the feature sets (version 1, no `features`): the window statistics.
+    old = load_model(rewrite("old.npz", format="txmorph-baseline-1"))
+    assert old.settings.features == "windows" and FORMAT != "txmorph-baseline-1"
+    with pytest.raises(ValueError, match="txmorph-baseline-9"):
+        load_model(rewrite("future.npz", format="txmorph-baseline-9"))
+
+
+def test_nucleus_features_are_exact_tile_by_tile_among_touching_nuclei():
+    rng = np.random.default_rng(6)
+    shape = (90, 110)
+    rows, cols = np.indices(shape)
+    image = rng.normal(200, 30, shape)
+    for r, c, radius, value in zip(rng.uniform(0, 90, 60), rng.uniform(0, 110, 60),
+                                   rng.uniform(2, 5, 60), rng.uniform(500, 1500, 60)):
+        image[(rows - r) ** 2 + (cols - c) ** 2 <= radius**2] += value  # clumps, overlaps
+    image = np.clip(image, 0, 65535).astype(np.uint16)
+    intensity = intensity_range(image)
+    threshold = section_threshold(image, *intensity)
+    whole = feature_maps(normalise(image, *intensity), threshold, NUCLEI)
+    assert whole[9, 0:90:5, 0:110:5].max() > 0 and whole[-1].min() == 0  # nuclei everywhere
+    points = np.stack(np.meshgrid(np.arange(0, 90, 3), np.arange(0, 110, 3)), -1).reshape(-1, 2)
+    for tile in (9, 23, 64):
+        got = features_at(image, points, intensity, threshold, NUCLEI, tile_size=tile)
+        np.testing.assert_allclose(got, whole[:, points[:, 0], points[:, 1]].T, atol=1e-5)

@@ -42,6 +42,7 @@ def test_default_config_is_valid_and_defaults_fill_in():
         (lambda c: c["sections"]["test"].update(pixel_size_um=-1), "less than or equal"),
         (lambda c: c["patches"].update(sizes=[]), "should be non-empty"),
         (lambda c: c["truth"].update(rule="mean"), "is not one of"),
+        (lambda c: c["baseline"].update(features="cells"), "is not one of"),
         (lambda c: c["training"]["per_size"].update({64: {"lr": 1}}), "lr"),
     ],
 )

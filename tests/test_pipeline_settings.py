@@ -129,6 +129,16 @@ def test_strides_and_baseline_windows(demo):
     assert settings.baseline_windows(demo) == [32, 96, 160]
 
 
+def test_baseline_feature_set_defaults_to_nuclei_and_is_one_the_baseline_knows(demo):
+    from txmorph.baseline import FEATURE_SETS
+
+    assert demo["baseline"]["features"] == "nuclei"
+    bare = validated({k: v for k, v in yaml.safe_load((REPO / "config.yaml").read_text()).items()
+                      if k != "baseline"})
+    assert bare["baseline"] == {"features": "nuclei"}  # the schema's default, as config.yaml's
+    assert SCHEMA["properties"]["baseline"]["properties"]["features"]["enum"] == list(FEATURE_SETS)
+
+
 def test_probmap_memory_grows_with_tile_and_attempt(demo):
     # (384 + ceil(192 * (1024 + 32)^2 / 2^20)) MB at the native stride, doubled on a retry.
     assert settings.probmap_mem_mb(demo, "32", 1) == 589

@@ -1,9 +1,11 @@
 # A non-CNN baseline (txmorph.baseline): local intensity and nuclear-density statistics at three
-# window sizes tied to the patch sizes, classified by multinomial logistic regression. Trained
-# on the CNNs' patch centres and labels, painted on the CNNs' grid and scored by the same Dice
-# rule as model `baseline` (SCORED_MODELS in common.smk); it is not part of the ensemble.
-# Its settings: BASELINE_NUCLEUS_UM, BASELINE_L2, baseline_windows and baseline_stride
-# (common.smk, txmorph.pipeline.settings).
+# window sizes tied to the patch sizes (and with `baseline.features: nuclei` the shape and
+# texture of the nuclei in them, txmorph.nucleus_features), classified by multinomial logistic
+# regression. Trained on the CNNs' patch centres and labels, painted on the CNNs' grid and
+# scored by the same Dice rule as model `baseline` (SCORED_MODELS in common.smk); it is not
+# part of the ensemble. Its settings: BASELINE_FEATURES, BASELINE_NUCLEUS_UM, BASELINE_L2,
+# baseline_windows and baseline_stride (common.smk, txmorph.pipeline.settings). The model file
+# names its feature set, so painting reads it from there.
 
 
 rule baseline_train:
@@ -16,6 +18,7 @@ rule baseline_train:
         "results/models/baseline.npz",
     params:
         windows=baseline_windows(),
+        features=BASELINE_FEATURES,
         nucleus_diameter_um=BASELINE_NUCLEUS_UM,
         l2=BASELINE_L2,
         pixel_size_um={s: section_params(s)["pixel_size_um"] for s in TRAIN_SECTIONS},

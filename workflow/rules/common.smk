@@ -36,6 +36,7 @@ BASELINE = targets.BASELINE
 SCORED_MODELS = MODELS + [BASELINE]
 BASELINE_NUCLEUS_UM = 8.0  # nucleus diameter for the baseline's nuclear-density feature
 BASELINE_L2 = 1e-3  # L2 penalty of the baseline's logistic regression (standardised features)
+BASELINE_FEATURES = config["baseline"]["features"]  # its feature set (txmorph.baseline.FEATURE_SETS)
 
 TRAIN_SECTIONS = targets.sections_with_role(config, TRAIN)
 TEST_SECTIONS = targets.sections_with_role(config, TEST)

@@ -20,9 +20,10 @@ def main(smk, log):
     grid = probability_grid_shape(image.shape, stride)
     intensity = intensity_range(image)
     threshold = section_threshold(image, *intensity)
-    log.info("painting %s (%dx%d) with the baseline: stride %d, grid %s, windows %s, "
-             "nucleus %.1f px, Otsu threshold %.3f", smk.input.image, *image.shape, stride, grid,
-             list(model.settings.windows), diameter, threshold)
+    log.info("painting %s (%dx%d) with the baseline: stride %d, grid %s, features %s, "
+             "windows %s, nucleus %.1f px, Otsu threshold %.3f", smk.input.image, *image.shape,
+             stride, grid, model.settings.features, list(model.settings.windows), diameter,
+             threshold)
     with atomic_path(smk.output[0]) as tmp, h5py.File(tmp, "w") as f:
         tile = outputs_per_tile(smk.params.tile_size, stride)
         out = create_probability_dataset(f, model.classes, grid, stride, model=BASELINE,

@@ -14,12 +14,17 @@ docs/CONVENTIONS.md: rows ``r - W//2 ... r - W//2 + W - 1``, reflection beyond t
 - ``nuclei``: local nuclear density, the number of nuclei (maxima of the image smoothed over
   about a nucleus, above the Otsu threshold, at least half a nucleus apart) per nucleus area.
 
+These four are the feature set ``windows``. The set ``nuclei`` adds, per window, the mean shape
+and texture of the nuclei centred in it (area, elongation, solidity, intensity, intensity
+spread) from a local segmentation, and whether it holds none (``txmorph.nucleus_features``).
+
 Features are standardised with the training mean and spread and classified by multinomial
 logistic regression (softmax, L2 penalty, L-BFGS; deterministic). A section is painted tile by
 tile, so memory is bounded by the tile, not the section.
 
-Over 400 lines through its documentation only (about 230 of code): one model, its features,
-fit, file and painter, which change together.
+Over 500 lines through its documentation only (about 240 of code): one model, its features,
+fit, file and painter, which change together; the nucleus segmentation and its measures are
+``txmorph.nucleus_features``.
 """
 
 from __future__ import annotations
@@ -36,17 +41,22 @@ import numpy as np
 from scipy import ndimage, optimize
 from skimage.filters import threshold_otsu
 
+from txmorph.nucleus_features import (NUCLEUS_STATISTICS, THRESHOLD_FRACTION, nucleus_margin,
+                                      nucleus_window_maps)
 from txmorph.outputs import atomic_path
 from txmorph.patches.intensity import MAX_SAMPLES, normalise
 from txmorph.probmap.grid import probability_grid_shape, reflect_indices
 
 STATISTICS = ("mean", "std", "above_otsu", "nuclei")
-FORMAT = "txmorph-baseline-1"
+FEATURE_SETS = ("windows", "nuclei")  # STATISTICS; STATISTICS and NUCLEUS_STATISTICS
+# Version 2 stores the feature set; version 1 files (before it) are read as set `windows`.
+FORMAT = "txmorph-baseline-2"
+_FORMATS = {"txmorph-baseline-1": "windows", FORMAT: None}
 
 
 @dataclass(frozen=True)
 class FeatureSettings:
-    """Window sides (pixels) and the nucleus diameter (pixels of the section).
+    """Window sides (pixels), the nucleus diameter (pixels of the section) and the feature set.
 
     Parameters
     ----------
@@ -54,16 +64,21 @@ class FeatureSettings:
         Sides of the square windows the statistics are taken over (from the patch sizes).
     nucleus_diameter_px : float
         A nucleus's diameter in pixels: sets the smoothing and the spacing of nucleus maxima.
+    features : str
+        ``windows`` (``STATISTICS``) or ``nuclei`` (also ``NUCLEUS_STATISTICS``).
     """
 
     windows: tuple[int, ...]
     nucleus_diameter_px: float
+    features: str = "windows"
 
     def __post_init__(self) -> None:
         if not self.windows or any(int(w) < 1 for w in self.windows):
             raise ValueError(f"windows must be positive pixel sizes, got {self.windows}")
         if not self.nucleus_diameter_px > 0:
             raise ValueError(f"nucleus_diameter_px must be > 0, got {self.nucleus_diameter_px}")
+        if self.features not in FEATURE_SETS:
+            raise ValueError(f"features must be one of {FEATURE_SETS}, got {self.features!r}")
 
     @property
     def sigma(self) -> float:
@@ -77,9 +92,11 @@ class FeatureSettings:
 
     @property
     def halo(self) -> int:
-        """Pixels around a box that its features depend on."""
+        """Pixels around a box that its features depend on (set ``nuclei``: also a nucleus's
+        extent, ``txmorph.nucleus_features.nucleus_margin``)."""
+        extent = nucleus_margin(self.nucleus_diameter_px) if self.features == "nuclei" else 0
         return max(int(w) for w in self.windows) // 2 + int(math.ceil(4 * self.sigma)) \
-            + self.peak_distance + 1
+            + self.peak_distance + 1 + extent
 
 
 def window_sizes(patch_sizes: Sequence[int], n: int = 3) -> tuple[int, ...]:
@@ -107,7 +124,8 @@ def window_sizes(patch_sizes: Sequence[int], n: int = 3) -> tuple[int, ...]:
 
 
 def feature_names(settings: FeatureSettings) -> list[str]:
-    """The names of the features, in the order of :func:`feature_maps`: ``{statistic}_{window}``.
+    """The names of the features, in the order of :func:`feature_maps`: ``{statistic}_{window}``
+    (``STATISTICS`` window by window, then for set ``nuclei`` ``NUCLEUS_STATISTICS`` likewise).
 
     Parameters
     ----------
@@ -119,7 +137,10 @@ def feature_names(settings: FeatureSettings) -> list[str]:
     list[str]
         One name per feature.
     """
-    return [f"{stat}_{int(w)}" for w in settings.windows for stat in STATISTICS]
+    names = [f"{stat}_{int(w)}" for w in settings.windows for stat in STATISTICS]
+    if settings.features == "nuclei":
+        names += [f"{stat}_{int(w)}" for w in settings.windows for stat in NUCLEUS_STATISTICS]
+    return names
 
 
 def section_threshold(image: Any, low: float, high: float) -> float:
@@ -171,8 +192,8 @@ def nuclei_centres(norm: np.ndarray, threshold: float, settings: FeatureSettings
 def feature_maps(norm: np.ndarray, threshold: float, settings: FeatureSettings) -> np.ndarray:
     """(F, H, W) float32 features of every pixel of a normalised image (``feature_names``).
 
-    Beyond the image the filters mirror it (``numpy.pad(mode="reflect")``); callers that
-    need exact values near a box edge pass the box with a ``settings.halo`` margin.
+    Beyond the image it is extended by reflection (``numpy.pad(mode="reflect")``); callers
+    that need exact values near a box edge pass the box with a ``settings.halo`` margin.
 
     Parameters
     ----------
@@ -191,6 +212,21 @@ def feature_maps(norm: np.ndarray, threshold: float, settings: FeatureSettings) 
     norm = np.asarray(norm, dtype=np.float64)
     if norm.ndim != 2:
         raise ValueError(f"expected a 2-D image, got shape {norm.shape}")
+    height, width = norm.shape
+    if settings.features == "windows":  # the filters' own mirroring is the reflection
+        return _block_feature_maps(norm, threshold, settings, np.arange(height), np.arange(width))
+    halo = settings.halo
+    rows = reflect_indices(np.arange(-halo, height + halo), height)
+    cols = reflect_indices(np.arange(-halo, width + halo), width)
+    return _block_feature_maps(norm[np.ix_(rows, cols)], threshold, settings,
+                               np.arange(halo, halo + height), np.arange(halo, halo + width))
+
+
+def _block_feature_maps(norm: np.ndarray, threshold: float, settings: FeatureSettings,
+                        rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """(F, len(rows), len(cols)) features of a block at the pixels ``np.ix_(rows, cols)``,
+    exact at ``settings.halo`` pixels inside it."""
+    grid = np.ix_(rows, cols)
     above = (norm > threshold).astype(np.float64)
     nuclei = nuclei_centres(norm, threshold, settings).astype(np.float64)
     nucleus_area = math.pi * settings.nucleus_diameter_px**2 / 4
@@ -203,15 +239,18 @@ def feature_maps(norm: np.ndarray, threshold: float, settings: FeatureSettings) 
         std = np.sqrt(np.maximum(mean_sq - mean * mean, 0.0))
         cover = ndimage.uniform_filter(above, w, mode="mirror")
         density = ndimage.uniform_filter(nuclei, w, mode="mirror") * nucleus_area
-        maps += [mean, std, cover, density]
+        maps += [mean[grid], std[grid], cover[grid], density[grid]]
+    if settings.features == "nuclei":
+        seeds = nuclei_centres(norm, THRESHOLD_FRACTION * threshold, settings)
+        maps += list(nucleus_window_maps(norm, seeds, threshold, settings, rows, cols))
     return np.stack(maps).astype(np.float32)
 
 
 def _box_features(image: Any, rows: tuple[int, int], cols: tuple[int, int],
                   intensity: tuple[float, float], threshold: float,
-                  settings: FeatureSettings) -> np.ndarray:
-    """Features of input rows ``rows[0]:rows[1]`` and columns ``cols[0]:cols[1]`` (may reach
-    past the image: it is extended by reflection), computed with a halo: (F, h, w)."""
+                  settings: FeatureSettings, step: int = 1) -> np.ndarray:
+    """Features of input rows ``rows[0]:rows[1]:step`` and columns ``cols[0]:cols[1]:step``
+    (may reach past the image: it is extended by reflection), computed with a halo."""
     height, width = int(image.shape[0]), int(image.shape[1])
     halo = settings.halo
     row_index = reflect_indices(np.arange(rows[0] - halo, rows[1] + halo), height)
@@ -219,8 +258,9 @@ def _box_features(image: Any, rows: tuple[int, int], cols: tuple[int, int],
     r_lo, r_hi = int(row_index.min()), int(row_index.max()) + 1
     c_lo, c_hi = int(col_index.min()), int(col_index.max()) + 1
     block = np.asarray(image[r_lo:r_hi, c_lo:c_hi])[np.ix_(row_index - r_lo, col_index - c_lo)]
-    maps = feature_maps(normalise(block, *intensity), threshold, settings)
-    return maps[:, halo:halo + rows[1] - rows[0], halo:halo + cols[1] - cols[0]]
+    return _block_feature_maps(normalise(block, *intensity).astype(np.float64), threshold,
+                               settings, np.arange(halo, halo + rows[1] - rows[0], step),
+                               np.arange(halo, halo + cols[1] - cols[0], step))
 
 
 def features_at(image: Any, points: np.ndarray, intensity: tuple[float, float], threshold: float,
@@ -250,7 +290,7 @@ def features_at(image: Any, points: np.ndarray, intensity: tuple[float, float], 
         (N, F) float32, rows in the order of ``points``.
     """
     points = np.asarray(points, dtype=np.int64).reshape(-1, 2)
-    out = np.empty((len(points), len(settings.windows) * len(STATISTICS)), np.float32)
+    out = np.empty((len(points), len(feature_names(settings))), np.float32)
     if not len(points):
         return out
     keys = (points // int(tile_size))
@@ -423,7 +463,7 @@ def save_model(path: str | os.PathLike, model: BaselineModel) -> None:
     header = {"format": FORMAT, "classes": model.classes,
               "windows": [int(w) for w in model.settings.windows],
               "nucleus_diameter_px": float(model.settings.nucleus_diameter_px),
-              "info": model.info}
+              "features": model.settings.features, "info": model.info}
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as handle:
             np.savez(handle, mean=model.mean, scale=model.scale, weights=model.weights,
@@ -432,7 +472,8 @@ def save_model(path: str | os.PathLike, model: BaselineModel) -> None:
 
 def load_model(path: str | os.PathLike, nucleus_diameter_px: float | None = None
                ) -> BaselineModel:
-    """Read a model written by ``save_model``.
+    """Read a model written by ``save_model`` (or by the version before the feature sets:
+    set ``windows``).
 
     Parameters
     ----------
@@ -448,12 +489,14 @@ def load_model(path: str | os.PathLike, nucleus_diameter_px: float | None = None
     """
     with np.load(path, allow_pickle=False) as data:
         header = json.loads(str(data["header"]))
-        if header.get("format") != FORMAT:
-            raise ValueError(f"{path}: not a txmorph baseline model")
+        if header.get("format") not in _FORMATS:
+            raise ValueError(f"{path}: not a txmorph baseline model of a format this pipeline "
+                             f"reads ({header.get('format')!r}; reads {', '.join(_FORMATS)})")
+        features = _FORMATS[header["format"]] or header["features"]
         diameter = nucleus_diameter_px or header["nucleus_diameter_px"]
         return BaselineModel(
             classes=list(header["classes"]),
-            settings=FeatureSettings(tuple(header["windows"]), float(diameter)),
+            settings=FeatureSettings(tuple(header["windows"]), float(diameter), features),
             mean=data["mean"], scale=data["scale"], weights=data["weights"], bias=data["bias"],
             info=header["info"],
         )
@@ -502,8 +545,7 @@ def paint_baseline(image: Any, model: BaselineModel, intensity: tuple[float, flo
             j1 = min(grid_w, j0 + per_tile)
             rows = (i0 * stride + stride // 2, (i1 - 1) * stride + stride // 2 + 1)
             cols = (j0 * stride + stride // 2, (j1 - 1) * stride + stride // 2 + 1)
-            maps = _box_features(image, rows, cols, intensity, threshold, model.settings)
-            maps = maps[:, ::stride, ::stride]
+            maps = _box_features(image, rows, cols, intensity, threshold, model.settings, stride)
             prob = model.predict_proba(maps.reshape(maps.shape[0], -1).T)
             out[:, i0:i1, j0:j1] = prob.T.reshape(n_classes, i1 - i0, j1 - j0).astype(np.float32)
     if log:
