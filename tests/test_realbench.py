@@ -354,3 +354,21 @@ def test_summary_has_ceiling_ratios_and_block_folds_apart(tmp_path):
     assert "## Summary: block folds" in report
     summary_part = report.split("## Summary: block folds")[0]
     assert "blocks a → b" not in summary_part and "left → right" in summary_part
+
+
+def test_ceiling_holds_out_each_block_of_the_section_once(tmp_path):
+    import ceiling
+
+    area = np.zeros((40, 60), bool)
+    area[:20, :30] = area[20:, 30:] = True  # a test section of two checkerboard blocks
+    held = ceiling.held_out_blocks(area, (2, 2))
+    assert len(held) == 2 and not (held[0] & held[1]).any()
+    assert (held[0] | held[1]).sum() == area.sum()
+    assert len(ceiling.held_out_blocks(np.ones((40, 60), bool))) == 4
+    # The fold's settings: its scratch config over the schema's defaults, as the run had them.
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(
+        {"sections": {"a": {"role": "test"}}, "patches": {"per_class": 7}, "genes": ["X", "Y"]}))
+    settings = ceiling._settings(tmp_path)
+    assert settings["patches"]["per_class"] == 7 and settings["patches"]["min_per_class"] == 50
+    assert settings["training"]["augment"]["blur_px"] > 0 and settings["probmap"]["tta"] is False
+    assert ceiling._groups(settings) == {"X": ["X"], "Y": ["Y"]}

@@ -141,7 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     maps = run_jobs(jobs, args.cores)  # every training of every lever, seed and fold at once
     print(f"[levers] {len(jobs)} trainings in {time.perf_counter() - start:.0f} s")
     tables = []
+    by_fold: dict[tuple[str, Path], list] = {}  # (lever, fold): each seed's maps
     for name, seed, workdir, context, first, count in plan:
+        by_fold.setdefault((name, workdir), []).append((maps[first:first + count], context))
         sizes = [job["size"] for job in jobs[first:first + count]]
         done = maps[first:first + count]
         n_tests = len(context["tests"])
@@ -155,6 +157,25 @@ def main(argv: list[str] | None = None) -> int:
             table.insert(0, "seed", seed if seed is not None else -1)
             table.insert(0, "lever", label)
             tables.append(table)
+    if len(args.seeds) > 1:  # the seeds' models averaged: a k-seed ensemble of every size
+        for (name, workdir), runs in by_fold.items():
+            context = runs[0][1]
+            n_tests = len(context["tests"])
+            count = len(runs[0][0])
+            sizes = [int(s) for s in _settings(workdir)["patches"]["sizes"]]
+            for offset, label in ([(0, name), (n_tests, f"{name}+tta")] if args.also_tta
+                                  else [(0, name)]):
+                mean_maps = []
+                for k in range(count):
+                    stacks = [run[0][k][0][offset:offset + n_tests] for run in runs]
+                    mean_maps.append(([np.mean([stack[t] for stack in stacks], axis=0)
+                                       for t in range(n_tests)], runs[0][0][k][1],
+                                      runs[0][0][k][2]))
+                table = score_fold(mean_maps, context, sizes)
+                table.insert(0, "fold", f"{workdir.parent.name}/{workdir.name}")
+                table.insert(0, "seed", -2)  # -2: the mean of the seeds' maps
+                table.insert(0, "lever", f"{label}@{len(runs)}seeds")
+                tables.append(table)
     table = pd.concat(tables, ignore_index=True)
     table.to_csv(args.csv, index=False, float_format="%.4f")
     means = table[(table["model"] == "ensemble") & (table["class"] == MEAN_CLASS)]
