@@ -270,3 +270,14 @@ def test_nucleus_features_are_exact_tile_by_tile_among_touching_nuclei():
     for tile in (9, 23, 64):
         got = features_at(image, points, intensity, threshold, NUCLEI, tile_size=tile)
         np.testing.assert_allclose(got, whole[:, points[:, 0], points[:, 1]].T, atol=1e-5)
+
+
+def test_a_tile_without_nuclei_has_the_no_nuclei_flag_and_no_error():
+    """Glass, or tissue too dim for a nucleus: no nucleus to measure (a niche run's empty tile)."""
+    image = np.full((40, 50), 100.0)
+    assert measure_nuclei(normalise(image, 100, 1000), np.full(image.shape, -1),
+                          np.zeros((0, 2), np.int64), NUCLEI).shape == (0, 5)
+    maps = feature_maps(normalise(image, 100, 1000), 0.25, NUCLEI)
+    assert np.isfinite(maps).all()
+    names = feature_names(NUCLEI)
+    assert (maps[names.index("no_nuclei_8")] == 1).all()

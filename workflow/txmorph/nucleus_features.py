@@ -167,8 +167,12 @@ def measure_nuclei(norm: np.ndarray, owner: np.ndarray, centres: np.ndarray,
         float64, one row per centre.
     """
     k_all = len(centres)
+    if k_all == 0:  # a tile without a nucleus (glass, or tissue too dim): nothing to measure
+        return np.zeros((0, len(NUCLEUS_MEASURES)), np.float64)
     rr, cc = np.nonzero(owner >= 0)
     k = owner[rr, cc]
+    if not len(k):  # centres with no pixel of their own (none holds its centre): unmeasurable
+        return np.zeros((k_all, len(NUCLEUS_MEASURES)), np.float64)
     order = np.argsort(k, kind="stable")  # by nucleus, then row, then column
     rr, cc, k = rr[order], cc[order], k[order]
     dr = (rr - centres[k, 0]).astype(np.float64)  # relative to the centre: tile-independent
