@@ -86,6 +86,18 @@ def _groups(config: dict[str, Any]) -> dict[str, list[str]]:
     return {str(g): [str(g)] for g in genes}
 
 
+def fold_scoring(dice: pd.DataFrame, section: str, classes: Sequence[str],
+                 learned: dict[str, Any]) -> tuple[dict[str, str], list[int]]:
+    """What rule dice left out of a fold's scores on one test section: the not-evaluable
+    classes with their notes (from its ``dice.csv`` ensemble rows) and the labels of the
+    classes the models did not learn (``classes.json``)."""
+    rows = dice[(dice["section"] == section) & (dice["model"] == "ensemble")]
+    not_evaluable = {r["class"]: str(r["note"]) for _, r in rows.iterrows()
+                     if not r["evaluable"] and r["class"] in classes}
+    unlearned = [list(classes).index(n) for n in classes if n not in learned["classes"]]
+    return not_evaluable, unlearned
+
+
 def held_out_blocks(area: np.ndarray, grid: tuple[int, int] = GRID) -> list[np.ndarray]:
     """The (H, W) bool pixels of each block of ``grid`` that holds pixels of ``area``."""
     rows, cols = block_index(area.shape, grid)
@@ -194,10 +206,7 @@ def fold_ceiling(workdir: str | Path, cores: int = 2, grid: tuple[int, int] = GR
                                          .read_text())["pixel_size_um"])
         # The fold's own not-evaluable notes and left-out classes (rule dice), so the ceiling
         # is scored on exactly the fold's pixels and classes.
-        fold_rows = dice[(dice["section"] == section) & (dice["model"] == "ensemble")]
-        not_evaluable = {r["class"]: str(r["note"]) for _, r in fold_rows.iterrows()
-                         if not r["evaluable"] and r["class"] in classes}
-        unlearned = [classes.index(n) for n in classes if n not in learned["classes"]]
+        not_evaluable, unlearned = fold_scoring(dice, section, classes, learned)
         jobs, held_masks = [], held_out_blocks(area, grid)
         for index, held in enumerate(held_masks):
             allowed = training_area(~held, largest) & area

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ceiling import REPO, _groups, _settings, run_jobs  # noqa: E402
+from ceiling import REPO, _groups, _settings, fold_scoring, run_jobs  # noqa: E402
 
 from txmorph.blocks import OUTSIDE_AREA  # noqa: E402
 from txmorph.classes import MEAN_CLASS, class_names  # noqa: E402
@@ -93,13 +93,10 @@ def fold_jobs(workdir: Path, lever: dict[str, Any], seed: int | None,
 def score_fold(maps: list, context: dict, sizes: list[int]) -> pd.DataFrame:
     """Dice of each size and of their mean (the ensemble) on every test section."""
     classes, dice = context["classes"], context["dice"]
-    unlearned = [classes.index(n) for n in classes if n not in context["learned"]["classes"]]
     tables = []
     for t, section in enumerate(context["tests"]):
         truth = context["truths"][section]
-        rows = dice[(dice["section"] == section) & (dice["model"] == "ensemble")]
-        not_evaluable = {r["class"]: str(r["note"]) for _, r in rows.iterrows()
-                         if not r["evaluable"] and r["class"] in classes}
+        not_evaluable, unlearned = fold_scoring(dice, section, classes, context["learned"])
         section_maps = [(m[t], s) for m, s, _ in maps]
         stride = min(s for _, s in section_maps)
         grid = probability_grid_shape(truth.shape, stride)
@@ -113,6 +110,14 @@ def score_fold(maps: list, context: dict, sizes: list[int]) -> pd.DataFrame:
             tables.append(score_labels(section, model, predicted[scored], reference[scored],
                                        classes, not_evaluable))
     return pd.concat(tables, ignore_index=True)
+
+
+def _labelled(table: pd.DataFrame, lever: str, seed: int, workdir: Path) -> pd.DataFrame:
+    """A fold's Dice table with the lever, seed and fold columns in front."""
+    table.insert(0, "fold", f"{workdir.parent.name}/{workdir.name}")
+    table.insert(0, "seed", seed)
+    table.insert(0, "lever", lever)
+    return table
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -152,11 +157,8 @@ def main(argv: list[str] | None = None) -> int:
             variants = [(name, [(m[:n_tests], s, c) for m, s, c in done]),
                         (f"{name}+tta", [(m[n_tests:], s, c) for m, s, c in done])]
         for label, variant in variants:
-            table = score_fold(variant, context, sizes)
-            table.insert(0, "fold", f"{workdir.parent.name}/{workdir.name}")
-            table.insert(0, "seed", seed if seed is not None else -1)
-            table.insert(0, "lever", label)
-            tables.append(table)
+            tables.append(_labelled(score_fold(variant, context, sizes), label,
+                                    seed if seed is not None else -1, workdir))
     if len(args.seeds) > 1:  # the seeds' models averaged: a k-seed ensemble of every size
         for (name, workdir), runs in by_fold.items():
             context = runs[0][1]
@@ -171,11 +173,9 @@ def main(argv: list[str] | None = None) -> int:
                     mean_maps.append(([np.mean([stack[t] for stack in stacks], axis=0)
                                        for t in range(n_tests)], runs[0][0][k][1],
                                       runs[0][0][k][2]))
-                table = score_fold(mean_maps, context, sizes)
-                table.insert(0, "fold", f"{workdir.parent.name}/{workdir.name}")
-                table.insert(0, "seed", -2)  # -2: the mean of the seeds' maps
-                table.insert(0, "lever", f"{label}@{len(runs)}seeds")
-                tables.append(table)
+                # seed -2: the mean of the seeds' maps
+                tables.append(_labelled(score_fold(mean_maps, context, sizes),
+                                        f"{label}@{len(runs)}seeds", -2, workdir))
     table = pd.concat(tables, ignore_index=True)
     table.to_csv(args.csv, index=False, float_format="%.4f")
     means = table[(table["model"] == "ensemble") & (table["class"] == MEAN_CLASS)]

@@ -265,6 +265,14 @@ def is_block_fold(fold: str) -> bool:
     return str(fold).startswith(BLOCK_PREFIX)
 
 
+def fold_kinds(table: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Row masks of the long table's three summaries: gene half folds, gene block folds and
+    niche folds (each summarised and averaged on its own)."""
+    niche = table["dataset"].map(is_niche_run).astype(bool)
+    block = table["fold"].map(is_block_fold).astype(bool) & ~niche
+    return ~niche & ~block, block, niche
+
+
 def niche_folds(folds: Sequence[Fold], k: int) -> list[Fold]:
     """The folds once more with ``niches: k`` in place of the config's ``genes``."""
     result = []
@@ -495,9 +503,8 @@ def report_markdown(table: pd.DataFrame, figures: Mapping[tuple[str, str], Seque
         "",
     ]
     lines += [f"- {key}: {value}" for key, value in context.items()]
-    niche_rows = table["dataset"].map(is_niche_run)
-    block_rows = table["fold"].map(is_block_fold) & ~niche_rows
-    lines += ["", "## Summary", "", summary_markdown(table[~niche_rows & ~block_rows]), ""]
+    half_rows, block_rows, niche_rows = fold_kinds(table)
+    lines += ["", "## Summary", "", summary_markdown(table[half_rows]), ""]
     if block_rows.any():
         lines += ["## Summary: block folds", "",
                   "Each crop whole, as a checkerboard of blocks (`txmorph.blocks`): trained on "
@@ -729,9 +736,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     table.to_csv(args.csv, index=False, float_format="%.4f")
     # UTF-8 whatever the locale: the fold labels hold arrows
     args.markdown.write_text(report_markdown(table, figures, context), encoding="utf-8")
-    niche_rows = table["dataset"].map(is_niche_run)
-    block_rows = table["fold"].map(is_block_fold) & ~niche_rows
-    print(summary_markdown(table[~niche_rows & ~block_rows]))
+    half_rows, block_rows, niche_rows = fold_kinds(table)
+    print(summary_markdown(table[half_rows]))
     if block_rows.any():
         print("\nblock folds:\n" + summary_markdown(table[block_rows]))
     if niche_rows.any():
