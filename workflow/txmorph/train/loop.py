@@ -7,6 +7,7 @@ order, dihedral transforms, then the augmentation of each batch), so a seed fixe
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -229,6 +230,7 @@ def train_epoch(
     generator: torch.Generator,
     device: torch.device,
     frozen_features: bool = False,
+    after_step: Callable[[PatchClassifier], None] | None = None,
 ) -> tuple[float, float]:
     """Train ``model`` for one epoch over the training patches.
 
@@ -256,6 +258,8 @@ def train_epoch(
         Training device.
     frozen_features : bool
         The conv blocks are frozen (a pretrained encoder): their BatchNorm statistics stay too.
+    after_step : Callable[[PatchClassifier], None] or None
+        Called with the model after every optimiser step (the weight average's update).
 
     Returns
     -------
@@ -285,6 +289,8 @@ def train_epoch(
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
+        if after_step is not None:
+            after_step(model)
         loss_sum += float(loss.detach()) * batch.numel()
         correct += int((logits.detach().argmax(1) == yb).sum())
     return loss_sum / n_train, correct / n_train

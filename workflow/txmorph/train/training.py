@@ -27,6 +27,7 @@ import torch
 from txmorph.device import resolve_device
 from txmorph.errors import InputError
 from txmorph.train.augment import Augmentation, dihedral_permutations
+from txmorph.train.averaging import WeightAverage, step_decay, steps_per_epoch
 from txmorph.train.determinism import deterministic_torch
 from txmorph.train.model import PatchClassifier
 from txmorph.train.pretrain import PretrainedEncoder
@@ -85,6 +86,9 @@ class TrainingParams:
         Side of the spatial validation blocks; None: ``BLOCK_FACTOR`` x the largest patch size.
     augment : Augmentation
         Intensity, blur and noise augmentation (a dict of its fields is accepted).
+    average_epochs : float
+        Time constant, in epochs, of the moving average of the weights that validation, early
+        stopping and the saved model use (``txmorph.train.averaging``); 0: the raw weights.
 
     Raises
     ------
@@ -106,6 +110,7 @@ class TrainingParams:
     validation: str = "spatial"  # spatial | random
     validation_block_px: int | None = None  # None: BLOCK_FACTOR x the largest patch size
     augment: Augmentation = Augmentation()  # also accepts a dict of its fields
+    average_epochs: float = 0.0  # 0: no weight averaging
 
     def __post_init__(self) -> None:
         if isinstance(self.augment, dict):
@@ -124,6 +129,8 @@ class TrainingParams:
             raise ValueError(
                 f"validation_fraction must be in (0, 1), got {self.validation_fraction}"
             )
+        if self.average_epochs < 0:
+            raise ValueError(f"average_epochs must be >= 0, got {self.average_epochs}")
         if not self.learning_rate > 0 or self.weight_decay < 0:
             raise ValueError(f"learning_rate must be > 0 and weight_decay >= 0: {self}")
 
@@ -331,6 +338,11 @@ def _train(
     say(setup_message(patches.patch_size, patches.classes, params, model, data, split,
                       dev))
 
+    # The model that is validated and kept: the weights themselves, or their running average.
+    average = (WeightAverage(model, step_decay(params.average_epochs,
+                                               steps_per_epoch(data.n_train, params.batch_size)))
+               if params.average_epochs > 0 else None)
+    kept = average.model if average is not None else model
     rows: list[dict[str, Any]] = []
     stopping = EarlyStopping(params.patience)
     start = time.perf_counter()
@@ -338,8 +350,9 @@ def _train(
         train_loss, train_accuracy = train_epoch(
             model, data, optimiser, permutations, loss_weight, params.balance == "sampler",
             params.augment, params.batch_size, generator, dev, frozen,
+            average.update if average is not None else None,
         )
-        val_loss, val_accuracy = evaluate(model, data.x_val, data.y_val, dev, n_classes)
+        val_loss, val_accuracy = evaluate(kept, data.x_val, data.y_val, dev, n_classes)
         rows.append({
             "epoch": epoch,
             "train_loss": train_loss,
@@ -347,7 +360,7 @@ def _train(
             "val_loss": val_loss,
             "val_accuracy": val_accuracy,
         })
-        stopping.update(epoch, val_loss, model)
+        stopping.update(epoch, val_loss, kept)
         say(epoch_message(patches.patch_size, params.epochs, rows[-1], stopping,
                           time.perf_counter() - start))
         if stopping.should_stop(epoch):
