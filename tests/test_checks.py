@@ -191,3 +191,23 @@ def test_swapped_x_and_y_are_named_as_the_likely_cause() -> None:
     scaled = spots.copy()
     scaled[["x", "y"]] *= 0.3
     assert "swapped" not in failure_message(run(scaled, mask=mask))
+
+
+@pytest.mark.parametrize("role, blocks, expected", [
+    ("train", {"grid": [2, 2], "keep": "even"}, None),        # 200 px blocks, 64 px patches
+    ("test", {"grid": [8, 8], "keep": "odd"}, None),          # a test section needs no buffer
+    ("train", {"grid": [8, 8], "keep": "odd"}, "coarser grid"),  # 50 px blocks < 64 px buffer
+    ("test", {"grid": [500, 2], "keep": "even"}, "finer than the 400 x 400 px image"),
+    ("test", {"grid": [1, 1], "keep": "odd"}, "keeps no pixel"),
+])
+def test_blocks_are_checked_against_the_image_and_patches(role, blocks, expected) -> None:
+    result = run(spot_cloud(np.random.default_rng(7)), role=role, blocks=blocks)
+    errors = [f for f in result.of_severity("error") if f.check == "blocks"]
+    if expected is None:
+        assert errors == []
+    else:
+        assert len(errors) == 1 and expected in errors[0].message
+        assert "section 's': blocks" in errors[0].message
+        assert "blocks" in failure_message(result)
+        # not one of the errors that checks.on_failure: warn lets through
+        assert [f.check for f in apply_policy(result, "warn").of_severity("error")] == ["blocks"]

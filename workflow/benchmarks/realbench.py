@@ -692,6 +692,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"no example configs under {args.resources}")
 
     started = time.perf_counter()
+    # Read before the runs: the figures they copy into the checkout are not a code change.
+    commit = _git_commit()
     if args.niches == 1 or args.niches < 0:
         parser.error(f"--niches {args.niches}: K must be at least 2 (or 0: no niche runs)")
     grid = None if args.blocks == "none" else _grid(args.blocks, parser)
@@ -727,7 +729,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             figures.setdefault((result.dataset, result.fold), []).append(
                 os.path.relpath(target, args.markdown.parent))
     context = {
-        "run": f"{datetime.date.today().isoformat()}, commit {_git_commit()}, "
+        "run": f"{datetime.date.today().isoformat()}, commit {commit}, "
                f"`--cores {args.cores}` on a machine with {os.cpu_count()} CPUs, "
                f"{_minutes(total)} in all",
         "config overrides": ", ".join(f"`{item}`" for item in args.overrides) or "none",

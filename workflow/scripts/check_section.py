@@ -41,6 +41,7 @@ def main(smk, log):
         settings=CheckSettings(**params.settings),
         files=params.files,
         levels=levels,
+        blocks=params.section.get("blocks"),
     )
     apply_policy(checks, params.on_failure)
     record = checks.to_json()

@@ -122,3 +122,42 @@ def restrict_labels(labels: np.ndarray, area: np.ndarray | None) -> np.ndarray:
     if area is not None:
         labels[~np.asarray(area, dtype=bool)] = OUTSIDE_AREA
     return labels
+
+
+def blocks_problem(shape: tuple[int, int], blocks: Mapping[str, Any] | None,
+                   buffer_px: float | None = None) -> str | None:
+    """What is wrong with a section's ``blocks`` on an image of ``shape``, or None.
+
+    Parameters
+    ----------
+    shape : tuple[int, int]
+        The section's canonical image (rows, columns).
+    blocks : Mapping or None
+        The section's ``blocks`` setting (``grid``, ``keep``); None: nothing to check.
+    buffer_px : float or None
+        A training section's patch centres keep this far from the other blocks (the largest
+        patch size); None (a test section): no buffer is checked.
+
+    Returns
+    -------
+    str or None
+        A sentence naming the setting and what to change; None when the blocks are usable.
+    """
+    if not blocks:
+        return None
+    grid = [int(g) for g in blocks["grid"]]
+    if grid[0] > shape[0] or grid[1] > shape[1]:
+        return (f"blocks.grid {grid} is finer than the {shape[0]} x {shape[1]} px image: each "
+                "block needs at least one pixel; use fewer blocks")
+    area = checkerboard(shape, (grid[0], grid[1]), str(blocks["keep"]))
+    if not area.any():
+        return (f"blocks {{grid: {grid}, keep: {blocks['keep']}}} keeps no pixel of the "
+                f"{shape[0]} x {shape[1]} px image (a 1 x 1 grid has no odd block): use a grid "
+                "of at least 2 blocks or keep: even")
+    if buffer_px is not None and not training_area(area, buffer_px).any():
+        side = min(shape[0] // grid[0], shape[1] // grid[1])
+        return (f"blocks.grid {grid} makes blocks of about {side} px, and no pixel of them is "
+                f"{buffer_px:g} px (the largest patch size) from the other blocks, so this "
+                "training section has nowhere to cut patches: use a coarser grid or smaller "
+                "patches.sizes")
+    return None

@@ -29,6 +29,8 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
+from txmorph.blocks import blocks_problem
+
 SEVERITIES = ("error", "warning", "not_evaluable")
 #: Spots used as disk centres when counting a gene's densest kernel footprint (even stride).
 MAX_DISK_CENTRES = 20_000
@@ -253,6 +255,7 @@ def check_section(
     settings: CheckSettings = CheckSettings(),
     files: Mapping[str, str] | None = None,
     levels: Mapping[str, float] | None = None,
+    blocks: Mapping[str, Any] | None = None,
 ) -> SectionChecks:
     """Measure and judge one section: its tissue, its spot cloud against the tissue, patch
     sizes against its size and, for test sections, each gene against the reference rule.
@@ -260,7 +263,8 @@ def check_section(
     ``spots`` has columns gene, x, y in pixels of the section's canonical image (the shape of
     ``tissue_mask``); ``spots_dropped_off_image`` of the ``spots_read`` spots of the table lay
     off the image. ``files`` (``image``, ``spots``) only serve to name the files in messages.
-    ``levels`` (:func:`grey_levels`) adds the saturation and darkness checks.
+    ``levels`` (:func:`grey_levels`) adds the saturation and darkness checks; ``blocks`` (the
+    section's setting) is checked against the image and, on a training section, the patches.
     """
     files = dict(files or {})
     image_file, spots_file = files.get("image", "the image"), files.get("spots", "the spot table")
@@ -304,6 +308,11 @@ def check_section(
         findings.append(Finding("patch_size", "warning", (
             f"{where}: the largest patch ({max(patch_sizes)} px) is more than half the "
             f"section's shorter side ({short_side} px): its patches overlap heavily.")))
+
+    problem = blocks_problem((height, width), blocks,
+                             max(patch_sizes, default=0) if role == "train" else None)
+    if problem:
+        findings.append(Finding("blocks", "error", f"{where}: {problem}."))
 
     # The spot cloud against the tissue.
     x = spots["x"].to_numpy(np.float64)
