@@ -4,6 +4,7 @@ set of blocks and scored on the other (the realbench block folds, txmorph.blocks
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -45,3 +46,19 @@ def test_block_fold_trains_and_scores_on_disjoint_blocks(tmp_path):
     assert "blocks {'grid': [2, 2], 'keep': 'odd'}: 50.0% of the image" in \
         (results / "logs/truth/test.log").read_text()
     assert (results / "report/test.png").is_file()
+
+    # The fold's ceilings (workflow/benchmarks/ceiling.py) on its finished working directory:
+    # the test blocks' own cross-validation and the in-sample bound, scored like the fold.
+    import sys
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow/benchmarks"))
+    import ceiling
+
+    lines: list[str] = []
+    for in_sample, model in [(False, "ceiling"), (True, "ceiling_in_sample")]:
+        rows = ceiling.fold_ceiling(tmp_path, cores=1, say=lines.append, in_sample=in_sample)
+        assert set(rows["model"]) == {model} and set(rows["section"]) == {"test"}
+        assert set(rows["class"]) == set(dice["class"])
+        evaluable = rows["evaluable"].to_numpy(bool)
+        assert (evaluable == dice[dice["model"] == "ensemble"]["evaluable"].to_numpy(bool)).all()
+        assert ((rows["dice"][evaluable] >= 0) & (rows["dice"][evaluable] <= 1)).all()
+    assert any("block 2/2" in line for line in lines) and any("in sample" in line for line in lines)

@@ -48,6 +48,9 @@ from txmorph.patches.sampling import choose_classes, extract_patches, sample_cen
 from txmorph.probmap.paint import ensemble_streamed, probability_grid_shape  # noqa: E402
 
 CEILING_MODEL = "ceiling"
+# The in-sample bound (``fold_ceiling(..., in_sample=True)``): trained on all of the scored
+# section and painting it; no transfer at all, so no honest fold can be expected above it.
+IN_SAMPLE_MODEL = "ceiling_in_sample"
 GRID = (2, 2)  # blocks of the test section's image; each one holding section pixels held out once
 
 
@@ -164,8 +167,13 @@ def train_and_paint(job: dict[str, Any]) -> tuple[list[np.ndarray], int, list[st
 
 
 def fold_ceiling(workdir: str | Path, cores: int = 2, grid: tuple[int, int] = GRID,
-                 say: Callable[[str], None] = print) -> pd.DataFrame:
+                 say: Callable[[str], None] = print, in_sample: bool = False) -> pd.DataFrame:
     """The ``ceiling`` Dice rows (``dice.csv``'s columns) of every test section of a fold.
+
+    With ``in_sample`` the rows of model ``ceiling_in_sample`` instead: the CNNs trained on
+    centres from all of the test section (no block held out, no buffer) paint that same
+    section, the optimistic bound of what DAPI explains there at the fold's settings (the
+    patches it scores were seen in training; it is no generalisation estimate).
 
     Parameters
     ----------
@@ -177,6 +185,8 @@ def fold_ceiling(workdir: str | Path, cores: int = 2, grid: tuple[int, int] = GR
         Blocks of each test section's image.
     say : Callable[[str], None]
         Progress lines.
+    in_sample : bool
+        Train on the whole test section and paint it (``grid`` unused).
 
     Returns
     -------
@@ -207,9 +217,9 @@ def fold_ceiling(workdir: str | Path, cores: int = 2, grid: tuple[int, int] = GR
         # The fold's own not-evaluable notes and left-out classes (rule dice), so the ceiling
         # is scored on exactly the fold's pixels and classes.
         not_evaluable, unlearned = fold_scoring(dice, section, classes, learned)
-        jobs, held_masks = [], held_out_blocks(area, grid)
+        jobs, held_masks = [], [area] if in_sample else held_out_blocks(area, grid)
         for index, held in enumerate(held_masks):
-            allowed = training_area(~held, largest) & area
+            allowed = area if in_sample else training_area(~held, largest) & area
             reference = restrict_labels(truth, allowed)
             other = spots.loc[~spots["gene"].isin(chosen_genes), ["x", "y"]].to_numpy(np.float64)
             sampled = sample_centres(reference, spots_by_class(spots, groups), other,
@@ -219,12 +229,14 @@ def fold_ceiling(workdir: str | Path, cores: int = 2, grid: tuple[int, int] = GR
             # The fold's classes only (the same outputs); one this block's rest lacks is left
             # out of its models, as rule centres leaves out a class too short of centres.
             kept, _ = choose_classes([sampled.available], classes, patches["min_per_class"],
-                                     [f"{section} without block {index}"],
+                                     [f"{section}" if in_sample
+                                      else f"{section} without block {index}"],
                                      optional=classes)
             kept = [name for name in kept if name in learned["classes"]]
             keep = np.isin(sampled.labels, [classes.index(n) for n in kept])
             labels = np.searchsorted([classes.index(n) for n in kept], sampled.labels[keep])
-            say(f"[ceiling] {section}, block {index + 1}/{len(held_masks)}: "
+            say(f"[ceiling] {section}, "
+                + ("in sample" if in_sample else f"block {index + 1}/{len(held_masks)}") + ": "
                 f"{int(keep.sum())} centres of {kept}")
             for size in sizes:
                 jobs.append({"block": index, "train_images": [str(image_path)], "size": size,
@@ -250,8 +262,8 @@ def fold_ceiling(workdir: str | Path, cores: int = 2, grid: tuple[int, int] = GR
             stitched[on_grid] = predicted[on_grid]
         reference = sample_labels_on_grid(truth, stride, grid_shape)
         scored = (stitched != OUTSIDE_AREA) & ~np.isin(reference, [*unlearned, OUTSIDE_AREA])
-        table = score_labels(section, CEILING_MODEL, stitched[scored], reference[scored],
-                             classes, not_evaluable)
+        table = score_labels(section, IN_SAMPLE_MODEL if in_sample else CEILING_MODEL,
+                             stitched[scored], reference[scored], classes, not_evaluable)
         say(f"[ceiling] {section}: " + ", ".join(
             f"{c} {d:.3f}" for c, d in zip(table["class"], table["dice"]) if np.isfinite(d)))
         tables.append(table)
@@ -273,6 +285,17 @@ if __name__ == "__main__":
 
     parser = argparse.ArgumentParser(description="ceiling of a finished fold's working directory")
     parser.add_argument("workdir", type=Path)
+    parser.add_argument("workdirs", type=Path, nargs="*", help="more fold directories")
     parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--in-sample", action="store_true",
+                        help="the in-sample bound: trained on all of the test section")
+    parser.add_argument("--csv", type=Path, help="write every fold's rows here")
     args = parser.parse_args()
-    print(fold_ceiling(args.workdir, args.cores).to_string())
+    tables = []
+    for workdir in [args.workdir, *args.workdirs]:
+        table = fold_ceiling(workdir, args.cores, in_sample=args.in_sample)
+        table.insert(0, "fold", f"{workdir.parent.name}/{workdir.name}")
+        print(table.to_string())
+        tables.append(table)
+    if args.csv:
+        pd.concat(tables, ignore_index=True).to_csv(args.csv, index=False, float_format="%.4f")
