@@ -372,3 +372,21 @@ def test_ceiling_holds_out_each_block_of_the_section_once(tmp_path):
     assert settings["patches"]["per_class"] == 7 and settings["patches"]["min_per_class"] == 50
     assert settings["training"]["augment"]["blur_px"] > 0 and settings["probmap"]["tta"] is False
     assert ceiling._groups(settings) == {"X": ["X"], "Y": ["Y"]}
+
+
+def test_summary_has_the_in_sample_bound_when_measured(tmp_path):
+    models = {**MODELS, "ceiling": [np.nan, 0.7, 0.4, 0.6],
+              "ceiling_in_sample": [np.nan, 0.9, 0.5, 0.8]}
+    _fake_dice(tmp_path / "a", models=models, chance=[np.nan, 0.6, 0.0, 0.0])
+    table = benchmark_table([collect_run("crop", tmp_path / "a", 60.0, fold="left_to_right")])
+    lines = summary_markdown(table).splitlines()
+    assert lines[0].endswith("| in-sample mean | ensemble / in-sample | wall time |")
+    assert lines[1].count("|") == lines[0].count("|")
+    # means over the evaluable classes: ensemble 0.537, in-sample 0.733 (0.9, 0.5, 0.8)
+    assert "| 0.567 | 0.95 | 0.62 | 0.733 | 0.73 |" in lines[2]
+    assert "ceiling 0.567, in-sample 0.733" in lines[-2]
+    # Without in-sample rows the columns are not there.
+    _fake_dice(tmp_path / "b", models={**MODELS, "ceiling": [np.nan, 0.7, 0.4, 0.6]})
+    plain = summary_markdown(benchmark_table(
+        [collect_run("crop", tmp_path / "b", 60.0, fold="left_to_right")]))
+    assert "in-sample" not in plain

@@ -211,6 +211,7 @@ NICHE_TAG = "_niches"  # a niche run's dataset: <name>_niches<K>
 BLOCK_PREFIX = "blocks_"  # a block fold: blocks_a_to_b, blocks_b_to_a
 BLOCK_GRID = (2, 2)
 CEILING_MODEL = "ceiling"
+IN_SAMPLE_MODEL = "ceiling_in_sample"  # ceiling.py --in-sample: trained on the scored section
 
 
 def _whole_image(sections: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
@@ -398,7 +399,8 @@ def fold_summary(table: pd.DataFrame) -> pd.DataFrame:
             "dataset": dataset, "fold": fold, "status": part["status"].iloc[0],
             "note": part["note"].iloc[0], "wall_time_s": part["wall_time_s"].iloc[0],
             "genes": "", "ensemble": np.nan, "chance": np.nan, "has_chance": False,
-            "best": np.nan, "best_model": "", "baseline": np.nan, "ceiling": np.nan}
+            "best": np.nan, "best_model": "", "baseline": np.nan, "ceiling": np.nan,
+            "in_sample": np.nan}
         if (part["status"] == "ok").all():
             genes = [c for c in dict.fromkeys(part["class"])
                      if c not in (*GENERAL_CLASSES, MEAN_CLASS)]
@@ -412,7 +414,8 @@ def fold_summary(table: pd.DataFrame) -> pd.DataFrame:
                 chance=_value(part, CHANCE_MODEL, MEAN_CLASS),
                 has_chance=bool((part["model"] == CHANCE_MODEL).any()), best=best[0],
                 best_model=best[1], baseline=_value(part, BASELINE_MODEL, MEAN_CLASS),
-                ceiling=_value(part, CEILING_MODEL, MEAN_CLASS))
+                ceiling=_value(part, CEILING_MODEL, MEAN_CLASS),
+                in_sample=_value(part, IN_SAMPLE_MODEL, MEAN_CLASS))
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -427,13 +430,14 @@ def over_folds(summary: pd.DataFrame) -> list[str]:
     if ok.empty:
         return [f"- {head}: no fold ran to the end."]
     means = []
-    columns = ("ensemble", "chance", "baseline") + (
-        ("ceiling",) if "ceiling" in ok and ok["ceiling"].notna().any() else ())
+    columns = ("ensemble", "chance", "baseline") + tuple(
+        column for column in ("ceiling", "in_sample")
+        if column in ok and ok[column].notna().any())
     for column in columns:
         values = ok[column].dropna()  # NaN: not evaluable, or no chance rows (n/a)
         text = _cell(values.mean()) if len(values) else (
             "n/a" if column == "chance" and not ok["has_chance"].any() else "n/e")
-        means.append(f"{column} {text}" + (f" (of {len(values)})" if 0 < len(values) < len(ok)
+        means.append(f"{column.replace('_', '-')} {text}" + (f" (of {len(values)})" if 0 < len(values) < len(ok)
                                             else ""))
     lines = [f"- {head}: {', '.join(means)}."]
     if ok["ensemble"].notna().any():
@@ -449,22 +453,27 @@ def summary_markdown(table: pd.DataFrame) -> str:
     wall time; failed folds with the reason. Then ``over_folds``."""
     summary = fold_summary(table)
     ceiling = bool(summary["ceiling"].notna().any()) if len(summary) else False
+    in_sample = bool(summary["in_sample"].notna().any()) if len(summary) else False
     extra = " ceiling mean | ensemble / ceiling | baseline / ceiling |" if ceiling else ""
+    extra += " in-sample mean | ensemble / in-sample |" if in_sample else ""
     lines = ["| dataset | fold | ensemble per class | ensemble mean | chance mean "
              f"| best single CNN mean | baseline mean |{extra} wall time |",
-             "|---|---|---|---|---|---|---|" + ("---|---|---|" if ceiling else "") + "---|"]
+             "|---|---|---|---|---|---|---|" + ("---|---|---|" if ceiling else "")
+             + ("---|---|" if in_sample else "") + "---|"]
     for row in summary.itertuples(index=False):
         lead = f"| {row.dataset} | {fold_label(row.fold)} |"
         wall = _minutes(row.wall_time_s)
         if row.status != "ok":
             reason = str(row.note).replace("|", "\\|")
-            lines.append(f"{lead} failed: {reason} | | | | |{' | | |' if ceiling else ''} "
-                         f"{wall} |")
+            lines.append(f"{lead} failed: {reason} | | | | |{' | | |' if ceiling else ''}"
+                         f"{' | |' if in_sample else ''} {wall} |")
             continue
         best = f"{_cell(row.best)} ({row.best_model})" if row.best_model else "n/e"
         chance = _cell(row.chance) if row.has_chance else "n/a"
         ratios = (f" {_cell(row.ceiling)} | {_ratio(row.ensemble, row.ceiling)} | "
                   f"{_ratio(row.baseline, row.ceiling)} |" if ceiling else "")
+        ratios += (f" {_cell(row.in_sample)} | {_ratio(row.ensemble, row.in_sample)} |"
+                   if in_sample else "")
         lines.append(f"{lead} {row.genes} | {_cell(row.ensemble)} | {chance} | {best} | "
                      f"{_cell(row.baseline)} |{ratios} {wall} |")
     return "\n".join([*lines, "", *over_folds(summary)] if len(summary) else lines)
@@ -497,9 +506,12 @@ def report_markdown(table: pd.DataFrame, figures: Mapping[tuple[str, str], Seque
         "the section (patch centres at least one largest patch size from the held-out block) "
         "and their ensemble painting it, the held-out maps stitched and scored against the "
         "fold's own reference; the ratios ensemble / ceiling and baseline / ceiling are per "
-        "fold. Block folds: each crop whole as a 2 x 2 checkerboard of sections `a` and `b` "
+        "fold. `ceiling_in_sample` (in-sample) is the optimistic bound beside it: the CNNs "
+        "trained on centres from all of the test section and painting that same section, no "
+        "transfer at all (`ceiling.py --in-sample`); a fold near or above it has little left to "
+        "gain from DAPI at these settings. Block folds: each crop whole as a 2 x 2 checkerboard of sections `a` and `b` "
         "(`txmorph.blocks`). Wall time: the whole pipeline, all rules, on the cores given below "
-        "(the ceiling's trainings not included). Full table: [realdata.csv](realdata.csv).",
+        "(the ceilings' trainings not included). Full table: [realdata.csv](realdata.csv).",
         "",
     ]
     lines += [f"- {key}: {value}" for key, value in context.items()]
@@ -606,23 +618,26 @@ def _grid(text: str, parser: argparse.ArgumentParser) -> tuple[int, int]:
 
 
 def add_ceiling(result: RunResult, cores: int | str,
-                say: Callable[[str], None] = print) -> None:
-    """Append the fold's ``ceiling`` rows (``ceiling.fold_ceiling``) to its Dice table; a
-    ceiling that fails is said and left out (the fold's rows stay)."""
+                say: Callable[[str], None] = print, in_sample: bool = False) -> None:
+    """Append the fold's ``ceiling`` rows (``ceiling.fold_ceiling``) to its Dice table, and with
+    ``in_sample`` its ``ceiling_in_sample`` rows too; a ceiling that fails is said and left out
+    (the fold's rows stay)."""
     if result.error is not None or result.dice is None or result.workdir is None:
         return
     from ceiling import fold_ceiling  # beside this file
 
-    start = time.perf_counter()
-    try:
-        rows = fold_ceiling(result.workdir, cores=os.cpu_count() or 1 if cores == "all"
-                            else int(cores), say=say)
-    except Exception as error:  # a benchmark row: the fold itself stands without it
-        say(f"[realbench] {result.dataset} {fold_label(result.fold)}: no ceiling: {error}")
-        return
-    result.dice = pd.concat([result.dice, rows], ignore_index=True)
-    say(f"[realbench] {result.dataset} {fold_label(result.fold)}: ceiling in "
-        f"{time.perf_counter() - start:.0f} s")
+    for in_sample_mode in (False, True) if in_sample else (False,):
+        name = "in-sample ceiling" if in_sample_mode else "ceiling"
+        start = time.perf_counter()
+        try:
+            rows = fold_ceiling(result.workdir, cores=os.cpu_count() or 1 if cores == "all"
+                                else int(cores), say=say, in_sample=in_sample_mode)
+        except Exception as error:  # a benchmark row: the fold itself stands without it
+            say(f"[realbench] {result.dataset} {fold_label(result.fold)}: no {name}: {error}")
+            continue
+        result.dice = pd.concat([result.dice, rows], ignore_index=True)
+        say(f"[realbench] {result.dataset} {fold_label(result.fold)}: {name} in "
+            f"{time.perf_counter() - start:.0f} s")
 
 
 def _git_commit() -> str:
@@ -660,15 +675,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="checkerboard of the block folds (default 2x2; none: no block "
                         "folds)")
     parser.add_argument("--quick", action="store_true",
-                        help="quick development run: --one-way and no niche folds")
+                        help="quick development run: --one-way, no niche folds and no in-sample "
+                        "ceilings")
     parser.add_argument("--no-ceiling", action="store_true",
-                        help="no ceiling rows (within-test-section block cross-validation)")
+                        help="no ceiling rows (within-test-section block cross-validation, "
+                        "and the in-sample bound)")
+    parser.add_argument("--no-in-sample", action="store_true",
+                        help="no in-sample ceiling rows (trained on the scored section itself)")
     parser.add_argument("--timeout", type=float, default=1200, help="seconds per fold")
     parser.add_argument("--csv", type=Path, default=REPO / "docs/realdata.csv")
     parser.add_argument("--markdown", type=Path, default=REPO / "docs/realdata.md")
     args = parser.parse_args(argv)
     if args.quick:
-        args.one_way, args.niches = True, 0
+        args.one_way, args.niches, args.no_in_sample = True, 0, True
 
     workdir = args.workdir.resolve()
     if workdir == REPO or REPO in workdir.parents:
@@ -712,7 +731,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for fold in folds:
         result = run_fold(fold, workdir / fold.dataset / fold.name, args.cores, args.timeout)
         if not args.no_ceiling and not is_niche_run(fold.dataset):
-            add_ceiling(result, args.cores)
+            add_ceiling(result, args.cores, in_sample=not args.no_in_sample)
         results.append(result)
     total = time.perf_counter() - started
     table = benchmark_table(results)
