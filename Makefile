@@ -37,9 +37,10 @@ benchmark: $(VENV)/.installed
 ## --set xenium_breast_crop:patches.per_class=500 (see python workflow/benchmarks/realbench.py -h).
 ## Every config runs once more with niches: $(REALBENCH_NICHES) in place of its genes (0: not).
 ## Each crop also runs whole as a 2 x 2 checkerboard (block folds a -> b, b -> a), and every gene
-## fold gets a ceiling row (its test section's own block cross-validation, benchmarks/ceiling.py).
-## Quick development run (about 10 min on 2 cores): REALBENCH_ARGS=--quick (one way round, no
-## niche folds).
+## fold gets a ceiling row (its test section's own block cross-validation, benchmarks/ceiling.py)
+## and an in-sample bound (ceiling_in_sample: trained on the scored section itself).
+## Quick development run (about 9 min on 2 cores): REALBENCH_ARGS=--quick (one way round, no
+## niche folds, no in-sample bound).
 REALBENCH_NICHES ?= 4
 realbench: $(VENV)/.installed
 	$(BIN)/python workflow/benchmarks/realbench.py --cores $(CORES) --niches $(REALBENCH_NICHES) $(REALBENCH_ARGS)
